@@ -1,0 +1,55 @@
+# Lead Router — `make help` lists the targets. Every target sets up its own virtualenv.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cksum requirements-dev.txt | cut -d' ' -f1)
+CODE := app.py cli.py graph tools tests infra/make_samples.py
+
+.DEFAULT_GOAL := help
+.PHONY: help install demo test lint typecheck check serve worker lock samples clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): requirements-dev.txt
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+		{ echo "Python 3.11+ is needed (set PYTHON=python3.12 or similar)"; exit 1; }
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install -q --disable-pip-version-check uv
+	$(VENV)/bin/uv pip install -q --python $(PY) -r requirements-dev.txt
+	@rm -f $(VENV)/.installed-* && touch $@
+
+install: $(STAMP) ## Create .venv and install the pinned dependencies
+
+demo: $(STAMP) ## Run the sample leads through the service on embedded defaults and print the outcome
+	$(PY) cli.py demo
+
+test: $(STAMP) ## Run every test (Redis/PostgreSQL tests fail, not skip, under CI=true)
+	$(PY) -m pytest -q -ra
+
+lint: $(STAMP) ## ruff check and ruff format --check
+	$(VENV)/bin/ruff check $(CODE)
+	$(VENV)/bin/ruff format --check $(CODE)
+
+typecheck: $(STAMP) ## mypy on app.py, cli.py, graph and tools
+	$(VENV)/bin/mypy
+
+check: lint typecheck test ## Everything CI runs
+
+serve: $(STAMP) ## Run the API on 127.0.0.1:8000 (PORT, HOST to change)
+	$(PY) cli.py serve
+
+worker: $(STAMP) ## Run a queue worker (needs QUEUE_URL)
+	$(PY) cli.py worker
+
+lock: ## Recompile requirements.txt and requirements-dev.txt from pyproject.toml
+	@test -x $(VENV)/bin/uv || { $(PYTHON) -m venv $(VENV) && $(PY) -m pip install -q uv; }
+	$(VENV)/bin/uv pip compile -q pyproject.toml -o requirements.txt
+	$(VENV)/bin/uv pip compile -q pyproject.toml --extra dev -o requirements-dev.txt
+
+samples: $(STAMP) ## Regenerate the synthetic sample accounts and leads
+	$(PY) infra/make_samples.py
+
+clean: ## Remove the virtualenv, caches and local data
+	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache .hypothesis

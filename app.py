@@ -1,0 +1,364 @@
+"""The HTTP API (DESIGN §5): verify, parse, claim the idempotency key, enqueue, answer.
+
+Business logic lives in the graph's nodes; routes stay thin.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import itertools
+import json
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import structlog
+from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
+from fastapi.responses import JSONResponse
+from langchain_core.runnables import RunnableConfig
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from graph.services import Services, open_services
+from tools.logs import configure_logging
+from tools.ports import LeadRecord
+from tools.settings import Settings
+
+log = structlog.get_logger("lead_router.api")
+
+LEAD_NAMESPACE = uuid.UUID("5b2f6a1e-3c4d-4e8f-9a0b-1c2d3e4f5a6b")
+EMAIL = re.compile(
+    r"^[^@\s\"<>(),;:]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$"
+)
+SIGNATURE_WINDOW_S = 300
+
+
+class LeadIn(BaseModel):
+    """The lead body of `POST /webhooks/lead`; unknown top-level fields are kept in `raw`."""
+
+    model_config = ConfigDict(extra="allow", str_strip_whitespace=True)
+
+    email: str = Field(max_length=254)
+    first_name: str | None = Field(default=None, max_length=200)
+    last_name: str | None = Field(default=None, max_length=200)
+    full_name: str | None = Field(default=None, max_length=400)
+    company: str | None = Field(default=None, max_length=300)
+    title: str | None = Field(default=None, max_length=300)
+    phone: str | None = Field(default=None, max_length=64)
+    country: str | None = Field(default=None, max_length=100)
+    state: str | None = Field(default=None, max_length=100)
+    city: str | None = Field(default=None, max_length=100)
+    website: str | None = Field(default=None, max_length=500)
+    message: str | None = Field(default=None, max_length=20_000)
+    source: str | None = Field(default=None, max_length=100)
+    form_id: str | None = Field(default=None, max_length=200)
+    event_id: str | int | None = None
+    submitted_at: str | int | float | None = None
+    utm: dict[str, Any] | None = None
+    consent: dict[str, Any] | None = None
+    properties: dict[str, Any] | None = None
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str) -> str:
+        if not EMAIL.match(value):
+            raise ValueError(f"{value[:80]!r} is not an email address")
+        return value
+
+
+def problem(status: int, detail: str, **extra: Any) -> JSONResponse:
+    return JSONResponse({"detail": detail, **extra}, status_code=status)
+
+
+def idempotency_key(header: str | None, body: dict[str, Any], lead: LeadIn) -> tuple[str, bool]:
+    """The delivery's key and whether the sender chose it (header or provider event id)."""
+    if header:
+        return f"header:{header.strip()}", True
+    event_id = body.get("event_id") or body.get("eventId")
+    if event_id not in (None, ""):
+        return f"event:{event_id}", True
+    day = datetime.now(UTC).date().isoformat()
+    if isinstance(lead.submitted_at, int | float):
+        day = (
+            datetime.fromtimestamp(
+                lead.submitted_at / (1000 if lead.submitted_at > 1e11 else 1), UTC
+            )
+            .date()
+            .isoformat()
+        )
+    elif isinstance(lead.submitted_at, str) and re.match(r"\d{4}-\d{2}-\d{2}", lead.submitted_at):
+        day = lead.submitted_at[:10]
+    basis = f"{lead.email.strip().lower()}|{lead.form_id or ''}|{day}"
+    return "derived:" + hashlib.sha256(basis.encode()).hexdigest()[:32], False
+
+
+def lead_id_for(key: str) -> str:
+    return str(uuid.uuid5(LEAD_NAMESPACE, key))
+
+
+def _verify_signature(
+    secret: str, body: bytes, signature: str | None, timestamp: str | None
+) -> str | None:
+    """None when the signature is good, else what is wrong with it."""
+    if not signature or not timestamp:
+        return "missing X-Signature or X-Timestamp header"
+    try:
+        ts = int(timestamp)
+    except ValueError:
+        return "X-Timestamp is not Unix seconds"
+    if abs(time.time() - ts) > SIGNATURE_WINDOW_S:
+        return "X-Timestamp is outside the 5-minute window"
+    expected = hmac.new(
+        secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256
+    ).hexdigest()
+    if not hmac.compare_digest(signature.removeprefix("sha256="), expected):
+        return "X-Signature does not match the body"
+    return None
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def require_admin(
+    services: ServicesDep, authorization: Annotated[str | None, Header()] = None
+) -> None:
+    """Check the admin bearer token when `ADMIN_TOKEN` is set."""
+    token = services.settings.admin_token
+    if token is None:
+        return
+    given = (authorization or "").removeprefix("Bearer ").strip()
+    if not hmac.compare_digest(given.encode(), token.get_secret_value().encode()):
+        raise HTTPException(
+            401, "admin token missing or wrong (Authorization: Bearer <ADMIN_TOKEN>)"
+        )
+
+
+AdminDep = Annotated[None, Depends(require_admin)]
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the API; the lifespan opens backends and compiles the graph once."""
+    settings = settings or Settings()
+    configure_logging(settings.log_level)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with open_services(settings) as services:
+            app.state.services = services
+            await services.broker.startup()
+            sweeper = None
+            if not settings.queue_url:  # this process is the worker; memory held the queue
+                patience = settings.redeliver_after_ms / 1000
+                sweeper = asyncio.create_task(services.sweep(patience, first_older_than_s=0))
+            try:
+                yield
+            finally:
+                if sweeper:
+                    sweeper.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await sweeper
+                await services.broker.shutdown()
+
+    app = FastAPI(title="Lead Router", version="0.1.0", lifespan=lifespan)
+
+    @app.post("/webhooks/lead", status_code=202)
+    async def submit_lead(
+        request: Request,
+        services: ServicesDep,
+        idempotency_key_header: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+        x_signature: Annotated[str | None, Header()] = None,
+        x_timestamp: Annotated[str | None, Header()] = None,
+    ) -> JSONResponse:
+        """Accept a lead: 202 queued, or 200 for a repeat of a delivery already taken."""
+        started = time.perf_counter()
+        limit = settings.max_body_bytes
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > limit:
+            return problem(413, f"body is {declared} bytes; the limit is {limit} (MAX_BODY_BYTES)")
+        body = await request.body()
+        if len(body) > limit:
+            return problem(413, f"body is {len(body)} bytes; the limit is {limit} (MAX_BODY_BYTES)")
+        if settings.webhook_secret:
+            wrong = _verify_signature(
+                settings.webhook_secret.get_secret_value(), body, x_signature, x_timestamp
+            )
+            if wrong:
+                return problem(401, f"bad signature: {wrong}")
+        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if ctype != "application/json" and not ctype.endswith("+json"):
+            return problem(415, f"Content-Type must be application/json, not {ctype or 'missing'}")
+        try:
+            data = json.loads(body)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            return problem(
+                422, "body is not valid JSON", errors=[{"field": "(body)", "problem": str(exc)}]
+            )
+        if not isinstance(data, dict):
+            return problem(
+                422,
+                "body must be a JSON object",
+                errors=[{"field": "(body)", "problem": f"got {type(data).__name__}"}],
+            )
+        try:
+            lead = LeadIn.model_validate(data)
+        except ValidationError as exc:
+            errors = [
+                {
+                    "field": ".".join(str(p) for p in e["loc"]) or "(body)",
+                    "problem": str(e["msg"]).removeprefix("Value error, "),
+                }
+                for e in exc.errors()
+            ]
+            return problem(422, "invalid lead", errors=errors)
+
+        key, chosen = idempotency_key(idempotency_key_header, data, lead)
+        lead_id = lead_id_for(key)
+        payload_hash = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+        now = datetime.now(UTC).isoformat()
+        record = LeadRecord(
+            lead_id=lead_id,
+            key=key,
+            payload_hash=payload_hash,
+            payload=data,
+            source=lead.source or lead.form_id or "api",
+            received_at=now,
+            updated_at=now,
+            email=lead.email.lower(),
+            company=lead.company or "",
+        )
+        claim = await services.context.store.claim(record)
+        if not claim.created:
+            existing = claim.record
+            if chosen and existing.payload_hash != payload_hash:
+                return problem(
+                    422,
+                    f"idempotency key {key.split(':', 1)[1]!r} was already used "
+                    "with a different payload",
+                    lead_id=lead_id,
+                )
+            log.info(
+                "webhook",
+                lead_id=lead_id,
+                duplicate=True,
+                status=existing.status,
+                ms=round((time.perf_counter() - started) * 1000, 2),
+            )
+            return JSONResponse(
+                {"lead_id": lead_id, "status": existing.status, "duplicate": True}, status_code=200
+            )
+        try:
+            await services.enqueue(lead_id)
+        except Exception as exc:  # the sweeper re-queues it; tell the sender to retry meanwhile
+            log.error("enqueue failed", lead_id=lead_id, error=str(exc))
+            return problem(
+                503, "lead stored but the queue is unavailable; retry later", lead_id=lead_id
+            )
+        log.info(
+            "webhook",
+            lead_id=lead_id,
+            duplicate=False,
+            source=record.source,
+            ms=round((time.perf_counter() - started) * 1000, 2),
+        )
+        return JSONResponse(
+            {"lead_id": lead_id, "status": "queued", "duplicate": False}, status_code=202
+        )
+
+    @app.get("/health")
+    async def health(services: ServicesDep) -> JSONResponse:
+        """Liveness and each backend's readiness."""
+        checks = await services.health()
+        ok = all(c["ok"] for c in checks.values())
+        return JSONResponse(
+            {"status": "ok" if ok else "degraded", "checks": checks}, status_code=200 if ok else 503
+        )
+
+    @app.get("/admin/leads")
+    async def list_leads(
+        services: ServicesDep,
+        _: AdminDep,
+        status: str | None = None,
+        owner: str | None = None,
+        action: str | None = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 50,
+        offset: Annotated[int, Query(ge=0)] = 0,
+    ) -> dict[str, Any]:
+        """Recent leads, newest first, filtered by status, owner or action."""
+        records = await services.context.store.list_leads(
+            status=status, owner=owner, action=action, limit=limit, offset=offset
+        )
+        return {"leads": [r.summary() for r in records], "limit": limit, "offset": offset}
+
+    @app.get("/admin/leads/{lead_id}")
+    async def get_lead(lead_id: str, services: ServicesDep, _: AdminDep) -> dict[str, Any]:
+        """The whole decision record: state, per-node history and timings, errors, deliveries."""
+        record = await services.context.store.get_lead(lead_id)
+        if record is None:
+            raise HTTPException(404, f"no lead {lead_id}")
+        config: RunnableConfig = {"configurable": {"thread_id": lead_id}}
+        snapshot = await services.graph.aget_state(config)
+        history = [s async for s in services.graph.aget_state_history(config)]
+        history.reverse()
+        timings = snapshot.values.get("timings", {}) if snapshot.values else {}
+        steps = []
+        for before, after in itertools.pairwise(history):
+            for node in before.next:
+                if node.startswith("__"):
+                    continue
+                steps.append(
+                    {
+                        "step": after.metadata.get("step") if after.metadata else None,
+                        "node": node,
+                        "finished_at": after.created_at,
+                        "ms": timings.get(node, {}).get("ms"),
+                    }
+                )
+        values = dict(snapshot.values or {})
+        return {
+            **record.summary(),
+            "payload": record.payload,
+            "next": list(snapshot.next),
+            "history": steps,
+            "timings": timings,
+            "errors": values.get("errors", []),
+            "deliveries": values.get("deliveries", {}),
+            "state": values,
+        }
+
+    @app.post("/admin/retry/{lead_id}", status_code=202)
+    async def retry_lead(lead_id: str, services: ServicesDep, _: AdminDep) -> dict[str, Any]:
+        """Resume a failed lead from its checkpoint."""
+        store = services.context.store
+        record = await store.get_lead(lead_id)
+        if record is None:
+            raise HTTPException(404, f"no lead {lead_id}")
+        if record.status != "failed":
+            raise HTTPException(409, f"lead {lead_id} is {record.status}, not failed")
+        await store.update_lead(lead_id, status="queued")
+        await services.enqueue(lead_id)
+        return {"lead_id": lead_id, "status": "queued"}
+
+    @app.get("/admin/outbox")
+    async def outbox(
+        services: ServicesDep,
+        _: AdminDep,
+        lead_id: str | None = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    ) -> dict[str, Any]:
+        """Messages the built-in notifier stored instead of sending to Slack."""
+        if services.outbox is None:
+            return {"messages": []}
+        return {"messages": await services.outbox.list(limit=limit, lead_id=lead_id)}
+
+    return app

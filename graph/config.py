@@ -1,0 +1,350 @@
+"""Load and validate the files a RevOps team edits: `routing.yaml` and `scoring.yaml`.
+
+A mistake fails at start with `ConfigError("<file>:<line>: <where>: <problem>")`.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, time
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+M = TypeVar("M", bound=BaseModel)
+
+OPERATORS = {"equals", "in", "not_in", "gte", "lte", "gt", "lt", "regex", "exists"}
+
+
+class ConfigError(ValueError):
+    """A config file is invalid; the message names the file, the line and the problem."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Rep(_Strict):
+    id: str
+    name: str
+    email: str
+    slack_id: str | None = None
+    crm_owner_id: str | None = None
+    timezone: str = "UTC"
+    working_hours: str = "09:00-17:00"
+    weight: float = Field(default=1, gt=0)
+    capacity_per_day: int | None = Field(default=None, ge=0)
+    out_of_office: list[str] = Field(default_factory=list)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown timezone {value!r}") from exc
+        return value
+
+    @field_validator("working_hours")
+    @classmethod
+    def _hours(cls, value: str) -> str:
+        parse_hours(value)
+        return value
+
+    @field_validator("out_of_office")
+    @classmethod
+    def _ranges(cls, value: list[str]) -> list[str]:
+        for item in value:
+            parse_date_range(item)
+        return value
+
+    def hours(self) -> tuple[time, time]:
+        return parse_hours(self.working_hours)
+
+    def is_out_of_office(self, day: date) -> bool:
+        return any(start <= day <= end for start, end in map(parse_date_range, self.out_of_office))
+
+
+class Team(_Strict):
+    id: str
+    pool: list[str] = Field(min_length=1)
+    manager: str | None = None
+    sla_minutes: int | None = Field(default=None, gt=0)
+    slack_channel: str | None = None
+    respect_working_hours: bool = False
+
+
+class Queue(_Strict):
+    id: str
+    slack_channel: str | None = None
+
+
+class Target(_Strict):
+    rep: str | None = None
+    team: str | None = None
+    queue: str | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Target:
+        given = [name for name in ("rep", "team", "queue") if getattr(self, name)]
+        if len(given) != 1:
+            raise ValueError("assign names exactly one of rep, team, queue")
+        return self
+
+    @property
+    def kind(self) -> Literal["rep", "team", "queue"]:
+        return "rep" if self.rep else "team" if self.team else "queue"
+
+    @property
+    def id(self) -> str:
+        return self.rep or self.team or self.queue or ""
+
+
+class Rule(_Strict):
+    id: str
+    when: dict[str, Any] = Field(default_factory=dict)
+    assign: Target
+    ignore_ownership: bool = False
+
+    @field_validator("when")
+    @classmethod
+    def _conditions(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for path, cond in value.items():
+            if isinstance(cond, dict):
+                unknown = set(cond) - OPERATORS
+                if unknown:
+                    raise ValueError(
+                        f"{path}: unknown operator {sorted(unknown)[0]!r} "
+                        f"(use {', '.join(sorted(OPERATORS))})"
+                    )
+                if "regex" in cond:
+                    try:
+                        re.compile(str(cond["regex"]))
+                    except re.error as exc:
+                        raise ValueError(f"{path}: bad regex: {exc}") from exc
+                for op in ("in", "not_in"):
+                    if op in cond and not isinstance(cond[op], list):
+                        raise ValueError(f"{path}: {op} takes a list")
+        return value
+
+
+class RoutingConfig(_Strict):
+    version: Literal[1] = 1
+    reps: list[Rep] = Field(min_length=1)
+    teams: list[Team] = Field(default_factory=list)
+    queues: list[Queue] = Field(default_factory=list)
+    rules: list[Rule] = Field(default_factory=list)
+    fallback: Target | None = None
+
+    @model_validator(mode="after")
+    def _references(self) -> RoutingConfig:
+        reps = _unique("reps", [r.id for r in self.reps])
+        teams = _unique("teams", [t.id for t in self.teams])
+        queues = _unique("queues", [q.id for q in self.queues])
+        _unique("rules", [r.id for r in self.rules])
+        for i, team in enumerate(self.teams):
+            for j, member in enumerate(team.pool):
+                if member not in reps:
+                    raise ValueError(f"@teams.{i}.pool.{j}: unknown rep {member!r}")
+            if team.manager and team.manager not in reps:
+                raise ValueError(f"@teams.{i}.manager: {team.manager!r} is not a rep")
+        known = {"rep": reps, "team": teams, "queue": queues}
+        targets = [(f"rules.{i}.assign", r.assign) for i, r in enumerate(self.rules)]
+        if self.fallback:
+            targets.append(("fallback", self.fallback))
+        for where, target in targets:
+            if target.id not in known[target.kind]:
+                raise ValueError(f"@{where}: unknown {target.kind} {target.id!r}")
+        return self
+
+    def rep(self, rep_id: str) -> Rep:
+        return next(r for r in self.reps if r.id == rep_id)
+
+    def rep_by_email(self, email: str) -> Rep | None:
+        email = email.lower()
+        return next((r for r in self.reps if r.email.lower() == email), None)
+
+    def team(self, team_id: str) -> Team:
+        return next(t for t in self.teams if t.id == team_id)
+
+    def queue(self, queue_id: str) -> Queue:
+        return next(q for q in self.queues if q.id == queue_id)
+
+    def team_of(self, rep_id: str) -> Team | None:
+        return next((t for t in self.teams if rep_id in t.pool), None)
+
+
+class Band(_Strict):
+    gte: float
+    points: float
+    reason: str
+
+
+class Points(_Strict):
+    points: float
+    reason: str
+
+
+class Segment(_Strict):
+    id: str
+    employees: dict[str, float] = Field(default_factory=dict)
+
+
+class Icp(_Strict):
+    abstain_below: float = Field(default=0.5, ge=0, le=1)
+    segments: list[Segment] = Field(default_factory=list)
+    target_industries: list[str] = Field(default_factory=list)
+
+
+class Fit(_Strict):
+    employees: list[Band] = Field(default_factory=list)
+    target_industry: Points | None = None
+    seniority: dict[str, Points] = Field(default_factory=dict)
+    department: dict[str, Points] = Field(default_factory=dict)
+    known_account: Points | None = None
+    free_email: Points | None = None
+
+
+class Intent(_Strict):
+    message: dict[str, Points] = Field(default_factory=dict)
+    form: dict[str, Points] = Field(default_factory=dict)
+
+
+class Urgency(_Strict):
+    words: list[str]
+    points: float
+    reason: str
+
+
+class Recency(_Strict):
+    within_minutes: float = Field(gt=0)
+    points: float
+    reason: str
+
+
+class Timing(_Strict):
+    urgency: Urgency | None = None
+    recency: list[Recency] = Field(default_factory=list)
+
+
+class Actions(_Strict):
+    book_at: float = Field(ge=0, le=100)
+    draft_at: float = Field(ge=0, le=100)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Actions:
+        if self.draft_at > self.book_at:
+            raise ValueError("draft_at must not be above book_at")
+        return self
+
+
+class ScoringConfig(_Strict):
+    version: Literal[1] = 1
+    model_version: str
+    icp: Icp = Field(default_factory=Icp)
+    fit: Fit = Field(default_factory=Fit)
+    intent: Intent = Field(default_factory=Intent)
+    timing: Timing = Field(default_factory=Timing)
+    grades: dict[Literal["A", "B", "C"], float]
+    actions: Actions
+
+    @field_validator("grades")
+    @classmethod
+    def _grades(cls, value: dict[str, float]) -> dict[str, float]:
+        if set(value) != {"A", "B", "C"} or not value["A"] >= value["B"] >= value["C"]:
+            raise ValueError("grades needs A >= B >= C (below C is D)")
+        return value
+
+    def grade(self, total: float) -> str:
+        return next((g for g in ("A", "B", "C") if total >= self.grades[g]), "D")
+
+
+def parse_hours(value: str) -> tuple[time, time]:
+    """Parse "HH:MM-HH:MM" into (start, end); end after start."""
+    match = re.fullmatch(r"\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*", value)
+    if not match:
+        raise ValueError(f"working_hours {value!r} is not HH:MM-HH:MM")
+    h1, m1, h2, m2 = map(int, match.groups())
+    if h1 > 23 or h2 > 24 or m1 > 59 or m2 > 59 or (h2, m2) <= (h1, m1):
+        raise ValueError(f"working_hours {value!r} is not a range within one day")
+    return time(h1, m1), time(min(h2, 23), 59 if h2 == 24 else m2)
+
+
+def parse_date_range(value: str) -> tuple[date, date]:
+    """Parse "YYYY-MM-DD..YYYY-MM-DD" (or one day) into (start, end)."""
+    start, _, end = value.partition("..")
+    try:
+        first, last = date.fromisoformat(start.strip()), date.fromisoformat((end or start).strip())
+    except ValueError as exc:
+        raise ValueError(f"out_of_office {value!r} is not YYYY-MM-DD..YYYY-MM-DD") from exc
+    if last < first:
+        raise ValueError(f"out_of_office {value!r} ends before it starts")
+    return first, last
+
+
+def _unique(what: str, ids: list[str]) -> set[str]:
+    seen: set[str] = set()
+    for item in ids:
+        if item in seen:
+            raise ValueError(f"@{what}: id {item!r} is used twice")
+        seen.add(item)
+    return seen
+
+
+def _line_index(node: yaml.Node, path: tuple[Any, ...], out: dict[tuple[Any, ...], int]) -> None:
+    out[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            out[(*path, key.value)] = key.start_mark.line + 1
+            _line_index(value, (*path, key.value), out)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _line_index(item, (*path, i), out)
+
+
+def _load(path: Path, model: type[M]) -> M:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
+    try:
+        root = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f"{mark.line + 1}:" if mark else ""
+        raise ConfigError(f"{path}:{line} invalid YAML: {getattr(exc, 'problem', exc)}") from exc
+    if not isinstance(data, dict) or root is None:
+        raise ConfigError(f"{path}:1: expected a mapping at the top level")
+    lines: dict[tuple[Any, ...], int] = {}
+    _line_index(root, (), lines)
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            loc: tuple[Any, ...] = tuple(
+                p for p in err["loc"] if not (isinstance(p, str) and "[" in p)
+            )
+            message = str(err["msg"]).removeprefix("Value error, ")
+            if message.startswith("@"):  # a cross-reference check naming its own path
+                named, _, message = message[1:].partition(": ")
+                extra: list[Any] = [int(s) if s.isdigit() else s for s in named.split(".")]
+                loc = (*loc, *extra)
+            lineno = next((lines[loc[:n]] for n in range(len(loc), -1, -1) if loc[:n] in lines), 1)
+            where = ".".join(str(p) for p in loc) or "(top)"
+            problems.append(f"{path}:{lineno}: {where}: {message}")
+        raise ConfigError("\n".join(problems)) from None
+
+
+def load_routing(path: Path) -> RoutingConfig:
+    """Read and validate routing.yaml."""
+    return _load(path, RoutingConfig)
+
+
+def load_scoring(path: Path) -> ScoringConfig:
+    """Read and validate scoring.yaml."""
+    return _load(path, ScoringConfig)

@@ -1,0 +1,30 @@
+"""Run-scoped dependencies handed to every node as `runtime.context` (`context_schema`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from graph.config import RoutingConfig, ScoringConfig
+from tools.ports import CRM, Calendar, CompanyDirectory, Notifier, Store
+from tools.settings import Settings
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Context:
+    """Clients and config one lead's run needs; built once per process, shared by runs."""
+
+    settings: Settings
+    routing: RoutingConfig
+    scoring: ScoringConfig
+    store: Store
+    crm: CRM
+    directory: CompanyDirectory
+    notifier: Notifier
+    calendar: Calendar
+    clock: Callable[[], datetime] = field(default=utcnow)

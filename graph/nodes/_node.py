@@ -1,0 +1,64 @@
+"""What every node shares: timing, log binding and the run-once guard for side effects."""
+
+from __future__ import annotations
+
+import functools
+import os
+import signal
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import structlog
+
+from graph.state import LeadState
+from tools.ports import Store
+
+F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
+
+log = structlog.get_logger("lead_router.graph")
+
+
+def timed(name: str) -> Callable[[F], F]:
+    """Record the node's duration in `timings` and bind `lead_id` and `node` to its logs."""
+
+    def decorate(func: F) -> F:
+        @functools.wraps(func)
+        async def wrapper(state: LeadState, *args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            with structlog.contextvars.bound_contextvars(lead_id=state.get("lead_id"), node=name):
+                update = await func(state, *args, **kwargs)
+                ms = round((time.perf_counter() - started) * 1000, 3)
+                log.debug("node finished", ms=ms)
+            finished = datetime.now(UTC).isoformat()
+            return {**update, "timings": {name: {"ms": ms, "finished_at": finished}}}
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+async def once(
+    store: Store,
+    lead_id: str,
+    effect: str,
+    write: Callable[[], Awaitable[dict[str, Any]]],
+    *,
+    fault_after: str | None = None,
+) -> dict[str, Any]:
+    """Run an external write at most once per (lead, effect) and return its stored receipt.
+
+    A node that is retried or resumed runs from its top; the receipt short-circuits a write
+    that already happened. `write` must itself be keyed (upsert, unique key) so a crash between
+    the write and storing the receipt still leaves one record.
+    """
+    existing = await store.get_receipt(lead_id, effect)
+    if existing is not None:
+        return {**existing, "replayed": True}
+    receipt = await write()
+    stored = await store.put_receipt(lead_id, effect, receipt)
+    if fault_after and fault_after == effect:
+        log.warning("fault injection: killing this process", effect=effect)
+        os.kill(os.getpid(), signal.SIGKILL)
+    return stored

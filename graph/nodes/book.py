@@ -1,0 +1,31 @@
+"""book: hold a meeting with the owner for a hot lead (built-in calendar or Cal.com)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from langgraph.runtime import Runtime
+
+from graph.context import Context
+from graph.nodes._node import timed
+from graph.state import BookUpdate, LeadState
+
+
+@timed("book")
+async def book(state: LeadState, runtime: Runtime[Context]) -> BookUpdate:
+    """Book the first free slot in the owner's working hours."""
+    ctx = runtime.context
+    routing = state.get("routing", {})
+    lead = state.get("lead", {})
+    if not routing.get("owner"):
+        return {"booking": {"status": "skipped", "reason": "no rep owns this lead"}}
+    rep = ctx.routing.rep(routing["owner"]).model_dump()
+    attendee = {
+        "email": lead.get("email"),
+        "name": lead.get("full_name") or lead.get("email"),
+        "company": state.get("enrichment", {}).get("company", {}).get("name"),
+    }
+    received = state.get("received_at")
+    after = max(ctx.clock(), datetime.fromisoformat(received)) if received else ctx.clock()
+    booking = await ctx.calendar.book(f"{state['lead_id']}:meeting", rep, attendee, after)
+    return {"booking": booking}

@@ -1,0 +1,153 @@
+"""Run one lead's graph under a lease, resuming from its checkpoint, and keep its record current.
+
+Delivery is at-least-once: a second delivery of a lead that is running elsewhere drops, one of
+a completed lead does nothing, and one of a half-finished lead resumes only the unfinished node.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import structlog
+from langchain_core.runnables import RunnableConfig
+from langgraph.graph.state import CompiledStateGraph
+
+from graph.context import Context
+from graph.state import LeadState
+from tools.ports import LeadRecord, Store
+
+log = structlog.get_logger("lead_router.runner")
+
+
+def initial_state(record: LeadRecord) -> LeadState:
+    """The graph's input for a lead that has not started."""
+    return {
+        "lead_id": record.lead_id,
+        "received_at": record.received_at,
+        "source": record.source,
+        "raw": record.payload,
+        "status": "processing",
+        "errors": [],
+        "timings": {},
+    }
+
+
+class LeadRunner:
+    """Process leads by id: lease, run or resume the graph, record the outcome."""
+
+    def __init__(self, graph: CompiledStateGraph[Any, Any, Any, Any], context: Context) -> None:
+        self.graph = graph
+        self.context = context
+
+    @property
+    def store(self) -> Store:
+        return self.context.store
+
+    async def process(self, lead_id: str) -> str:
+        """Process one lead; returns what happened (completed, failed, busy, done, missing)."""
+        record = await self.store.get_lead(lead_id)
+        if record is None:
+            log.warning("unknown lead", lead_id=lead_id)
+            return "missing"
+        if record.status == "completed":
+            return "done"
+        token = uuid.uuid4().hex
+        ttl = self.context.settings.lease_ttl_ms
+        lease = f"lead:{lead_id}"
+        if not await self.store.acquire_lease(lease, token, ttl):
+            log.info("lead is held by another worker", lead_id=lead_id)
+            return "busy"
+        heartbeat = asyncio.create_task(self._renew(lease, token, ttl))
+        try:
+            return await self._run(record)
+        finally:
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
+            await self.store.release_lease(lease, token)
+
+    async def _renew(self, lease: str, token: str, ttl: int) -> None:
+        while True:
+            await asyncio.sleep(ttl / 3000)
+            if not await self.store.renew_lease(lease, token, ttl):
+                log.error("lost the lease while running", lease=lease)
+                return
+
+    async def _run(self, record: LeadRecord) -> str:
+        lead_id = record.lead_id
+        config: RunnableConfig = {"configurable": {"thread_id": lead_id}}
+        await self.store.update_lead(
+            lead_id, status="processing", error=None, attempts=record.attempts + 1
+        )
+        try:
+            snapshot = await self.graph.aget_state(config)
+            if snapshot.values.get("status") == "completed" and not snapshot.next:
+                final = snapshot.values  # finished before its record was updated
+            else:
+                # Resume at the unfinished node, or start when no step was checkpointed.
+                payload = None if snapshot.next else initial_state(record)
+                final = await self.graph.ainvoke(
+                    payload, config, context=self.context, durability="sync"
+                )
+        except Exception as exc:
+            node = await self._failed_node(config)
+            error = {
+                "node": node,
+                "type": type(exc).__name__,
+                "message": str(exc)[:2000],
+                "at": datetime.now(UTC).isoformat(),
+            }
+            await self.store.update_lead(lead_id, status="failed", error=error)
+            log.error("lead failed", lead_id=lead_id, **error)
+            return "failed"
+        routing = final.get("routing", {})
+        await self.store.update_lead(
+            lead_id,
+            status="completed",
+            owner=routing.get("owner") or routing.get("queue") or "",
+            action=routing.get("action") or "",
+            grade=final.get("score", {}).get("grade") or "",
+            company=(
+                final.get("enrichment", {}).get("company", {}).get("name")
+                or final.get("lead", {}).get("company")
+                or ""
+            ),
+        )
+        log.info(
+            "lead completed",
+            lead_id=lead_id,
+            action=routing.get("action"),
+            owner=routing.get("owner"),
+            ms_to_notify=final.get("deliveries", {}).get("ms_to_notify"),
+        )
+        return "completed"
+
+    async def _failed_node(self, config: RunnableConfig) -> str | None:
+        try:
+            snapshot = await self.graph.aget_state(config)
+        except Exception:  # the checkpointer itself may be what failed
+            return None
+        failed = [t.name for t in snapshot.tasks if t.error]
+        return failed[0] if failed else (snapshot.next[0] if snapshot.next else None)
+
+    async def stranded(self, older_than_s: float) -> list[str]:
+        """Leads left processing with no live lease, or queued for longer than `older_than_s`."""
+        cutoff = (datetime.now(UTC) - timedelta(seconds=older_than_s)).isoformat()
+        out: list[str] = []
+        for status in ("processing", "queued"):
+            offset = 0
+            while True:
+                page = await self.store.list_leads(status=status, limit=200, offset=offset)
+                for rec in page:
+                    if status == "queued" and rec.updated_at > cutoff:
+                        continue
+                    if await self.store.lease_holder(f"lead:{rec.lead_id}") is None:
+                        out.append(rec.lead_id)
+                if len(page) < 200:
+                    break
+                offset += 200
+        return out

@@ -1,0 +1,186 @@
+"""Open everything one process needs from its settings: backends, graph, runner and queue.
+
+Each concern uses its embedded default unless its production setting is present (DESIGN §4).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import aiosqlite
+import structlog
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+from langgraph.graph.state import CompiledStateGraph
+from taskiq import AsyncBroker, AsyncTaskiqDecoratedTask
+
+from graph.builder import build_graph
+from graph.config import load_routing, load_scoring
+from graph.context import Context
+from graph.runner import LeadRunner
+from tools.calendar_builtin import BuiltinCalendar
+from tools.crm_builtin import BuiltinCRM
+from tools.directory import InMemoryDirectory, load_accounts_csv
+from tools.outbox import Outbox
+from tools.queue import make_broker, register
+from tools.settings import Settings
+from tools.store import open_store
+
+log = structlog.get_logger("lead_router.services")
+
+
+@dataclass
+class Services:
+    """The process's open backends and the compiled graph."""
+
+    settings: Settings
+    context: Context
+    checkpointer: BaseCheckpointSaver[Any]
+    graph: CompiledStateGraph[Any, Any, Any, Any]
+    runner: LeadRunner
+    broker: AsyncBroker
+    task: AsyncTaskiqDecoratedTask[[str], Any]
+    outbox: Outbox | None
+    crm: BuiltinCRM | None
+
+    async def enqueue(self, lead_id: str) -> None:
+        """Queue `process_lead(lead_id)`."""
+        await self.task.kiq(lead_id)
+
+    async def recover(self, older_than_s: float = 0) -> list[str]:
+        """Re-queue leads left processing without a live lease (or stuck in queued)."""
+        stranded = await self.runner.stranded(older_than_s)
+        for lead_id in stranded:
+            await self.enqueue(lead_id)
+        if stranded:
+            log.warning("re-queued stranded leads", count=len(stranded))
+        return stranded
+
+    async def sweep(self, older_than_s: float, *, first_older_than_s: float | None = None) -> None:
+        """Recover stranded leads every RECOVERY_INTERVAL_S until cancelled."""
+        threshold = older_than_s if first_older_than_s is None else first_older_than_s
+        while True:
+            try:
+                await self.recover(older_than_s=threshold)
+                threshold = older_than_s
+            except Exception as exc:
+                log.error("recovery sweep failed", error=str(exc))
+            await asyncio.sleep(self.settings.recovery_interval_s)
+
+    async def health(self) -> dict[str, dict[str, Any]]:
+        """Readiness of each backend: {"name": {"ok": bool, "backend": ..., "error"?: ...}}."""
+        backends = self.settings.backends()
+        checks: dict[str, Any] = {
+            "store": self.context.store.ping(),
+            "crm": self.context.crm.ping(),
+            "notifier": self.context.notifier.ping(),
+            "checkpoints": self.checkpointer.aget_tuple(
+                {"configurable": {"thread_id": "health", "checkpoint_ns": ""}}
+            ),
+        }
+        out: dict[str, dict[str, Any]] = {}
+        for name, probe in checks.items():
+            entry: dict[str, Any] = {"backend": backends.get(name, "built-in")}
+            try:
+                await asyncio.wait_for(probe, timeout=2)
+                entry["ok"] = True
+            except Exception as exc:
+                entry.update(ok=False, error=f"{type(exc).__name__}: {exc}"[:300])
+            out[name] = entry
+        out["queue"] = {"backend": backends["queue"], "ok": True}
+        out["directory"] = {"backend": "csv", "ok": True, "accounts": len(self.context.directory)}
+        return out
+
+
+@contextlib.asynccontextmanager
+async def _checkpointer(settings: Settings) -> AsyncIterator[BaseCheckpointSaver[Any]]:
+    if settings.database_url:
+        from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+        from psycopg.rows import dict_row
+        from psycopg_pool import AsyncConnectionPool
+
+        kwargs = {"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row}
+        async with AsyncConnectionPool(
+            settings.database_url,
+            kwargs=kwargs,
+            min_size=1,
+            max_size=max(4, settings.worker_concurrency),
+            open=False,
+        ) as pool:
+            postgres = AsyncPostgresSaver(pool)  # type: ignore[arg-type]
+            async with pool.connection() as conn:
+                # Several processes may start at once; migrate one at a time.
+                await conn.execute("SELECT pg_advisory_lock(7414020101)")
+                try:
+                    await postgres.setup()
+                finally:
+                    await conn.execute("SELECT pg_advisory_unlock(7414020101)")
+            yield postgres
+        return
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    async with aiosqlite.connect(settings.checkpoints_path, timeout=30) as conn:
+        await conn.execute("PRAGMA journal_mode=WAL")
+        await conn.execute("PRAGMA busy_timeout=30000")
+        await conn.execute("PRAGMA synchronous=NORMAL")
+        saver = AsyncSqliteSaver(conn)
+        await saver.setup()
+        yield saver
+
+
+@contextlib.asynccontextmanager
+async def open_services(settings: Settings) -> AsyncIterator[Services]:
+    """Open every backend for `settings`, seed the built-in CRM, compile the graph."""
+    routing = load_routing(settings.routing_config)
+    scoring = load_scoring(settings.scoring_config)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    accounts = load_accounts_csv(settings.accounts_csv)
+    if settings.company_directory:
+        accounts += load_accounts_csv(settings.company_directory)
+    async with contextlib.AsyncExitStack() as stack:
+        store = await open_store(settings)
+        stack.push_async_callback(store.close)
+        crm = BuiltinCRM(settings.crm_path)
+        await crm.open()
+        stack.push_async_callback(crm.close)
+        await crm.seed_owners([rep.model_dump() for rep in routing.reps])
+        await crm.seed_accounts(load_accounts_csv(settings.accounts_csv))
+        outbox = Outbox(settings.data_dir / "outbox.sqlite3")
+        await outbox.open()
+        stack.push_async_callback(outbox.close)
+        calendar = BuiltinCalendar(settings.data_dir / "calendar.sqlite3")
+        await calendar.open()
+        stack.push_async_callback(calendar.close)
+        context = Context(
+            settings=settings,
+            routing=routing,
+            scoring=scoring,
+            store=store,
+            crm=crm,
+            directory=InMemoryDirectory(accounts),
+            notifier=outbox,
+            calendar=calendar,
+        )
+        checkpointer = await stack.enter_async_context(_checkpointer(settings))
+        graph = build_graph(
+            checkpointer=checkpointer,
+            max_attempts=settings.node_max_attempts,
+            initial_interval=settings.node_retry_initial_s,
+        )
+        runner = LeadRunner(graph, context)
+        broker = make_broker(settings)
+        task = register(broker, runner.process)
+        yield Services(
+            settings=settings,
+            context=context,
+            checkpointer=checkpointer,
+            graph=graph,
+            runner=runner,
+            broker=broker,
+            task=task,
+            outbox=outbox,
+            crm=crm,
+        )

@@ -1,0 +1,135 @@
+"""Test helpers: settings in a temp dir, a live HTTP server, polling, subprocesses."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+
+from tools.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Settings a test process reads from the environment are cleared so tests see only what they set.
+ENV_SETTINGS = [
+    "REDIS_URL",
+    "QUEUE_URL",
+    "DATABASE_URL",
+    "WEBHOOK_SECRET",
+    "ADMIN_TOKEN",
+    "DATA_DIR",
+    "HUBSPOT_ACCESS_TOKEN",
+    "SLACK_BOT_TOKEN",
+    "PINECONE_API_KEY",
+    "OPENAI_API_KEY",
+    "CALCOM_API_KEY",
+    "FAULT_AFTER_EFFECT",
+]
+
+
+def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
+    """Settings on embedded defaults in `tmp_path`, fast retries, plus the given overrides."""
+    values: dict[str, Any] = {
+        "DATA_DIR": tmp_path / "data",
+        "LOG_LEVEL": "WARNING",
+        "NODE_RETRY_INITIAL_S": 0,
+        "RECOVERY_INTERVAL_S": 0.5,
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)
+
+
+def lead_payload(**fields: Any) -> dict[str, Any]:
+    """A valid lead at a known sample account, with a unique event id."""
+    body: dict[str, Any] = {
+        "email": f"lena.{uuid.uuid4().hex[:8]}@northwind-freight.de",
+        "first_name": "Lena",
+        "last_name": "Brandt",
+        "company": "Northwind Freight GmbH",
+        "title": "VP Sales",
+        "country": "Germany",
+        "message": "Can we see a demo this week? Our contract ends this quarter.",
+        "form_id": "demo-request",
+        "event_id": f"evt-{uuid.uuid4().hex}",
+    }
+    body.update(fields)
+    return body
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, every: float = 0.05) -> Any:
+    """Poll until `predicate()` is truthy and return it; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        time.sleep(every)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def live_server(settings: Settings) -> Iterator[str]:
+    """Run the API under uvicorn in a thread; yield its base URL."""
+    from app import create_app
+
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
+        )
+    )
+    thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
+    thread.start()
+    wait_for(lambda: server.started or not thread.is_alive(), timeout=30)
+    assert server.started, "server did not start"
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+def wait_status(
+    client: httpx.Client, lead_id: str, statuses: set[str], timeout: float = 30.0
+) -> dict[str, Any]:
+    """Poll the admin API until the lead has one of `statuses`; return its record."""
+
+    def check() -> dict[str, Any] | None:
+        resp = client.get(f"/admin/leads/{lead_id}")
+        if resp.status_code == 200 and resp.json()["status"] in statuses:
+            return dict(resp.json())
+        return None
+
+    return dict(wait_for(check, timeout=timeout))
+
+
+def spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """Start `python cli.py <args>` with `env` added to a clean environment."""
+    base = {k: v for k, v in os.environ.items() if k not in ENV_SETTINGS}
+    handle = log.open("ab")
+    return subprocess.Popen(
+        [sys.executable, str(ROOT / "cli.py"), *args],
+        cwd=ROOT,
+        env={**base, **env},
+        stdout=handle,
+        stderr=subprocess.STDOUT,
+    )

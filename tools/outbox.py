@@ -1,0 +1,195 @@
+"""Notification outbox in a SQLite file: stands in for Slack (`chat.postMessage`).
+
+The embedded default of the `Notifier` port (DESIGN §4), and where every message goes in
+SHADOW_MODE. Each message is stored once per key (`INSERT … ON CONFLICT DO NOTHING`), so a
+retried notify node gets the first receipt back instead of a second message; the admin API
+lists what was sent. Several processes may share the file: WAL journal, 10 s busy timeout,
+blocking calls in a thread on one lock-guarded connection per instance.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import json
+import sqlite3
+import threading
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+T = TypeVar("T")
+
+_IDS = uuid.UUID("0f6a2c1d-93b4-4c55-8e0e-7d1b5a9c4e21")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS messages (
+    id TEXT PRIMARY KEY,
+    key TEXT NOT NULL UNIQUE,
+    channel TEXT NOT NULL,
+    recipient TEXT NOT NULL,
+    text TEXT NOT NULL,
+    blocks TEXT NOT NULL DEFAULT '[]',
+    lead_id TEXT,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS messages_lead ON messages (lead_id, created_at)
+"""
+
+
+def _receipt(row: sqlite3.Row, created: bool) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "key": row["key"],
+        "channel": row["channel"],
+        "recipient": row["recipient"],
+        "created": created,
+        "at": row["created_at"],
+    }
+
+
+def _message(row: sqlite3.Row) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "key": row["key"],
+        "channel": row["channel"],
+        "recipient": row["recipient"],
+        "text": row["text"],
+        "blocks": json.loads(row["blocks"]),
+        "lead_id": row["lead_id"],
+        "at": row["created_at"],
+    }
+
+
+class Outbox:
+    """Stored rep notifications; implements the `Notifier` port."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._conn: sqlite3.Connection | None = None
+        self._lock = threading.Lock()
+
+    async def open(self) -> None:
+        """Open the file (creating it and its table if needed)."""
+        if self._conn is None:
+            self._conn = await asyncio.to_thread(self._connect)
+
+    async def close(self) -> None:
+        """Close the connection; `open()` may be called again afterwards."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with self._lock:
+                conn.close()
+
+    async def __aenter__(self) -> Outbox:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def ping(self) -> None:
+        """Raise unless the file answers a query."""
+        await self._run(lambda conn: conn.execute("SELECT 1").fetchone())
+
+    def _connect(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(
+            self.path, timeout=10.0, isolation_level=None, check_same_thread=False
+        )
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA busy_timeout = 10000")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _SCHEMA.split(";"):
+                conn.execute(statement)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        return conn
+
+    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        conn = self._conn
+        if conn is None:
+            raise RuntimeError(f"Outbox at {self.path} is not open; call open() first")
+
+        def locked() -> T:
+            with self._lock:
+                return fn(conn)
+
+        return await asyncio.to_thread(locked)
+
+    async def send(self, key: str, message: dict[str, Any]) -> dict[str, Any]:
+        """Store `message` once under `key`; a repeat returns the first receipt, same id.
+
+        `message` has `channel` ("dm" or a channel such as "#sales-emea"), `recipient` (rep or
+        queue id), `text`, optional `blocks` (Slack Block Kit) and `lead_id`. Returns
+        `{"id", "key", "channel", "recipient", "created", "at"}`.
+        """
+        if not key:
+            raise ValueError("an outbox message needs a key")
+        missing = [name for name in ("channel", "recipient") if not message.get(name)]
+        if missing:
+            raise ValueError(f"outbox message {key!r} has no {' or '.join(missing)}")
+        blocks = message.get("blocks") or []
+        if not isinstance(blocks, builtins.list):
+            raise ValueError(f"outbox message {key!r}: blocks must be a list of Block Kit blocks")
+        values = (
+            str(uuid.uuid5(_IDS, key)),
+            key,
+            str(message["channel"]),
+            str(message["recipient"]),
+            str(message.get("text") or ""),
+            json.dumps(blocks, default=str),
+            message.get("lead_id"),
+            datetime.now(UTC).isoformat(timespec="microseconds"),
+        )
+
+        def insert(conn: sqlite3.Connection) -> dict[str, Any]:
+            created = (
+                conn.execute(
+                    "INSERT INTO messages (id, key, channel, recipient, text, blocks, lead_id,"
+                    " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                    " ON CONFLICT (key) DO NOTHING",
+                    values,
+                ).rowcount
+                == 1
+            )
+            row = conn.execute("SELECT * FROM messages WHERE key = ?", (key,)).fetchone()
+            return _receipt(row, created)
+
+        return await self._run(insert)
+
+    async def count(self) -> int:
+        """How many messages are stored."""
+        return await self._run(
+            lambda conn: int(conn.execute("SELECT COUNT(*) FROM messages").fetchone()[0])
+        )
+
+    async def list(
+        self, limit: int = 50, lead_id: str | None = None
+    ) -> builtins.list[dict[str, Any]]:
+        """Stored messages, newest first, optionally only one lead's."""
+        where, params = ("WHERE lead_id = ?", (lead_id,)) if lead_id is not None else ("", ())
+
+        def select(conn: sqlite3.Connection) -> builtins.list[dict[str, Any]]:
+            rows = conn.execute(
+                f"SELECT * FROM messages {where} ORDER BY created_at DESC, rowid DESC LIMIT ?",
+                (*params, limit),
+            ).fetchall()
+            return [_message(row) for row in rows]
+
+        return await self._run(select)
+
+
+if TYPE_CHECKING:
+    from tools.ports import Notifier
+
+    def _is_notifier(notifier: Outbox) -> Notifier:
+        """mypy checks that Outbox satisfies the `Notifier` port."""
+        return notifier

@@ -1,0 +1,178 @@
+"""Small Protocols, one per concern, that nodes and the API depend on.
+
+Each concern has an embedded default (SQLite files in DATA_DIR, no server needed) and a
+production backend; both satisfy the same Protocol and pass the same contract tests.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+
+@dataclass
+class LeadRecord:
+    """The index row of one lead: what the API and the worker need without the graph state."""
+
+    lead_id: str
+    key: str
+    payload_hash: str
+    payload: dict[str, Any]
+    source: str
+    received_at: str  # ISO-8601 UTC
+    status: str = "queued"  # queued | processing | completed | failed
+    updated_at: str = ""
+    email: str = ""
+    company: str = ""
+    owner: str = ""
+    action: str = ""
+    grade: str = ""
+    error: dict[str, Any] | None = None
+    attempts: int = 0
+
+    def summary(self) -> dict[str, Any]:
+        """The record without its payload, as the admin list shows it."""
+        return {
+            "lead_id": self.lead_id,
+            "status": self.status,
+            "source": self.source,
+            "received_at": self.received_at,
+            "updated_at": self.updated_at,
+            "email": self.email,
+            "company": self.company,
+            "owner": self.owner,
+            "action": self.action,
+            "grade": self.grade,
+            "error": self.error,
+            "attempts": self.attempts,
+        }
+
+
+@dataclass
+class Claim:
+    """Outcome of claiming an idempotency key: the new record, or the one already there."""
+
+    created: bool
+    record: LeadRecord
+
+
+@dataclass
+class RoundRobinPick:
+    """One weighted round-robin assignment: who, the pool's sequence number, counts after it."""
+
+    rep_id: str
+    sequence: int
+    counts: dict[str, int] = field(default_factory=dict)
+    repeated: bool = False  # this lead had already been assigned in this pool
+
+
+class Store(Protocol):
+    """Idempotency keys, lead records, leases, round-robin counters, cache, effect receipts."""
+
+    async def ping(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    # Leads and their idempotency keys. lead_id is derived from the key, so the record is the key.
+    async def claim(self, record: LeadRecord) -> Claim: ...
+
+    async def get_lead(self, lead_id: str) -> LeadRecord | None: ...
+
+    async def update_lead(self, lead_id: str, **fields: Any) -> None: ...
+
+    async def list_leads(
+        self,
+        *,
+        status: str | None = None,
+        owner: str | None = None,
+        action: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[LeadRecord]: ...
+
+    # Leases: one writer per lead (SET NX PX + compare-and-delete, or the SQL equivalent).
+    async def acquire_lease(self, name: str, token: str, ttl_ms: int) -> bool: ...
+
+    async def renew_lease(self, name: str, token: str, ttl_ms: int) -> bool: ...
+
+    async def release_lease(self, name: str, token: str) -> bool: ...
+
+    async def lease_holder(self, name: str) -> str | None: ...
+
+    # Weighted round robin, atomic and idempotent per (pool, lead_id).
+    async def pick_weighted(
+        self, pool: str, lead_id: str, candidates: list[tuple[str, float]]
+    ) -> RoundRobinPick: ...
+
+    async def pool_counts(self, pool: str) -> dict[str, int]: ...
+
+    # Cache (string values, TTL in seconds); set_if_absent returns the value that is stored.
+    async def cache_get(self, key: str) -> str | None: ...
+
+    async def cache_set(self, key: str, value: str, ttl_s: int) -> None: ...
+
+    async def cache_set_if_absent(self, key: str, value: str, ttl_s: int) -> str: ...
+
+    # Receipts of side effects, keyed by (lead_id, effect): the first one stored wins.
+    async def get_receipt(self, lead_id: str, effect: str) -> dict[str, Any] | None: ...
+
+    async def put_receipt(
+        self, lead_id: str, effect: str, receipt: dict[str, Any]
+    ) -> dict[str, Any]: ...
+
+
+class CRM(Protocol):
+    """Contacts, companies (accounts), owners and notes."""
+
+    async def ping(self) -> None: ...
+
+    async def find_contact(self, email: str) -> dict[str, Any] | None: ...
+
+    async def find_company_by_domain(self, domain: str) -> dict[str, Any] | None: ...
+
+    async def upsert_contact(self, email: str, properties: dict[str, Any]) -> dict[str, Any]: ...
+
+    async def upsert_company(self, domain: str, properties: dict[str, Any]) -> dict[str, Any]: ...
+
+    async def assign_owner(self, contact_id: str, owner_email: str) -> dict[str, Any]: ...
+
+    async def add_note(self, contact_id: str, key: str, body: str) -> dict[str, Any]: ...
+
+
+class CompanyDirectory(Protocol):
+    """Known companies (ACCOUNTS_CSV and an optional larger directory file)."""
+
+    def lookup_domain(self, domain: str) -> dict[str, Any] | None: ...
+
+    def __len__(self) -> int: ...
+
+
+class Notifier(Protocol):
+    """Rep notifications: the outbox by default, Slack when configured."""
+
+    async def ping(self) -> None: ...
+
+    async def send(self, key: str, message: dict[str, Any]) -> dict[str, Any]: ...
+
+
+class Calendar(Protocol):
+    """Meeting slots and bookings: built-in calendar by default, Cal.com when configured."""
+
+    async def book(
+        self, key: str, rep: dict[str, Any], attendee: dict[str, Any], after: datetime
+    ) -> dict[str, Any]: ...
+
+
+class Embedder(Protocol):
+    """Text to vector: a deterministic local embedder by default."""
+
+    def embed(self, texts: list[str]) -> list[list[float]]: ...
+
+
+class VectorMemory(Protocol):
+    """Similar-account memory: a local index by default, Pinecone when configured."""
+
+    async def upsert(self, items: list[tuple[str, list[float], dict[str, Any]]]) -> None: ...
+
+    async def query(self, vector: list[float], top_k: int) -> list[dict[str, Any]]: ...

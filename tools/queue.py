@@ -1,0 +1,42 @@
+"""The lead queue: Taskiq's in-process broker by default, its Redis Stream broker at scale.
+
+The stream broker acknowledges a message after the task has run; a worker that dies leaves the
+message pending, and another worker claims it after `QUEUE_REDELIVER_AFTER_MS`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from taskiq import AsyncBroker, AsyncTaskiqDecoratedTask, InMemoryBroker
+from taskiq_redis import RedisStreamBroker
+
+from tools.settings import Settings
+
+TASK_NAME = "process_lead"
+
+
+def make_broker(settings: Settings) -> AsyncBroker:
+    """The broker for this process's settings."""
+    if settings.queue_url:
+        return RedisStreamBroker(
+            settings.queue_url,
+            queue_name=settings.queue_name,
+            consumer_group_name=f"{settings.queue_name}-workers",
+            idle_timeout=settings.redeliver_after_ms,
+            unacknowledged_lock_timeout=max(1.0, settings.redeliver_after_ms / 1000),
+            xread_block=1000,
+        )
+    return InMemoryBroker(max_async_tasks=settings.worker_concurrency)
+
+
+def register(
+    broker: AsyncBroker, handler: Callable[[str], Awaitable[Any]]
+) -> AsyncTaskiqDecoratedTask[[str], Any]:
+    """Register `process_lead(lead_id)` on the broker, handled by `handler`."""
+
+    async def process_lead(lead_id: str) -> None:
+        await handler(lead_id)
+
+    return broker.register_task(process_lead, task_name=TASK_NAME)

@@ -1,0 +1,95 @@
+"""Process settings, read once from the environment (and `.env`).
+
+Each backend switches from its embedded default to production when its setting is present
+(DESIGN §4). Per-run dependencies live in `graph.context.Context`, not here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """Every setting the service reads; `.env.example` documents each one."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", extra="ignore", populate_by_name=True, env_ignore_empty=True
+    )
+
+    # Service
+    data_dir: Path = Field(default=ROOT / "data", alias="DATA_DIR")
+    log_level: str = Field(default="INFO", alias="LOG_LEVEL")
+    shadow_mode: bool = Field(default=False, alias="SHADOW_MODE")
+    webhook_secret: SecretStr | None = Field(default=None, alias="WEBHOOK_SECRET")
+    admin_token: SecretStr | None = Field(default=None, alias="ADMIN_TOKEN")
+    max_body_bytes: int = Field(default=64 * 1024, alias="MAX_BODY_BYTES")
+    idempotency_ttl_days: int = Field(default=7, alias="IDEMPOTENCY_TTL_DAYS", ge=7)
+    dedupe_window_minutes: int = Field(default=30, alias="DEDUPE_WINDOW_MINUTES", ge=0)
+
+    # What a RevOps team edits
+    routing_config: Path = Field(default=ROOT / "infra" / "routing.yaml", alias="ROUTING_CONFIG")
+    scoring_config: Path = Field(default=ROOT / "infra" / "scoring.yaml", alias="SCORING_CONFIG")
+    accounts_csv: Path = Field(default=ROOT / "infra" / "accounts.csv", alias="ACCOUNTS_CSV")
+    company_directory: Path | None = Field(default=None, alias="COMPANY_DIRECTORY")
+    own_domains: list[str] = Field(default_factory=list, alias="OWN_DOMAINS")
+
+    # Backends (unset = embedded default)
+    redis_url: str | None = Field(default=None, alias="REDIS_URL")
+    redis_prefix: str = Field(default="lr:", alias="REDIS_PREFIX")
+    queue_url: str | None = Field(default=None, alias="QUEUE_URL")
+    queue_name: str = Field(default="lead-router", alias="QUEUE_NAME")
+    database_url: str | None = Field(default=None, alias="DATABASE_URL")
+    pinecone_api_key: SecretStr | None = Field(default=None, alias="PINECONE_API_KEY")
+    pinecone_index: str | None = Field(default=None, alias="PINECONE_INDEX")
+    pinecone_host: str | None = Field(default=None, alias="PINECONE_HOST")
+    embeddings_model: str | None = Field(default=None, alias="EMBEDDINGS_MODEL")
+    openai_api_key: SecretStr | None = Field(default=None, alias="OPENAI_API_KEY")
+    openai_base_url: str | None = Field(default=None, alias="OPENAI_BASE_URL")
+    llm_model: str | None = Field(default=None, alias="LLM_MODEL")
+    hubspot_access_token: SecretStr | None = Field(default=None, alias="HUBSPOT_ACCESS_TOKEN")
+    hubspot_api_url: str | None = Field(default=None, alias="HUBSPOT_API_URL")
+    slack_bot_token: SecretStr | None = Field(default=None, alias="SLACK_BOT_TOKEN")
+    slack_signing_secret: SecretStr | None = Field(default=None, alias="SLACK_SIGNING_SECRET")
+    slack_api_url: str | None = Field(default=None, alias="SLACK_API_URL")
+    calcom_api_key: SecretStr | None = Field(default=None, alias="CALCOM_API_KEY")
+    calcom_api_url: str | None = Field(default=None, alias="CALCOM_API_URL")
+
+    # Worker
+    worker_concurrency: int = Field(default=16, alias="WORKER_CONCURRENCY", ge=1)
+    lease_ttl_ms: int = Field(default=30_000, alias="LEASE_TTL_MS", ge=500)
+    recovery_interval_s: float = Field(default=15.0, alias="RECOVERY_INTERVAL_S", gt=0)
+    redeliver_after_ms: int = Field(default=60_000, alias="QUEUE_REDELIVER_AFTER_MS", ge=1000)
+    node_max_attempts: int = Field(default=3, alias="NODE_MAX_ATTEMPTS", ge=1)
+    node_retry_initial_s: float = Field(default=0.5, alias="NODE_RETRY_INITIAL_S", ge=0)
+    # Chaos testing: the process kills itself (SIGKILL) right after storing this effect.
+    fault_after_effect: str | None = Field(default=None, alias="FAULT_AFTER_EFFECT")
+
+    @property
+    def sqlite_path(self) -> Path:
+        return self.data_dir / "lead_router.sqlite3"
+
+    @property
+    def checkpoints_path(self) -> Path:
+        return self.data_dir / "checkpoints.sqlite3"
+
+    @property
+    def crm_path(self) -> Path:
+        return self.data_dir / "crm.sqlite3"
+
+    def backends(self) -> dict[str, str]:
+        """Which backend serves each concern, as the health check and the demo report it."""
+        return {
+            "store": "redis" if self.redis_url else "sqlite",
+            "queue": "redis-stream" if self.queue_url else "in-process",
+            "checkpoints": "postgres" if self.database_url else "sqlite",
+            "crm": "hubspot" if self.hubspot_access_token else "built-in",
+            "notifier": "slack" if self.slack_bot_token else "outbox",
+            "calendar": "cal.com" if self.calcom_api_key else "built-in",
+            "vector_memory": "pinecone" if self.pinecone_api_key else "local",
+            "llm": "openai-compatible" if self.openai_api_key else "off",
+        }

@@ -1,0 +1,123 @@
+"""Open the configured Store (Redis when REDIS_URL is set, else SQLite) and share its rules.
+
+Both backends import the helpers below, so record encoding, field merging, ordering keys and
+the weighted round-robin choice are defined once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from tools.ports import LeadRecord, Store
+
+if TYPE_CHECKING:
+    from tools.settings import Settings
+
+MIN_RECORD_TTL_DAYS = 30
+LEAD_FIELDS = frozenset(field.name for field in dataclasses.fields(LeadRecord))
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+async def open_store(settings: Settings) -> Store:
+    """Open RedisStore when settings.redis_url is set, else SqliteStore in settings.data_dir."""
+    record_ttl_s = max(settings.idempotency_ttl_days, MIN_RECORD_TTL_DAYS) * 86_400
+    if settings.redis_url:
+        from tools.store_redis import RedisStore
+
+        return await RedisStore(
+            settings.redis_url, prefix=settings.redis_prefix, record_ttl_s=record_ttl_s
+        ).open()
+    from tools.store_sqlite import SqliteStore
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return await SqliteStore(settings.sqlite_path, record_ttl_s=record_ttl_s).open()
+
+
+def utc_now_iso() -> str:
+    """Return the current time as ISO-8601 UTC."""
+    return datetime.now(UTC).isoformat()
+
+
+def received_us(timestamp: str) -> int:
+    """Return an ISO-8601 timestamp as integer microseconds since the epoch (naive means UTC)."""
+    try:
+        moment = datetime.fromisoformat(timestamp)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"received_at must be ISO-8601, got {timestamp!r}") from exc
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return (moment - _EPOCH) // _MICROSECOND
+
+
+def lead_to_json(record: LeadRecord) -> str:
+    """Encode a lead record as compact JSON."""
+    return json.dumps(dataclasses.asdict(record), separators=(",", ":"))
+
+
+def lead_from_json(encoded: str | bytes) -> LeadRecord:
+    """Decode a lead record, ignoring fields this version does not know."""
+    data = json.loads(encoded)
+    return LeadRecord(**{name: value for name, value in data.items() if name in LEAD_FIELDS})
+
+
+def merge_lead_fields(record: LeadRecord, fields: dict[str, Any]) -> LeadRecord:
+    """Return the record with fields applied and updated_at set to now unless given."""
+    unknown = sorted(set(fields) - LEAD_FIELDS)
+    if unknown:
+        raise ValueError(f"unknown LeadRecord fields: {', '.join(unknown)}")
+    if "lead_id" in fields and fields["lead_id"] != record.lead_id:
+        raise ValueError("lead_id cannot be changed")
+    if "received_at" in fields:
+        received_us(fields["received_at"])
+    changes = dict(fields)
+    changes.setdefault("updated_at", utc_now_iso())
+    return dataclasses.replace(record, **changes)
+
+
+def validate_candidates(candidates: list[tuple[str, float]]) -> None:
+    """Raise ValueError unless there is at least one candidate and every weight is positive."""
+    if not candidates:
+        raise ValueError("pick_weighted needs at least one candidate")
+    for rep_id, weight in candidates:
+        if not (isinstance(weight, int | float) and math.isfinite(weight) and weight > 0):
+            raise ValueError(f"weight of {rep_id!r} must be a positive number, got {weight!r}")
+
+
+def choose_weighted(candidates: list[tuple[str, float]], counts: dict[str, int]) -> str:
+    """Return the candidate minimizing (count + 1) / weight; ties go to the earliest listed."""
+    best_rep, best_key = candidates[0][0], math.inf
+    for rep_id, weight in candidates:
+        key = (counts.get(rep_id, 0) + 1) / float(weight)
+        if key < best_key:
+            best_rep, best_key = rep_id, key
+    return best_rep
+
+
+def validate_page(limit: int, offset: int) -> None:
+    """Raise ValueError on a negative limit or offset."""
+    if limit < 0 or offset < 0:
+        raise ValueError(f"limit and offset must be >= 0, got {limit} and {offset}")
+
+
+def validate_ttl(ttl: int) -> None:
+    """Raise ValueError unless the TTL is a positive integer."""
+    if isinstance(ttl, bool) or not isinstance(ttl, int) or ttl <= 0:
+        raise ValueError(f"TTL must be a positive integer, got {ttl!r}")
+
+
+def encode_receipt(receipt: dict[str, Any]) -> str:
+    """Encode a side-effect receipt as compact JSON."""
+    return json.dumps(receipt, separators=(",", ":"), sort_keys=True)
+
+
+def decode_receipt(encoded: str | bytes) -> dict[str, Any]:
+    """Decode a stored receipt, which must be a JSON object."""
+    value = json.loads(encoded)
+    if not isinstance(value, dict):
+        raise ValueError("stored receipt is not a JSON object")
+    return value

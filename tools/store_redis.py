@@ -1,0 +1,425 @@
+"""Store backed by Redis (`redis.asyncio`): the production backend for keys, leases and counters.
+
+Every key lives under `prefix`. A lead is a JSON string at `<prefix>lead:<id>` with a TTL of
+`record_ttl_s`, indexed by received_at (integer microseconds) in sorted sets: all leads, and
+one per status, owner and action value. A hash remembers which of those sets each lead is in,
+and a sorted set of expiry times lets `list_leads` purge index entries of expired leads.
+Read-modify-write steps run as Lua scripts; the lead scripts derive index keys from the prefix,
+so the store needs a single Redis server (not Redis Cluster).
+
+Open it with `store = await RedisStore(url, prefix=..., record_ttl_s=...).open()`; `open()`
+pings the server and returns the store.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, cast
+
+import redis.asyncio as aioredis
+
+from tools.ports import Claim, LeadRecord, RoundRobinPick
+from tools.store import (
+    decode_receipt,
+    encode_receipt,
+    lead_from_json,
+    lead_to_json,
+    merge_lead_fields,
+    received_us,
+    validate_candidates,
+    validate_page,
+    validate_ttl,
+)
+
+PURGE_BATCH = 500
+UPDATE_ATTEMPTS = 50
+
+_LUA_INDEX_HELPERS = """
+local function index_keys(index_prefix, tags)
+  local t = cjson.decode(tags)
+  return {
+    index_prefix .. 'status:' .. t[1],
+    index_prefix .. 'owner:' .. t[2],
+    index_prefix .. 'action:' .. t[3],
+  }
+end
+local function unindex(index_prefix, tags, lead_id)
+  for _, key in ipairs(index_keys(index_prefix, tags)) do
+    redis.call('ZREM', key, lead_id)
+  end
+end
+local function index(index_prefix, tags, lead_id, score)
+  for _, key in ipairs(index_keys(index_prefix, tags)) do
+    redis.call('ZADD', key, score, lead_id)
+  end
+end
+"""
+
+# KEYS: lead, all-index, tags, expiry. ARGV: lead_id, json, score, ttl_s, index prefix,
+# status, owner, action. Returns {1, json} when created, {0, existing json} otherwise.
+_CLAIM_LUA = (
+    _LUA_INDEX_HELPERS
+    + """
+local current = redis.call('GET', KEYS[1])
+if current then
+  return {0, current}
+end
+local stale = redis.call('HGET', KEYS[3], ARGV[1])
+if stale then
+  unindex(ARGV[5], stale, ARGV[1])
+end
+local tags = cjson.encode({ARGV[6], ARGV[7], ARGV[8]})
+redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[4])
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+index(ARGV[5], tags, ARGV[1], ARGV[3])
+redis.call('HSET', KEYS[3], ARGV[1], tags)
+local now = tonumber(redis.call('TIME')[1])
+redis.call('ZADD', KEYS[4], now + tonumber(ARGV[4]), ARGV[1])
+return {1, ARGV[2]}
+"""
+)
+
+# KEYS: lead, all-index, tags. ARGV: lead_id, expected json, new json, score, index prefix,
+# status, owner, action. Returns 1 when written, 0 when the record changed, -1 when missing.
+_UPDATE_LUA = (
+    _LUA_INDEX_HELPERS
+    + """
+local current = redis.call('GET', KEYS[1])
+if not current then
+  return -1
+end
+if current ~= ARGV[2] then
+  return 0
+end
+redis.call('SET', KEYS[1], ARGV[3], 'KEEPTTL')
+local old = redis.call('HGET', KEYS[3], ARGV[1])
+if old then
+  unindex(ARGV[5], old, ARGV[1])
+end
+local tags = cjson.encode({ARGV[6], ARGV[7], ARGV[8]})
+redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])
+index(ARGV[5], tags, ARGV[1], ARGV[4])
+redis.call('HSET', KEYS[3], ARGV[1], tags)
+return 1
+"""
+)
+
+# KEYS: expiry, all-index, tags. ARGV: lead key prefix, index prefix, batch size.
+# Drops index entries of leads whose record has expired; returns how many.
+_PURGE_LUA = (
+    _LUA_INDEX_HELPERS
+    + """
+local now = tonumber(redis.call('TIME')[1])
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[3]))
+local purged = 0
+for _, lead_id in ipairs(ids) do
+  if redis.call('EXISTS', ARGV[1] .. lead_id) == 0 then
+    local tags = redis.call('HGET', KEYS[3], lead_id)
+    if tags then
+      unindex(ARGV[2], tags, lead_id)
+    end
+    redis.call('HDEL', KEYS[3], lead_id)
+    redis.call('ZREM', KEYS[2], lead_id)
+    redis.call('ZREM', KEYS[1], lead_id)
+    purged = purged + 1
+  end
+end
+return purged
+"""
+)
+
+# KEYS: assignment, counts hash, sequence. ARGV: ttl_s, then rep_id, weight pairs.
+# Returns {rep_id, sequence, repeated (0/1), flat counts}.
+_PICK_LUA = """
+local existing = redis.call('GET', KEYS[1])
+if existing then
+  local sep = string.find(existing, ':', 1, true)
+  return {
+    string.sub(existing, sep + 1),
+    tonumber(string.sub(existing, 1, sep - 1)),
+    1,
+    redis.call('HGETALL', KEYS[2]),
+  }
+end
+local best, best_key = nil, nil
+for i = 2, #ARGV, 2 do
+  local count = tonumber(redis.call('HGET', KEYS[2], ARGV[i]) or '0')
+  local key = (count + 1) / tonumber(ARGV[i + 1])
+  if best_key == nil or key < best_key then
+    best, best_key = ARGV[i], key
+  end
+end
+redis.call('HINCRBY', KEYS[2], best, 1)
+local sequence = redis.call('INCR', KEYS[3])
+redis.call('SET', KEYS[1], sequence .. ':' .. best, 'EX', ARGV[1])
+return {best, sequence, 0, redis.call('HGETALL', KEYS[2])}
+"""
+
+# KEYS: lease. ARGV: token, ttl_ms.
+_RENEW_LUA = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+return 0
+"""
+
+# KEYS: lease. ARGV: token.
+_RELEASE_LUA = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+
+class RedisStore:
+    """Lead records, leases, round-robin counters, cache and receipts in Redis."""
+
+    def __init__(self, url: str, *, prefix: str = "lr:", record_ttl_s: int) -> None:
+        validate_ttl(record_ttl_s)
+        self._prefix = prefix
+        self._record_ttl_s = record_ttl_s
+        self._redis: aioredis.Redis = aioredis.from_url(url, decode_responses=True)
+        self._claim_script = self._redis.register_script(_CLAIM_LUA)
+        self._update_script = self._redis.register_script(_UPDATE_LUA)
+        self._purge_script = self._redis.register_script(_PURGE_LUA)
+        self._pick_script = self._redis.register_script(_PICK_LUA)
+        self._renew_script = self._redis.register_script(_RENEW_LUA)
+        self._release_script = self._redis.register_script(_RELEASE_LUA)
+
+    async def open(self) -> RedisStore:
+        """Check that the server answers and return the store."""
+        await self.ping()
+        return self
+
+    async def ping(self) -> None:
+        """Raise if the Redis server cannot be reached."""
+        await self._redis.ping()
+
+    async def close(self) -> None:
+        """Close the connection pool."""
+        await self._redis.aclose()
+
+    # Key names
+
+    def _lead_key(self, lead_id: str) -> str:
+        return f"{self._prefix}lead:{lead_id}"
+
+    @property
+    def _index_prefix(self) -> str:
+        return f"{self._prefix}leads:"
+
+    def _index_key(self, kind: str, value: str) -> str:
+        return f"{self._index_prefix}{kind}:{value}"
+
+    def _lead_keys(self) -> list[str]:
+        """Return the all-leads index, the index-membership hash and the expiry index."""
+        base = self._index_prefix
+        return [f"{base}all", f"{base}tags", f"{base}expiry"]
+
+    # Leads
+
+    async def claim(self, record: LeadRecord) -> Claim:
+        """Store the record as queued unless its lead_id exists; return the stored record."""
+        fresh = dataclasses.replace(record, status="queued", updated_at=record.received_at)
+        all_key, tags_key, expiry_key = self._lead_keys()
+        created, stored = await self._claim_script(
+            keys=[self._lead_key(fresh.lead_id), all_key, tags_key, expiry_key],
+            args=[
+                fresh.lead_id,
+                lead_to_json(fresh),
+                received_us(fresh.received_at),
+                self._record_ttl_s,
+                self._index_prefix,
+                fresh.status,
+                fresh.owner,
+                fresh.action,
+            ],
+        )
+        return Claim(bool(created), lead_from_json(stored))
+
+    async def get_lead(self, lead_id: str) -> LeadRecord | None:
+        """Return the live record of this lead, or None."""
+        encoded = await self._redis.get(self._lead_key(lead_id))
+        return None if encoded is None else lead_from_json(encoded)
+
+    async def update_lead(self, lead_id: str, **fields: Any) -> None:
+        """Merge the given fields into the record; raise KeyError if the lead does not exist."""
+        key = self._lead_key(lead_id)
+        all_key, tags_key, _ = self._lead_keys()
+        for _ in range(UPDATE_ATTEMPTS):
+            current = await self._redis.get(key)
+            if current is None:
+                raise KeyError(lead_id)
+            merged = merge_lead_fields(lead_from_json(current), fields)
+            result = await self._update_script(
+                keys=[key, all_key, tags_key],
+                args=[
+                    lead_id,
+                    current,
+                    lead_to_json(merged),
+                    received_us(merged.received_at),
+                    self._index_prefix,
+                    merged.status,
+                    merged.owner,
+                    merged.action,
+                ],
+            )
+            if result == 1:
+                return
+            if result == -1:
+                raise KeyError(lead_id)
+        raise RuntimeError(f"lead {lead_id} kept changing during update_lead")
+
+    async def list_leads(
+        self,
+        *,
+        status: str | None = None,
+        owner: str | None = None,
+        action: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[LeadRecord]:
+        """Return live records matching every given filter, newest received_at first."""
+        validate_page(limit, offset)
+        await self._purge_expired_leads()
+        if limit == 0:
+            return []
+        all_key = self._lead_keys()[0]
+        filters = [("status", status), ("owner", owner), ("action", action)]
+        keys = [self._index_key(kind, value) for kind, value in filters if value is not None]
+        if len(keys) <= 1:
+            source = keys[0] if keys else all_key
+            members = await self._redis.zrevrange(source, offset, offset + limit - 1)
+            ids = [str(member) for member in members]
+        else:
+            matches = cast(
+                list[tuple[str, float]],
+                await self._redis.zinter(keys, aggregate="MAX", withscores=True),
+            )
+            scored = sorted(
+                ((float(score), str(member)) for member, score in matches), reverse=True
+            )
+            ids = [lead_id for _, lead_id in scored[offset : offset + limit]]
+        if not ids:
+            return []
+        encoded = await self._redis.mget([self._lead_key(lead_id) for lead_id in ids])
+        return [lead_from_json(item) for item in encoded if item is not None]
+
+    async def _purge_expired_leads(self) -> None:
+        all_key, tags_key, expiry_key = self._lead_keys()
+        await self._purge_script(
+            keys=[expiry_key, all_key, tags_key],
+            args=[self._lead_key(""), self._index_prefix, PURGE_BATCH],
+        )
+
+    # Leases
+
+    def _lease_key(self, name: str) -> str:
+        return f"{self._prefix}lease:{name}"
+
+    async def acquire_lease(self, name: str, token: str, ttl_ms: int) -> bool:
+        """Take the lease if free or expired, or extend it if this token holds it."""
+        validate_ttl(ttl_ms)
+        key = self._lease_key(name)
+        if await self._redis.set(key, token, nx=True, px=ttl_ms):
+            return True
+        if await self.renew_lease(name, token, ttl_ms):
+            return True
+        return bool(await self._redis.set(key, token, nx=True, px=ttl_ms))
+
+    async def renew_lease(self, name: str, token: str, ttl_ms: int) -> bool:
+        """Extend the lease only if this token holds it."""
+        validate_ttl(ttl_ms)
+        renewed = await self._renew_script(keys=[self._lease_key(name)], args=[token, ttl_ms])
+        return bool(renewed)
+
+    async def release_lease(self, name: str, token: str) -> bool:
+        """Delete the lease only if this token holds it; return whether it was released."""
+        released = await self._release_script(keys=[self._lease_key(name)], args=[token])
+        return bool(released)
+
+    async def lease_holder(self, name: str) -> str | None:
+        """Return the token holding the live lease, or None."""
+        holder = await self._redis.get(self._lease_key(name))
+        return None if holder is None else str(holder)
+
+    # Weighted round robin
+
+    def _pool_key(self, pool: str, part: str) -> str:
+        return f"{self._prefix}rr:{pool}:{part}"
+
+    async def pick_weighted(
+        self, pool: str, lead_id: str, candidates: list[tuple[str, float]]
+    ) -> RoundRobinPick:
+        """Assign the lead to the candidate furthest below its weighted share, once per pool."""
+        validate_candidates(candidates)
+        args: list[str | int] = [self._record_ttl_s]
+        for rep_id, weight in candidates:
+            args += [rep_id, repr(float(weight))]
+        rep_id, sequence, repeated, flat_counts = await self._pick_script(
+            keys=[
+                self._pool_key(pool, f"lead:{lead_id}"),
+                self._pool_key(pool, "counts"),
+                self._pool_key(pool, "sequence"),
+            ],
+            args=args,
+        )
+        counts = {
+            str(flat_counts[i]): int(flat_counts[i + 1]) for i in range(0, len(flat_counts), 2)
+        }
+        return RoundRobinPick(str(rep_id), int(sequence), counts, repeated=bool(repeated))
+
+    async def pool_counts(self, pool: str) -> dict[str, int]:
+        """Return how many leads each rep has been assigned in this pool."""
+        counts = await self._redis.hgetall(self._pool_key(pool, "counts"))
+        return {str(rep_id): int(count) for rep_id, count in counts.items()}
+
+    # Cache
+
+    def _cache_key(self, key: str) -> str:
+        return f"{self._prefix}cache:{key}"
+
+    async def cache_get(self, key: str) -> str | None:
+        """Return the live cached value, or None."""
+        value = await self._redis.get(self._cache_key(key))
+        return None if value is None else str(value)
+
+    async def cache_set(self, key: str, value: str, ttl_s: int) -> None:
+        """Store the value for ttl_s seconds, replacing any previous one."""
+        validate_ttl(ttl_s)
+        await self._redis.set(self._cache_key(key), value, ex=ttl_s)
+
+    async def cache_set_if_absent(self, key: str, value: str, ttl_s: int) -> str:
+        """Store the value unless a live one exists; return the value that is stored."""
+        validate_ttl(ttl_s)
+        cache_key = self._cache_key(key)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.set(cache_key, value, nx=True, ex=ttl_s)
+            pipe.get(cache_key)
+            _, stored = await pipe.execute()
+        return str(stored)
+
+    # Receipts
+
+    def _receipts_key(self, lead_id: str) -> str:
+        return f"{self._prefix}receipts:{lead_id}"
+
+    async def get_receipt(self, lead_id: str, effect: str) -> dict[str, Any] | None:
+        """Return the stored receipt of this effect, or None."""
+        encoded = await self._redis.hget(self._receipts_key(lead_id), effect)
+        return None if encoded is None else decode_receipt(encoded)
+
+    async def put_receipt(
+        self, lead_id: str, effect: str, receipt: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Store the receipt unless one exists; return the receipt that is stored."""
+        key = self._receipts_key(lead_id)
+        encoded = encode_receipt(receipt)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hsetnx(key, effect, encoded)
+            pipe.hget(key, effect)
+            pipe.expire(key, self._record_ttl_s)
+            _, stored, _ = await pipe.execute()
+        return decode_receipt(stored)
