@@ -21,6 +21,7 @@ from taskiq import AsyncBroker, AsyncTaskiqDecoratedTask
 from graph.builder import build_graph
 from graph.config import load_routing, load_scoring
 from graph.context import Context
+from graph.normalize import normalize_lead
 from graph.runner import LeadRunner
 from tools.calendar_builtin import BuiltinCalendar
 from tools.crm_builtin import BuiltinCRM
@@ -134,6 +135,8 @@ async def _checkpointer(settings: Settings) -> AsyncIterator[BaseCheckpointSaver
 @contextlib.asynccontextmanager
 async def open_services(settings: Settings) -> AsyncIterator[Services]:
     """Open every backend for `settings`, seed the built-in CRM, compile the graph."""
+    # Build the suffix-list and phone tables now rather than during the first lead.
+    normalize_lead({"email": "warm@up.co.uk", "phone": "+44 20 7946 0958", "country": "UK"})
     routing = load_routing(settings.routing_config)
     scoring = load_scoring(settings.scoring_config)
     settings.data_dir.mkdir(parents=True, exist_ok=True)

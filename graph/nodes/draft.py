@@ -78,7 +78,7 @@ def compose(state: LeadState, rep_name: str, now: datetime) -> dict[str, Any]:
     checks = {
         "no_unfilled_placeholders": not re.search(r"\$\w+|\{\w+\}", text),
         "names_only_known_company": not facts.get("company") or facts["company"] in text,
-        "length_ok": 200 <= len(parts.get("body", "")) <= 1500,
+        "length_ok": 80 <= len(parts.get("body", "")) <= 1500,
     }
     return {
         "subject": parts.get("subject", subject),
