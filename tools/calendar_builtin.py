@@ -9,20 +9,17 @@ the file, never overlap; a repeated key returns the booking already made.
 
 from __future__ import annotations
 
-import asyncio
 import builtins
 import json
 import sqlite3
-import threading
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-T = TypeVar("T")
+from tools.sqlite_file import SqliteFile, immediate
 
 _IDS = uuid.UUID("c2f1d7a4-6b0e-4f3a-9d85-3e7a1b2c9f40")
 
@@ -138,7 +135,7 @@ def _booking(row: sqlite3.Row) -> dict[str, Any]:
     }
 
 
-class BuiltinCalendar:
+class BuiltinCalendar(SqliteFile):
     """Reps' meeting slots and bookings in SQLite; implements the `Calendar` port."""
 
     def __init__(
@@ -153,65 +150,10 @@ class BuiltinCalendar:
             raise ValueError(
                 "slot_minutes and horizon_days must be positive, lead_time_minutes not negative"
             )
-        self.path = path
+        super().__init__(path, _SCHEMA, row_factory=sqlite3.Row, create_parent=True)
         self.slot = timedelta(minutes=slot_minutes)
         self.lead_time = timedelta(minutes=lead_time_minutes)
         self.horizon = timedelta(days=horizon_days)
-        self._conn: sqlite3.Connection | None = None
-        self._lock = threading.Lock()
-
-    async def open(self) -> None:
-        """Open the file (creating it and its table if needed)."""
-        if self._conn is None:
-            self._conn = await asyncio.to_thread(self._connect)
-
-    async def close(self) -> None:
-        """Close the connection; `open()` may be called again afterwards."""
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            with self._lock:
-                conn.close()
-
-    async def __aenter__(self) -> BuiltinCalendar:
-        await self.open()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
-
-    async def ping(self) -> None:
-        """Raise unless the file answers a query."""
-        await self._run(lambda conn: conn.execute("SELECT 1").fetchone())
-
-    def _connect(self) -> sqlite3.Connection:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(
-            self.path, timeout=10.0, isolation_level=None, check_same_thread=False
-        )
-        conn.row_factory = sqlite3.Row
-        conn.execute("PRAGMA busy_timeout = 10000")
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA synchronous = NORMAL")
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            for statement in _SCHEMA.split(";"):
-                conn.execute(statement)
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
-        return conn
-
-    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        conn = self._conn
-        if conn is None:
-            raise RuntimeError(f"BuiltinCalendar at {self.path} is not open; call open() first")
-
-        def locked() -> T:
-            with self._lock:
-                return fn(conn)
-
-        return await asyncio.to_thread(locked)
 
     async def book(
         self, key: str, rep: dict[str, Any], attendee: dict[str, Any], after: datetime
@@ -233,14 +175,8 @@ class BuiltinCalendar:
         attendee_json = json.dumps(attendee, sort_keys=True, default=str)
 
         def book(conn: sqlite3.Connection) -> dict[str, Any]:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                result = self._book_locked(conn, key, availability, attendee_json, earliest, until)
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-            return result
+            with immediate(conn):
+                return self._book_locked(conn, key, availability, attendee_json, earliest, until)
 
         return await self._run(book)
 

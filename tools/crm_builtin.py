@@ -10,18 +10,14 @@ instance, guarded by a lock.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sqlite3
-import threading
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
-T = TypeVar("T")
+from tools.sqlite_file import SqliteFile, immediate
 
 _IDS = uuid.UUID("5b0c3f8e-4a51-4d4e-9a63-1f0d2c7e6a10")
 
@@ -85,18 +81,6 @@ def _dumps(properties: dict[str, Any]) -> str:
     return json.dumps(properties, sort_keys=True, default=str)
 
 
-@contextmanager
-def _immediate(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """A write transaction that takes the file's write lock before its first read."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield conn
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
-
-
 def _contact(row: sqlite3.Row) -> dict[str, Any]:
     return {
         "id": row["id"],
@@ -122,64 +106,11 @@ def _company(row: sqlite3.Row) -> dict[str, Any]:
     }
 
 
-class BuiltinCRM:
+class BuiltinCRM(SqliteFile):
     """Contacts, companies (accounts), owners and notes in SQLite; implements the `CRM` port."""
 
     def __init__(self, path: Path) -> None:
-        self.path = path
-        self._conn: sqlite3.Connection | None = None
-        self._lock = threading.Lock()
-
-    # Lifecycle
-
-    async def open(self) -> None:
-        """Open the file (creating it and its tables if needed)."""
-        if self._conn is None:
-            self._conn = await asyncio.to_thread(self._connect)
-
-    async def close(self) -> None:
-        """Close the connection; `open()` may be called again afterwards."""
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            with self._lock:
-                conn.close()
-
-    async def __aenter__(self) -> BuiltinCRM:
-        await self.open()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
-
-    async def ping(self) -> None:
-        """Raise unless the file answers a query."""
-        await self._run(lambda conn: conn.execute("SELECT 1").fetchone())
-
-    def _connect(self) -> sqlite3.Connection:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(
-            self.path, timeout=10.0, isolation_level=None, check_same_thread=False
-        )
-        conn.row_factory = sqlite3.Row
-        conn.execute("PRAGMA busy_timeout = 10000")
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA synchronous = NORMAL")
-        with _immediate(conn):
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
-        return conn
-
-    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        conn = self._conn
-        if conn is None:
-            raise RuntimeError(f"BuiltinCRM at {self.path} is not open; call open() first")
-
-        def locked() -> T:
-            with self._lock:
-                return fn(conn)
-
-        return await asyncio.to_thread(locked)
+        super().__init__(path, _SCHEMA, row_factory=sqlite3.Row, create_parent=True)
 
     # Contacts
 
@@ -206,7 +137,7 @@ class BuiltinCRM:
 
         def upsert(conn: sqlite3.Connection) -> dict[str, Any]:
             now = _now()
-            with _immediate(conn):
+            with immediate(conn):
                 row = conn.execute(
                     "SELECT id, properties FROM contacts WHERE email = ?", (key,)
                 ).fetchone()
@@ -245,7 +176,7 @@ class BuiltinCRM:
         owner = owner_email.strip().lower()
 
         def assign(conn: sqlite3.Connection) -> dict[str, Any]:
-            with _immediate(conn):
+            with immediate(conn):
                 row = conn.execute(
                     "SELECT owner_email FROM contacts WHERE id = ?", (contact_id,)
                 ).fetchone()
@@ -273,7 +204,7 @@ class BuiltinCRM:
         """
 
         def add(conn: sqlite3.Connection) -> dict[str, Any]:
-            with _immediate(conn):
+            with immediate(conn):
                 existing = conn.execute("SELECT id FROM notes WHERE key = ?", (key,)).fetchone()
                 if existing is not None:
                     return {"id": existing["id"], "created": False}
@@ -341,7 +272,7 @@ class BuiltinCRM:
 
         def upsert(conn: sqlite3.Connection) -> dict[str, Any]:
             now = _now()
-            with _immediate(conn):
+            with immediate(conn):
                 row = conn.execute("SELECT * FROM companies WHERE domain = ?", (key,)).fetchone()
                 if row is not None:
                     conn.execute(
@@ -393,7 +324,7 @@ class BuiltinCRM:
         def seed(conn: sqlite3.Connection) -> int:
             now = _now()
             claimed: set[str] = set()
-            with _immediate(conn):
+            with immediate(conn):
                 for row in rows:
                     _seed_account(conn, row, claimed, now)
             return len(rows)
@@ -412,7 +343,7 @@ class BuiltinCRM:
         ]
 
         def seed(conn: sqlite3.Connection) -> int:
-            with _immediate(conn):
+            with immediate(conn):
                 conn.executemany(
                     "INSERT INTO owners (email, name, crm_owner_id) VALUES (?, ?, ?)"
                     " ON CONFLICT (email) DO UPDATE SET name = excluded.name,"

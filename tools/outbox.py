@@ -9,18 +9,15 @@ blocking calls in a thread on one lock-guarded connection per instance.
 
 from __future__ import annotations
 
-import asyncio
 import builtins
 import json
 import sqlite3
-import threading
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
-T = TypeVar("T")
+from tools.sqlite_file import SqliteFile
 
 _IDS = uuid.UUID("0f6a2c1d-93b4-4c55-8e0e-7d1b5a9c4e21")
 
@@ -63,66 +60,11 @@ def _message(row: sqlite3.Row) -> dict[str, Any]:
     }
 
 
-class Outbox:
+class Outbox(SqliteFile):
     """Stored rep notifications; implements the `Notifier` port."""
 
     def __init__(self, path: Path) -> None:
-        self.path = path
-        self._conn: sqlite3.Connection | None = None
-        self._lock = threading.Lock()
-
-    async def open(self) -> None:
-        """Open the file (creating it and its table if needed)."""
-        if self._conn is None:
-            self._conn = await asyncio.to_thread(self._connect)
-
-    async def close(self) -> None:
-        """Close the connection; `open()` may be called again afterwards."""
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            with self._lock:
-                conn.close()
-
-    async def __aenter__(self) -> Outbox:
-        await self.open()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
-
-    async def ping(self) -> None:
-        """Raise unless the file answers a query."""
-        await self._run(lambda conn: conn.execute("SELECT 1").fetchone())
-
-    def _connect(self) -> sqlite3.Connection:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(
-            self.path, timeout=10.0, isolation_level=None, check_same_thread=False
-        )
-        conn.row_factory = sqlite3.Row
-        conn.execute("PRAGMA busy_timeout = 10000")
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA synchronous = NORMAL")
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            for statement in _SCHEMA.split(";"):
-                conn.execute(statement)
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
-        return conn
-
-    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        conn = self._conn
-        if conn is None:
-            raise RuntimeError(f"Outbox at {self.path} is not open; call open() first")
-
-        def locked() -> T:
-            with self._lock:
-                return fn(conn)
-
-        return await asyncio.to_thread(locked)
+        super().__init__(path, _SCHEMA, row_factory=sqlite3.Row, create_parent=True)
 
     async def send(self, key: str, message: dict[str, Any]) -> dict[str, Any]:
         """Store `message` once under `key`; a repeat returns the first receipt, same id.

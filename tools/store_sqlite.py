@@ -11,17 +11,15 @@ file's tables and returns the store.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import sqlite3
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 from tools.ports import Claim, LeadRecord, RoundRobinPick
+from tools.sqlite_file import SqliteFile, immediate
 from tools.store import (
     choose_weighted,
     decode_receipt,
@@ -37,7 +35,6 @@ from tools.store import (
 
 T = TypeVar("T")
 
-BUSY_TIMEOUT_MS = 10_000
 PURGE_INTERVAL_S = 60.0
 
 SCHEMA = """
@@ -100,66 +97,21 @@ def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-@contextmanager
-def _immediate(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """Run the block in a write transaction taken up front (BEGIN IMMEDIATE)."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield conn
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
-
-
-class SqliteStore:
+class SqliteStore(SqliteFile):
     """Lead records, leases, round-robin counters, cache and receipts in one SQLite file."""
 
     def __init__(self, path: Path, *, record_ttl_s: int) -> None:
         validate_ttl(record_ttl_s)
-        self._path = Path(path)
+        super().__init__(path, SCHEMA)
         self._record_ttl_s = record_ttl_s
-        self._conn: sqlite3.Connection | None = None
-        self._lock = threading.Lock()
         self._next_purge = 0.0
 
-    async def open(self) -> SqliteStore:
-        """Open the file (WAL, 10 s busy timeout), create the tables and return the store."""
-        await asyncio.to_thread(self._open_sync)
-        return self
-
-    def _open_sync(self) -> None:
-        with self._lock:
-            if self._conn is not None:
-                return
-            conn = sqlite3.connect(
-                self._path,
-                timeout=BUSY_TIMEOUT_MS / 1000,
-                isolation_level=None,
-                check_same_thread=False,
-            )
-            try:
-                conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-                conn.execute("PRAGMA journal_mode = WAL")
-                conn.execute("PRAGMA synchronous = NORMAL")
-                with _immediate(conn):
-                    for statement in SCHEMA.split(";"):
-                        if statement.strip():
-                            conn.execute(statement)
-            except BaseException:
-                conn.close()
-                raise
-            self._conn = conn
-
     async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        return await asyncio.to_thread(self._call, fn)
+        def purged_first(conn: sqlite3.Connection) -> T:
+            self._maybe_purge(conn)
+            return fn(conn)
 
-    def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        with self._lock:
-            if self._conn is None:
-                raise RuntimeError("SqliteStore is not open; await store.open() first")
-            self._maybe_purge(self._conn)
-            return fn(self._conn)
+        return await super()._run(purged_first)
 
     def _maybe_purge(self, conn: sqlite3.Connection) -> None:
         """Delete expired rows at most once per PURGE_INTERVAL_S in this process."""
@@ -168,27 +120,12 @@ class SqliteStore:
             return
         self._next_purge = monotonic + PURGE_INTERVAL_S
         now = time.time()
-        with _immediate(conn):
+        with immediate(conn):
             conn.execute("DELETE FROM leads WHERE expires_at <= ?", (now,))
             conn.execute("DELETE FROM leases WHERE expires_ms <= ?", (_now_ms(),))
             conn.execute("DELETE FROM rr_assignments WHERE expires_at <= ?", (now,))
             conn.execute("DELETE FROM cache WHERE expires_at <= ?", (now,))
             conn.execute("DELETE FROM receipts WHERE expires_at <= ?", (now,))
-
-    async def ping(self) -> None:
-        """Raise if the database file cannot be queried."""
-        await self._run(lambda conn: conn.execute("SELECT 1").fetchone())
-
-    async def close(self) -> None:
-        """Close the connection."""
-
-        def close_sync() -> None:
-            with self._lock:
-                if self._conn is not None:
-                    self._conn.close()
-                    self._conn = None
-
-        await asyncio.to_thread(close_sync)
 
     # Leads
 
@@ -200,7 +137,7 @@ class SqliteStore:
 
         def claim_sync(conn: sqlite3.Connection) -> Claim:
             now = time.time()
-            with _immediate(conn):
+            with immediate(conn):
                 row = conn.execute(
                     "SELECT data FROM leads WHERE lead_id = ? AND expires_at > ?",
                     (fresh.lead_id, now),
@@ -241,7 +178,7 @@ class SqliteStore:
         """Merge the given fields into the record; raise KeyError if the lead does not exist."""
 
         def update_sync(conn: sqlite3.Connection) -> None:
-            with _immediate(conn):
+            with immediate(conn):
                 row = conn.execute(
                     "SELECT data FROM leads WHERE lead_id = ? AND expires_at > ?",
                     (lead_id, time.time()),
@@ -300,7 +237,7 @@ class SqliteStore:
 
         def acquire_sync(conn: sqlite3.Connection) -> bool:
             now = _now_ms()
-            with _immediate(conn):
+            with immediate(conn):
                 row = conn.execute(
                     "SELECT token, expires_ms FROM leases WHERE name = ?", (name,)
                 ).fetchone()
@@ -320,7 +257,7 @@ class SqliteStore:
 
         def renew_sync(conn: sqlite3.Connection) -> bool:
             now = _now_ms()
-            with _immediate(conn):
+            with immediate(conn):
                 cursor = conn.execute(
                     "UPDATE leases SET expires_ms = ?"
                     " WHERE name = ? AND token = ? AND expires_ms > ?",
@@ -335,7 +272,7 @@ class SqliteStore:
 
         def release_sync(conn: sqlite3.Connection) -> bool:
             now = _now_ms()
-            with _immediate(conn):
+            with immediate(conn):
                 row = conn.execute(
                     "SELECT expires_ms FROM leases WHERE name = ? AND token = ?", (name, token)
                 ).fetchone()
@@ -367,7 +304,7 @@ class SqliteStore:
 
         def pick_sync(conn: sqlite3.Connection) -> RoundRobinPick:
             now = time.time()
-            with _immediate(conn):
+            with immediate(conn):
                 row = conn.execute(
                     "SELECT rep_id, sequence FROM rr_assignments"
                     " WHERE pool = ? AND lead_id = ? AND expires_at > ?",
@@ -428,7 +365,7 @@ class SqliteStore:
         validate_ttl(ttl_s)
 
         def set_sync(conn: sqlite3.Connection) -> None:
-            with _immediate(conn):
+            with immediate(conn):
                 conn.execute(
                     "INSERT OR REPLACE INTO cache (key, value, expires_at) VALUES (?, ?, ?)",
                     (key, value, time.time() + ttl_s),
@@ -442,7 +379,7 @@ class SqliteStore:
 
         def set_if_absent_sync(conn: sqlite3.Connection) -> str:
             now = time.time()
-            with _immediate(conn):
+            with immediate(conn):
                 row = conn.execute(
                     "SELECT value FROM cache WHERE key = ? AND expires_at > ?", (key, now)
                 ).fetchone()
@@ -478,7 +415,7 @@ class SqliteStore:
 
         def put_sync(conn: sqlite3.Connection) -> dict[str, Any]:
             now = time.time()
-            with _immediate(conn):
+            with immediate(conn):
                 row = conn.execute(
                     "SELECT receipt FROM receipts"
                     " WHERE lead_id = ? AND effect = ? AND expires_at > ?",

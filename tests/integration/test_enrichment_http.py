@@ -1,0 +1,293 @@
+"""The generic HTTP enrichment provider against a local enrichment API.
+
+The API (`tests/fakes/enrichment_server.py`) answers lookups by domain, checks the key and
+plays the failures a real provider has: 429 with Retry-After, 5xx, slow answers, broken JSON.
+Waits between attempts are recorded instead of slept, so the suite runs in well under a second
+apart from the one deliberate client timeout.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+from tenacity import wait_none
+
+from tests.fakes.enrichment_server import FakeEnrichment, running_enrichment_server
+from tools.enrichment_http import (
+    FieldValue,
+    HttpEnrichmentProvider,
+    ProviderAuthError,
+    ProviderError,
+    ProviderUnavailable,
+)
+
+API_KEY = "test-key"
+NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
+SOURCE = "http:127.0.0.1"
+
+CLEARBIT_LIKE = {
+    "name": "Acme Robotics GmbH",
+    "domain": "acme-robotics.de",
+    "category": {"industry": "Industrial Automation", "sector": "Industrials"},
+    "metrics": {"employees": "1,200", "raised": None},
+    "geo": {"countryCode": None, "country": "Germany", "state": "Bavaria", "city": "Munich"},
+    "foundedYear": 1998,
+    "description": "Robots  for\nwarehouses.",
+    "linkedin": {"handle": "company/acme-robotics"},
+    "tags": ["B2B", "Robotics", " "],
+}
+
+
+class Waits:
+    """Stands in for asyncio.sleep in the provider's retries: records each wait, returns at once."""
+
+    def __init__(self) -> None:
+        self.seconds: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.seconds.append(seconds)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[tuple[str, FakeEnrichment]]:
+    with running_enrichment_server(api_key=API_KEY) as served:
+        yield served
+
+
+@pytest.fixture
+def fake(server: tuple[str, FakeEnrichment]) -> Iterator[FakeEnrichment]:
+    _, api = server
+    api.reset()
+    yield api
+    api.reset()
+
+
+@pytest.fixture
+def waits() -> Waits:
+    return Waits()
+
+
+@pytest.fixture
+async def make_provider(server: tuple[str, FakeEnrichment], waits: Waits) -> AsyncIterator[Any]:
+    url, _ = server
+    opened: list[HttpEnrichmentProvider] = []
+
+    def make(api_key: str = API_KEY, **options: Any) -> HttpEnrichmentProvider:
+        defaults: dict[str, Any] = {"timeout_s": 1.0, "wait": wait_none(), "sleep": waits}
+        provider = HttpEnrichmentProvider(
+            url, SecretStr(api_key), clock=lambda: NOW, **(defaults | options)
+        )
+        opened.append(provider)
+        return provider
+
+    yield make
+    for provider in opened:
+        await provider.close()
+
+
+async def test_found_company_has_coerced_fields_with_source_confidence_and_time(
+    fake: FakeEnrichment, make_provider: Any
+) -> None:
+    """A known domain gives every mapped field, coerced, stamped with source, confidence, time."""
+    fake.add_company("acme-robotics.de", CLEARBIT_LIKE)
+
+    result = await make_provider().lookup("Acme-Robotics.de")
+
+    assert result is not None
+    assert result.values() == {
+        "name": "Acme Robotics GmbH",
+        "domain": "acme-robotics.de",
+        "industry": "Industrial Automation",
+        "employees": 1200,
+        "country": "DE",
+        "state": "Bavaria",
+        "city": "Munich",
+        "founded_year": 1998,
+        "description": "Robots for warehouses.",
+        "linkedin_url": "https://www.linkedin.com/company/acme-robotics",
+        "tags": ["B2B", "Robotics"],
+    }
+    assert result.fields["employees"] == FieldValue(1200, SOURCE, 0.8, "2026-03-02T09:30:00+00:00")
+    assert {(f.source, f.confidence, f.fetched_at) for f in result.fields.values()} == {
+        (SOURCE, 0.8, "2026-03-02T09:30:00+00:00")
+    }
+    assert (result.raw_status, result.attempts, result.problems) == (200, 1, [])
+
+
+async def test_unknown_domain_is_none(fake: FakeEnrichment, make_provider: Any) -> None:
+    """A 404 from the provider means an unknown company: None, not an error."""
+    assert await make_provider().lookup("nobody-here.example") is None
+    assert fake.count() == 1
+
+
+async def test_wrong_api_key_raises_auth_error_without_retry(
+    fake: FakeEnrichment, make_provider: Any
+) -> None:
+    """A rejected key fails at once with an error that says to check the key, never showing it."""
+    fake.add_company("acme-robotics.de", CLEARBIT_LIKE)
+
+    with pytest.raises(ProviderAuthError, match="401: check the API key") as raised:
+        await make_provider(api_key="not-the-key").lookup("acme-robotics.de")
+
+    assert "not-the-key" not in str(raised.value)
+    assert fake.count() == 1
+
+
+async def test_429_waits_what_retry_after_asks_then_succeeds(
+    fake: FakeEnrichment, make_provider: Any, waits: Waits
+) -> None:
+    """A 429 with Retry-After is retried after that many seconds and the lookup succeeds."""
+    fake.add_company("acme-robotics.de", CLEARBIT_LIKE)
+    fake.fail_next(429, times=1, retry_after=2)
+
+    result = await make_provider().lookup("acme-robotics.de")
+
+    assert result is not None and result.attempts == 2
+    assert result.values()["name"] == "Acme Robotics GmbH"
+    assert waits.seconds == [2.0]
+
+
+async def test_retry_after_is_capped(
+    fake: FakeEnrichment, make_provider: Any, waits: Waits
+) -> None:
+    """A Retry-After longer than the cap is waited only up to the cap."""
+    fake.add_company("acme-robotics.de", CLEARBIT_LIKE)
+    fake.fail_next(429, times=1, retry_after=3600)
+
+    result = await make_provider(max_retry_after_s=5.0).lookup("acme-robotics.de")
+
+    assert result is not None and result.attempts == 2
+    assert waits.seconds == [5.0]
+
+
+async def test_503_twice_then_succeeds_on_third_attempt(
+    fake: FakeEnrichment, make_provider: Any
+) -> None:
+    """Two 503s in a row are retried and the third attempt returns the company."""
+    fake.add_company("acme-robotics.de", CLEARBIT_LIKE)
+    fake.fail_next(503, times=2)
+
+    result = await make_provider().lookup("acme-robotics.de")
+
+    assert result is not None and result.attempts == 3
+    assert fake.count() == 3
+
+
+async def test_timeout_then_success(fake: FakeEnrichment, make_provider: Any) -> None:
+    """An attempt that outlives the timeout is abandoned and the next one succeeds."""
+    fake.add_company("acme-robotics.de", CLEARBIT_LIKE)
+    fake.delay_next(1.0, times=1)
+
+    result = await make_provider(timeout_s=0.2).lookup("acme-robotics.de")
+
+    assert result is not None and result.attempts == 2
+    assert result.values()["employees"] == 1200
+
+
+async def test_persistent_500_raises_after_max_attempts(
+    fake: FakeEnrichment, make_provider: Any
+) -> None:
+    """A provider that keeps failing raises ProviderUnavailable once max_attempts are spent."""
+    fake.fail_next(500, times=100)
+
+    with pytest.raises(ProviderUnavailable, match="failed after 4 attempts") as raised:
+        await make_provider(max_attempts=4).lookup("acme-robotics.de")
+
+    assert (raised.value.status, raised.value.attempts) == (500, 4)
+    assert fake.count() == 4
+
+
+async def test_other_4xx_raises_without_retry(fake: FakeEnrichment, make_provider: Any) -> None:
+    """A 4xx other than 429 (here 422) is an error the provider would repeat: no retry."""
+    fake.fail_next(422, times=3)
+
+    with pytest.raises(ProviderError, match="422") as raised:
+        await make_provider().lookup("acme-robotics.de")
+
+    assert not isinstance(raised.value, ProviderUnavailable)
+    assert fake.count() == 1
+
+
+async def test_malformed_json_raises_provider_error_without_retry(
+    fake: FakeEnrichment, make_provider: Any
+) -> None:
+    """A 200 whose body is not valid JSON raises ProviderError naming the problem, once."""
+    fake.add_company("acme-robotics.de", CLEARBIT_LIKE)
+    fake.malformed_next(times=3)
+
+    with pytest.raises(ProviderError, match="not valid JSON"):
+        await make_provider().lookup("acme-robotics.de")
+
+    assert fake.count() == 1
+
+
+async def test_body_of_wrong_shape_raises_provider_error(
+    fake: FakeEnrichment, make_provider: Any
+) -> None:
+    """A field of the wrong JSON type raises ProviderError naming the field and its path."""
+    fake.add_company("acme-robotics.de", {"name": {"legal": "Acme"}, "employees": 10})
+
+    with pytest.raises(ProviderError, match=r"name at 'name': expected a string, got an object"):
+        await make_provider().lookup("acme-robotics.de")
+
+
+async def test_custom_field_map_reads_nested_paths(
+    fake: FakeEnrichment, make_provider: Any
+) -> None:
+    """A custom field_map reads our fields from nested paths and replaces the default map."""
+    fake.add_company(
+        "umbrella.co.uk",
+        {
+            "industry": "ignored: not in the custom map",
+            "data": {
+                "org": {"display_name": "Umbrella Ltd"},
+                "size": {"headcount": 5400.0},
+                "hq": {"country": "United Kingdom", "town": "London"},
+            },
+        },
+    )
+    provider = make_provider(
+        field_map={
+            "name": "data.org.display_name",
+            "employees": ["data.size.exact", "data.size.headcount"],
+            "country": "data.hq.country",
+            "city": "data.hq.town",
+        },
+        confidence=0.65,
+    )
+
+    result = await provider.lookup("umbrella.co.uk")
+
+    assert result is not None
+    assert result.values() == {
+        "name": "Umbrella Ltd",
+        "employees": 5400,
+        "country": "GB",
+        "city": "London",
+    }
+    assert result.fields["country"].confidence == 0.65
+
+
+async def test_custom_path_and_key_header_reach_a_self_hosted_api(waits: Waits) -> None:
+    """Path template, auth header and scheme are configuration: an X-Api-Key API works too."""
+    with running_enrichment_server(
+        api_key="k-123", auth_header="X-Api-Key", auth_scheme="", path="/companies/lookup"
+    ) as (url, api):
+        api.add_company("globex.com", {"company_name": "Globex", "employee_count": 75})
+        async with HttpEnrichmentProvider(
+            url + "/",
+            SecretStr("k-123"),
+            path_template="/companies/lookup?domain={domain}",
+            auth_header="X-Api-Key",
+            auth_scheme="",
+            wait=wait_none(),
+            sleep=waits,
+        ) as provider:
+            result = await provider.lookup("globex.com")
+
+    assert result is not None
+    assert result.values() == {"name": "Globex", "employees": 75}
