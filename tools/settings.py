@@ -38,6 +38,28 @@ class Settings(BaseSettings):
     company_directory: Path | None = Field(default=None, alias="COMPANY_DIRECTORY")
     own_domains: list[str] = Field(default_factory=list, alias="OWN_DOMAINS")
 
+    # Enrichment waterfall
+    enrichment_order: list[str] = Field(
+        default_factory=lambda: ["crm", "directory", "http", "inference"],
+        alias="ENRICHMENT_ORDER",
+    )
+    enrichment_fields: list[str] = Field(
+        default_factory=lambda: ["name", "industry", "employees", "country"],
+        alias="ENRICHMENT_FIELDS",
+    )
+    enrichment_min_confidence: float = Field(
+        default=0.7, alias="ENRICHMENT_MIN_CONFIDENCE", ge=0, le=1
+    )
+    enrichment_budget: int = Field(default=1, alias="ENRICHMENT_BUDGET", ge=0)
+    enrichment_cache_ttl_s: int = Field(default=7 * 86400, alias="ENRICHMENT_CACHE_TTL_S", ge=0)
+    enrichment_url: str | None = Field(default=None, alias="ENRICHMENT_URL")
+    enrichment_api_key: SecretStr | None = Field(default=None, alias="ENRICHMENT_API_KEY")
+    enrichment_path: str = Field(
+        default="/v1/companies/find?domain={domain}", alias="ENRICHMENT_PATH"
+    )
+    enrichment_timeout_s: float = Field(default=3.0, alias="ENRICHMENT_TIMEOUT_S", gt=0)
+    similar_accounts_k: int = Field(default=5, alias="SIMILAR_ACCOUNTS_K", ge=0, le=50)
+
     # Backends (unset = embedded default)
     redis_url: str | None = Field(default=None, alias="REDIS_URL")
     redis_prefix: str = Field(default="lr:", alias="REDIS_PREFIX")
