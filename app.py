@@ -168,6 +168,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     sweeper.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await sweeper
+                await services.drain()
                 await services.broker.shutdown()
 
     app = FastAPI(title="Lead Router", version="0.1.0", lifespan=lifespan)

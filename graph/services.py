@@ -16,7 +16,7 @@ import structlog
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from langgraph.graph.state import CompiledStateGraph
-from taskiq import AsyncBroker, AsyncTaskiqDecoratedTask
+from taskiq import AsyncBroker, AsyncTaskiqDecoratedTask, InMemoryBroker
 
 from graph.builder import build_graph
 from graph.config import load_routing, load_scoring
@@ -60,6 +60,14 @@ class Services:
         if stranded:
             log.warning("re-queued stranded leads", count=len(stranded))
         return stranded
+
+    async def drain(self, timeout_s: float = 30.0) -> None:
+        """Let leads the in-process queue is running finish before backends close."""
+        if isinstance(self.broker, InMemoryBroker):
+            try:
+                await asyncio.wait_for(self.broker.wait_all(), timeout_s)
+            except TimeoutError:
+                log.warning("leads still running at shutdown; recovery resumes them")
 
     async def sweep(self, older_than_s: float, *, first_older_than_s: float | None = None) -> None:
         """Recover stranded leads every RECOVERY_INTERVAL_S until cancelled."""
