@@ -93,7 +93,7 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-async def _demo(leads_file: Path, data_dir: Path, timeout_s: float) -> int:
+async def _demo(leads_file: Path, data_dir: Path, timeout_s: float, rate: float) -> int:
     import httpx
     import uvicorn
 
@@ -119,25 +119,25 @@ async def _demo(leads_file: Path, data_dir: Path, timeout_s: float) -> int:
     text = await asyncio.to_thread(leads_file.read_text, encoding="utf-8")
     lines = [json.loads(line) for line in text.splitlines() if line.strip()]
     print(
-        f"Lead Router demo: {len(lines)} sample leads → {base} (embedded defaults, "
+        f"Lead Router demo: {len(lines)} sample leads → {base} "
+        f"({f'{rate:g} leads/s' if rate > 0 else 'all at once'}; embedded defaults, "
         f"data in {data_dir})\n"
     )
     results: list[tuple[int, dict[str, Any], dict[str, Any]]] = []
     async with httpx.AsyncClient(base_url=base, timeout=10) as client:
-        sem = asyncio.Semaphore(8)
-
         stamp = datetime.now(UTC).isoformat()  # one stamp, so a re-sent payload stays identical
 
         async def post(payload: dict[str, Any]) -> None:
             body = {k: v for k, v in payload.items() if k != "_expect"}
             body.setdefault("submitted_at", stamp)
-            async with sem:
-                resp = await client.post("/webhooks/lead", json=body)
+            resp = await client.post("/webhooks/lead", json=body)
             results.append((resp.status_code, resp.json(), payload))
 
         started = time.perf_counter()
         for payload in lines:  # in file order, so duplicates follow their originals
             await post(payload)
+            if rate > 0:
+                await asyncio.sleep(1 / rate)
         ack_s = time.perf_counter() - started
         accepted = {r[1]["lead_id"] for r in results if r[0] == 202}
         deadline = time.monotonic() + timeout_s
@@ -230,7 +230,7 @@ async def _demo(leads_file: Path, data_dir: Path, timeout_s: float) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     """Start the service on embedded defaults, post the sample leads and print the outcome."""
     with contextlib.suppress(KeyboardInterrupt):
-        return asyncio.run(_demo(Path(args.leads), Path(args.data_dir), args.timeout))
+        return asyncio.run(_demo(Path(args.leads), Path(args.data_dir), args.timeout, args.rate))
     return 130
 
 
@@ -261,6 +261,12 @@ def main(argv: list[str] | None = None) -> int:
         help="where the demo's SQLite files go (wiped first)",
     )
     demo.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for leads")
+    demo.add_argument(
+        "--rate",
+        type=float,
+        default=20.0,
+        help="leads posted per second (0: all at once, to see queueing)",
+    )
     demo.set_defaults(func=cmd_demo)
     args = parser.parse_args(argv)
     return int(args.func(args))
