@@ -16,13 +16,20 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import structlog
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 from langchain_core.runnables import RunnableConfig
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from graph.services import Services, open_services
 from tools.logs import configure_logging
@@ -70,6 +77,37 @@ class LeadIn(BaseModel):
         if not EMAIL.match(value):
             raise ValueError(f"{value[:80]!r} is not an email address")
         return value
+
+
+class OutcomeIn(BaseModel):
+    """The body of `POST /webhooks/outcome`: what became of a lead (by id or by email)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    lead_id: str | None = Field(default=None, max_length=64)
+    email: str | None = Field(default=None, max_length=254)
+    outcome: Literal["won", "lost", "converted", "open"]
+    value: float | None = Field(default=None, ge=0)
+    currency: str | None = Field(default=None, min_length=3, max_length=3)
+    occurred_at: str | None = Field(default=None, max_length=40)
+    reason: str | None = Field(default=None, max_length=1000)
+
+    @model_validator(mode="after")
+    def _names_a_lead(self) -> OutcomeIn:
+        if not (self.lead_id or self.email):
+            raise ValueError("give lead_id or email")
+        return self
+
+
+def validation_problems(exc: ValidationError) -> list[dict[str, str]]:
+    """Every invalid field of a body, as `{"field", "problem"}`."""
+    return [
+        {
+            "field": ".".join(str(p) for p in e["loc"]) or "(body)",
+            "problem": str(e["msg"]).removeprefix("Value error, "),
+        }
+        for e in exc.errors()
+    ]
 
 
 def problem(status: int, detail: str, **extra: Any) -> JSONResponse:
@@ -120,6 +158,41 @@ def _verify_signature(
     if not hmac.compare_digest(signature.removeprefix("sha256="), expected):
         return "X-Signature does not match the body"
     return None
+
+
+async def read_json(
+    request: Request, settings: Settings, signature: str | None, timestamp: str | None
+) -> dict[str, Any] | JSONResponse:
+    """The webhook body as a JSON object, or the 401/413/415/422 answer saying what is wrong."""
+    limit = settings.max_body_bytes
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        return problem(413, f"body is {declared} bytes; the limit is {limit} (MAX_BODY_BYTES)")
+    body = await request.body()
+    if len(body) > limit:
+        return problem(413, f"body is {len(body)} bytes; the limit is {limit} (MAX_BODY_BYTES)")
+    if settings.webhook_secret:
+        wrong = _verify_signature(
+            settings.webhook_secret.get_secret_value(), body, signature, timestamp
+        )
+        if wrong:
+            return problem(401, f"bad signature: {wrong}")
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype != "application/json" and not ctype.endswith("+json"):
+        return problem(415, f"Content-Type must be application/json, not {ctype or 'missing'}")
+    try:
+        data = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        return problem(
+            422, "body is not valid JSON", errors=[{"field": "(body)", "problem": str(exc)}]
+        )
+    if not isinstance(data, dict):
+        return problem(
+            422,
+            "body must be a JSON object",
+            errors=[{"field": "(body)", "problem": f"got {type(data).__name__}"}],
+        )
+    return data
 
 
 def get_services(request: Request) -> Services:
@@ -183,45 +256,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ) -> JSONResponse:
         """Accept a lead: 202 queued, or 200 for a repeat of a delivery already taken."""
         started = time.perf_counter()
-        limit = settings.max_body_bytes
-        declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > limit:
-            return problem(413, f"body is {declared} bytes; the limit is {limit} (MAX_BODY_BYTES)")
-        body = await request.body()
-        if len(body) > limit:
-            return problem(413, f"body is {len(body)} bytes; the limit is {limit} (MAX_BODY_BYTES)")
-        if settings.webhook_secret:
-            wrong = _verify_signature(
-                settings.webhook_secret.get_secret_value(), body, x_signature, x_timestamp
-            )
-            if wrong:
-                return problem(401, f"bad signature: {wrong}")
-        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if ctype != "application/json" and not ctype.endswith("+json"):
-            return problem(415, f"Content-Type must be application/json, not {ctype or 'missing'}")
-        try:
-            data = json.loads(body)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            return problem(
-                422, "body is not valid JSON", errors=[{"field": "(body)", "problem": str(exc)}]
-            )
-        if not isinstance(data, dict):
-            return problem(
-                422,
-                "body must be a JSON object",
-                errors=[{"field": "(body)", "problem": f"got {type(data).__name__}"}],
-            )
+        data = await read_json(request, settings, x_signature, x_timestamp)
+        if isinstance(data, JSONResponse):
+            return data
         try:
             lead = LeadIn.model_validate(data)
         except ValidationError as exc:
-            errors = [
-                {
-                    "field": ".".join(str(p) for p in e["loc"]) or "(body)",
-                    "problem": str(e["msg"]).removeprefix("Value error, "),
-                }
-                for e in exc.errors()
-            ]
-            return problem(422, "invalid lead", errors=errors)
+            return problem(422, "invalid lead", errors=validation_problems(exc))
 
         key, chosen = idempotency_key(idempotency_key_header, data, lead)
         lead_id = lead_id_for(key)
@@ -274,6 +315,45 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         return JSONResponse(
             {"lead_id": lead_id, "status": "queued", "duplicate": False}, status_code=202
+        )
+
+    @app.post("/webhooks/outcome")
+    async def submit_outcome(
+        request: Request,
+        services: ServicesDep,
+        x_signature: Annotated[str | None, Header()] = None,
+        x_timestamp: Annotated[str | None, Header()] = None,
+    ) -> JSONResponse:
+        """Record what became of a lead (won, lost, converted) for learning and memory."""
+        data = await read_json(request, settings, x_signature, x_timestamp)
+        if isinstance(data, JSONResponse):
+            return data
+        try:
+            outcome = OutcomeIn.model_validate(data)
+        except ValidationError as exc:
+            return problem(422, "invalid outcome", errors=validation_problems(exc))
+        store = services.context.store
+        lead_id = outcome.lead_id
+        if not lead_id and outcome.email:
+            contact = await services.context.crm.find_contact(outcome.email.lower())
+            lead_id = ((contact or {}).get("properties") or {}).get("lead_id")
+            if not lead_id:
+                return problem(404, f"no lead is known for {outcome.email}")
+        record = await store.get_lead(str(lead_id))
+        if record is None:
+            return problem(404, f"no lead {lead_id}")
+        entry = outcome.model_dump(exclude_none=True, exclude={"lead_id"})
+        entry["recorded_at"] = datetime.now(UTC).isoformat()
+        await store.record_outcome(record.lead_id, entry)
+        memory = await services.remember_outcome(record.lead_id, outcome.outcome)
+        log.info("outcome", lead_id=record.lead_id, outcome=outcome.outcome, memory=memory)
+        return JSONResponse(
+            {
+                "lead_id": record.lead_id,
+                "outcome": outcome.outcome,
+                "recorded": True,
+                "similar_account_memory": memory,
+            }
         )
 
     @app.get("/health")

@@ -234,6 +234,29 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 130
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    """Measure decisions on the shared third-party data; JSON summary on the last line."""
+    if args.what == "match":
+        from graph.evals.match import cli as run_eval
+    else:
+        from graph.evals.score import cli as run_eval
+    return run_eval(args.rest)
+
+
+def cmd_learn(args: argparse.Namespace) -> int:
+    """Fit the learned scorer on stored outcomes or a CSV export and make it current."""
+    from graph.train import cli as run_learn
+
+    return run_learn(args.rest)
+
+
+def cmd_backtest(args: argparse.Namespace) -> int:
+    """Replay historical leads through the current config, with no side effects."""
+    from graph.backtest import cli as run_backtest
+
+    return run_backtest(args.rest)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="cli.py", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -268,7 +291,20 @@ def main(argv: list[str] | None = None) -> int:
         help="leads posted per second (0: all at once, to see queueing)",
     )
     demo.set_defaults(func=cmd_demo)
-    args = parser.parse_args(argv)
+    evaluate = sub.add_parser(
+        "eval", help=cmd_eval.__doc__, description=cmd_eval.__doc__, add_help=False
+    )
+    evaluate.add_argument(
+        "what",
+        choices=["match", "score"],
+        help="match: account matching; score: the learned scorer",
+    )
+    evaluate.set_defaults(func=cmd_eval)
+    for name, func in (("learn", cmd_learn), ("backtest", cmd_backtest)):
+        command = sub.add_parser(name, help=func.__doc__, description=func.__doc__, add_help=False)
+        command.set_defaults(func=func)
+    args, rest = parser.parse_known_args(argv)
+    args.rest = rest
     return int(args.func(args))
 
 

@@ -230,6 +230,12 @@ class Timing(_Strict):
     recency: list[Recency] = Field(default_factory=list)
 
 
+class Prior(_Strict):
+    max_points: float = Field(default=8, ge=0)
+    min_similar: int = Field(default=2, ge=1)
+    min_similarity: float = Field(default=0.5, ge=0, le=1)
+
+
 class Actions(_Strict):
     book_at: float = Field(ge=0, le=100)
     draft_at: float = Field(ge=0, le=100)
@@ -248,6 +254,7 @@ class ScoringConfig(_Strict):
     fit: Fit = Field(default_factory=Fit)
     intent: Intent = Field(default_factory=Intent)
     timing: Timing = Field(default_factory=Timing)
+    prior: Prior = Field(default_factory=Prior)
     grades: dict[Literal["A", "B", "C"], float]
     actions: Actions
 

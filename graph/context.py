@@ -7,7 +7,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from graph.config import RoutingConfig, ScoringConfig
-from tools.ports import CRM, Calendar, CompanyDirectory, Notifier, Store
+from graph.learning import LearnedModel
+from graph.matching import AccountIndex
+from tools.enrichment_http import HttpEnrichmentProvider
+from tools.ports import CRM, Calendar, CompanyDirectory, Embedder, Notifier, Store, VectorMemory
 from tools.settings import Settings
 
 
@@ -27,4 +30,9 @@ class Context:
     directory: CompanyDirectory
     notifier: Notifier
     calendar: Calendar
+    matcher: AccountIndex = field(default_factory=lambda: AccountIndex([]))
+    enricher: HttpEnrichmentProvider | None = None
+    vectors: VectorMemory | None = None
+    embedder: Embedder | None = None
+    model: LearnedModel | None = None
     clock: Callable[[], datetime] = field(default=utcnow)

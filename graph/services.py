@@ -13,6 +13,7 @@ from typing import Any
 
 import aiosqlite
 import structlog
+from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from langgraph.graph.state import CompiledStateGraph
@@ -21,15 +22,20 @@ from taskiq import AsyncBroker, AsyncTaskiqDecoratedTask, InMemoryBroker
 from graph.builder import build_graph
 from graph.config import load_routing, load_scoring
 from graph.context import Context
+from graph.learning import LearnedModel
+from graph.matching import AccountIndex
+from graph.memory import account_key, remember
 from graph.normalize import normalize_lead
 from graph.runner import LeadRunner
 from tools.calendar_builtin import BuiltinCalendar
 from tools.crm_builtin import BuiltinCRM
 from tools.directory import InMemoryDirectory, load_accounts_csv
+from tools.enrichment_http import HttpEnrichmentProvider
 from tools.outbox import Outbox
 from tools.queue import make_broker, register
 from tools.settings import Settings
 from tools.store import open_store
+from tools.vector import open_embedder, open_vector_memory
 
 log = structlog.get_logger("lead_router.services")
 
@@ -60,6 +66,25 @@ class Services:
         if stranded:
             log.warning("re-queued stranded leads", count=len(stranded))
         return stranded
+
+    async def remember_outcome(self, lead_id: str, outcome: str) -> dict[str, Any] | None:
+        """Put the outcome on the lead's account in the similar-account memory."""
+        ctx = self.context
+        if ctx.vectors is None or ctx.embedder is None:
+            return None
+        config: RunnableConfig = {"configurable": {"thread_id": lead_id}}
+        enrichment = (await self.graph.aget_state(config)).values.get("enrichment") or {}
+        key = account_key(enrichment)
+        if key is None:
+            return None
+        return await remember(
+            ctx.vectors,
+            ctx.embedder,
+            key,
+            enrichment.get("company") or {},
+            lead_id=lead_id,
+            outcome=outcome,
+        )
 
     async def drain(self, timeout_s: float = 30.0) -> None:
         """Let leads the in-process queue is running finish before backends close."""
@@ -165,6 +190,25 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         calendar = BuiltinCalendar(settings.data_dir / "calendar.sqlite3")
         await calendar.open()
         stack.push_async_callback(calendar.close)
+        enricher = None
+        if settings.enrichment_url:
+            enricher = HttpEnrichmentProvider(
+                settings.enrichment_url,
+                settings.enrichment_api_key,
+                timeout_s=settings.enrichment_timeout_s,
+                path_template=settings.enrichment_path,
+            )
+            stack.push_async_callback(enricher.close)
+        embedder = open_embedder(settings)
+        vectors = await open_vector_memory(settings)
+        stack.push_async_callback(vectors.close)
+        model_file = settings.current_model_path
+        model = LearnedModel.load(model_file) if model_file.exists() else None
+        log.info(
+            "scoring",
+            method="learned" if model else "rules",
+            model=model.version if model else scoring.model_version,
+        )
         context = Context(
             settings=settings,
             routing=routing,
@@ -174,6 +218,11 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             directory=InMemoryDirectory(accounts),
             notifier=outbox,
             calendar=calendar,
+            matcher=AccountIndex(accounts),
+            enricher=enricher,
+            vectors=vectors,
+            embedder=embedder,
+            model=model,
         )
         checkpointer = await stack.enter_async_context(_checkpointer(settings))
         graph = build_graph(

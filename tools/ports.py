@@ -121,6 +121,11 @@ class Store(Protocol):
         self, lead_id: str, effect: str, receipt: dict[str, Any]
     ) -> dict[str, Any]: ...
 
+    # Outcomes (won, lost, converted …), one current outcome per lead, kept without expiry.
+    async def record_outcome(self, lead_id: str, outcome: dict[str, Any]) -> None: ...
+
+    async def list_outcomes(self) -> list[dict[str, Any]]: ...
+
 
 class CRM(Protocol):
     """Contacts, companies (accounts), owners and notes."""
@@ -144,6 +149,8 @@ class CompanyDirectory(Protocol):
     """Known companies (ACCOUNTS_CSV and an optional larger directory file)."""
 
     def lookup_domain(self, domain: str) -> dict[str, Any] | None: ...
+
+    def by_id(self, account_id: str) -> dict[str, Any] | None: ...
 
     def __len__(self) -> int: ...
 

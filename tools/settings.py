@@ -58,6 +58,7 @@ class Settings(BaseSettings):
         default="/v1/companies/find?domain={domain}", alias="ENRICHMENT_PATH"
     )
     enrichment_timeout_s: float = Field(default=3.0, alias="ENRICHMENT_TIMEOUT_S", gt=0)
+    model_path: Path | None = Field(default=None, alias="MODEL_PATH")
     similar_accounts_k: int = Field(default=5, alias="SIMILAR_ACCOUNTS_K", ge=0, le=50)
 
     # Backends (unset = embedded default)
@@ -98,6 +99,11 @@ class Settings(BaseSettings):
     @property
     def checkpoints_path(self) -> Path:
         return self.data_dir / "checkpoints.sqlite3"
+
+    @property
+    def current_model_path(self) -> Path:
+        """The learned model the scorer uses when the file exists (`python cli.py learn`)."""
+        return self.model_path or self.data_dir / "models" / "current.json"
 
     @property
     def crm_path(self) -> Path:

@@ -14,6 +14,8 @@ pings the server and returns the store.
 from __future__ import annotations
 
 import dataclasses
+import json
+import time
 from typing import Any, cast
 
 import redis.asyncio as aioredis
@@ -423,3 +425,15 @@ class RedisStore:
             pipe.expire(key, self._record_ttl_s)
             _, stored, _ = await pipe.execute()
         return decode_receipt(stored)
+
+    async def record_outcome(self, lead_id: str, outcome: dict[str, Any]) -> None:
+        """Store the lead's current outcome, replacing an earlier one (no expiry)."""
+        entry = json.dumps({**outcome, "lead_id": lead_id, "_at": time.time()}, sort_keys=True)
+        await self._redis.hset(f"{self._prefix}outcomes", lead_id, entry)
+
+    async def list_outcomes(self) -> list[dict[str, Any]]:
+        """Every stored outcome, oldest first, each with its `lead_id`."""
+        stored = await self._redis.hgetall(f"{self._prefix}outcomes")
+        entries = [json.loads(value) for value in stored.values()]
+        entries.sort(key=lambda e: (e["_at"], e["lead_id"]))
+        return [{k: v for k, v in e.items() if k != "_at"} for e in entries]

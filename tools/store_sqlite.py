@@ -12,6 +12,7 @@ file's tables and returns the store.
 from __future__ import annotations
 
 import dataclasses
+import json
 import sqlite3
 import time
 from collections.abc import Callable
@@ -90,6 +91,11 @@ CREATE TABLE IF NOT EXISTS receipts (
     PRIMARY KEY (lead_id, effect)
 );
 CREATE INDEX IF NOT EXISTS receipts_expires ON receipts (expires_at);
+CREATE TABLE IF NOT EXISTS outcomes (
+    lead_id TEXT PRIMARY KEY,
+    outcome TEXT NOT NULL,
+    updated_at REAL NOT NULL
+);
 """
 
 
@@ -431,3 +437,29 @@ class SqliteStore(SqliteFile):
                 return decode_receipt(encoded)
 
         return await self._run(put_sync)
+
+    async def record_outcome(self, lead_id: str, outcome: dict[str, Any]) -> None:
+        """Store the lead's current outcome, replacing an earlier one."""
+        encoded = json.dumps(outcome, sort_keys=True)
+
+        def put_sync(conn: sqlite3.Connection) -> None:
+            with immediate(conn):
+                conn.execute(
+                    "INSERT INTO outcomes (lead_id, outcome, updated_at) VALUES (?, ?, ?)"
+                    " ON CONFLICT (lead_id) DO UPDATE SET outcome = excluded.outcome,"
+                    " updated_at = excluded.updated_at",
+                    (lead_id, encoded, time.time()),
+                )
+
+        await self._run(put_sync)
+
+    async def list_outcomes(self) -> list[dict[str, Any]]:
+        """Every stored outcome, oldest first, each with its `lead_id`."""
+
+        def list_sync(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+            rows = conn.execute(
+                "SELECT lead_id, outcome FROM outcomes ORDER BY updated_at, lead_id"
+            ).fetchall()
+            return [{**json.loads(row[1]), "lead_id": row[0]} for row in rows]
+
+        return await self._run(list_sync)

@@ -8,6 +8,7 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from graph.context import Context
+from graph.memory import account_key, remember
 from graph.nodes._node import once, timed
 from graph.state import LeadState, NotifyUpdate
 
@@ -196,6 +197,16 @@ async def notify(state: LeadState, runtime: Runtime[Context]) -> NotifyUpdate:
             lead_id,
             "crm.note",
             lambda: ctx.crm.add_note(contact["id"], f"{lead_id}:note", _note(state)),
+            fault_after=fault,
+        )
+    key = account_key(enrichment)
+    if key and ctx.vectors is not None and ctx.embedder is not None:
+        vectors, embedder = ctx.vectors, ctx.embedder
+        receipts["memory.account"] = await once(
+            ctx.store,
+            lead_id,
+            "memory.account",
+            lambda: remember(vectors, embedder, key, company, lead_id=lead_id),
             fault_after=fault,
         )
     message = build_message(state, ctx)

@@ -5,6 +5,7 @@ The total is the sum of the listed contributions (a `bounds` line keeps it withi
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from typing import Any, Literal
 
@@ -13,10 +14,13 @@ from pydantic import BaseModel, Field, model_validator
 
 from graph.config import ScoringConfig
 from graph.context import Context
+from graph.learning import LearnedModel
 from graph.nodes._node import timed
 from graph.state import LeadState, ScoreUpdate
 
-Component = Literal["fit", "intent", "timing", "prior", "bounds"]
+Component = Literal["fit", "intent", "timing", "prior", "learned", "bounds"]
+POSITIVE = {"won", "converted"}
+NEGATIVE = {"lost"}
 
 
 class Contribution(BaseModel):
@@ -32,8 +36,12 @@ class Score(BaseModel):
     fit: float
     intent: float
     timing: float
+    prior: float = 0.0
+    learned: float = 0.0
+    method: Literal["rules", "learned"] = "rules"
     contributions: list[Contribution]
     model_version: str
+    rules: dict[str, float] | None = None  # the rules' sub-scores when a learned model scored
 
     @model_validator(mode="after")
     def _sums(self) -> Score:
@@ -176,9 +184,32 @@ def _timing(state: LeadState, cfg: ScoringConfig) -> list[Contribution]:
     return out
 
 
+def _prior(state: LeadState, cfg: ScoringConfig) -> list[Contribution]:
+    """Points from the outcomes of the most similar known accounts."""
+    similar = [
+        s
+        for s in state.get("enrichment", {}).get("similar_accounts", [])
+        if s.get("score", 0) >= cfg.prior.min_similarity
+        and (s.get("outcome") in POSITIVE or s.get("outcome") in NEGATIVE)
+    ]
+    if len(similar) < cfg.prior.min_similar or not cfg.prior.max_points:
+        return []
+    won = [s for s in similar if s["outcome"] in POSITIVE]
+    rate = len(won) / len(similar)
+    names = ", ".join(str(s.get("name") or s.get("id")) for s in similar[:3])
+    return [
+        Contribution(
+            component="prior",
+            feature="similar_accounts",
+            points=round(cfg.prior.max_points * (2 * rate - 1), 2),
+            reason=f"{len(won)} of {len(similar)} similar accounts won ({names})",
+        )
+    ]
+
+
 def score_lead(state: LeadState, cfg: ScoringConfig) -> Score:
     """Score a lead with the rules of `cfg`; pure, so the same input gives the same score."""
-    parts = [*_fit(state, cfg), *_intent(state, cfg), *_timing(state, cfg)]
+    parts = [*_fit(state, cfg), *_intent(state, cfg), *_timing(state, cfg), *_prior(state, cfg)]
     raw = sum(c.points for c in parts)
     total = min(100.0, max(0.0, raw))
     if total != raw:
@@ -200,13 +231,66 @@ def score_lead(state: LeadState, cfg: ScoringConfig) -> Score:
         fit=sub("fit"),
         intent=sub("intent"),
         timing=sub("timing"),
+        prior=sub("prior"),
         contributions=parts,
         model_version=cfg.model_version,
+    )
+
+
+def score_learned(state: LeadState, cfg: ScoringConfig, model: LearnedModel) -> Score:
+    """Score with the learned model: 100 × its probability, explained column by column."""
+    rules = score_lead(state, cfg)
+    row = state.get("lead", {}).get("properties") or {}
+    _, explained, _ = model.explain(row)
+    parts = [
+        Contribution(
+            component="prior" if c["feature"] == "base" else "learned",
+            feature=str(c["feature"]),
+            points=float(c["points"]),
+            reason=str(c["reason"]),
+        )
+        for c in explained
+    ]
+    total = min(100.0, max(0.0, math.fsum(c.points for c in parts)))
+    residual = total - math.fsum(c.points for c in parts)
+    if residual:
+        parts.append(
+            Contribution(
+                component="bounds",
+                feature="bounds",
+                points=residual,
+                reason="rounding kept within 0–100",
+            )
+        )
+    return Score(
+        total=total,
+        grade=cfg.grade(total),  # type: ignore[arg-type]
+        fit=0.0,
+        intent=0.0,
+        timing=0.0,
+        prior=sum(c.points for c in parts if c.component == "prior"),
+        learned=sum(c.points for c in parts if c.component == "learned"),
+        method="learned",
+        contributions=parts,
+        model_version=model.version,
+        rules={
+            "total": rules.total,
+            "fit": rules.fit,
+            "intent": rules.intent,
+            "timing": rules.timing,
+            "prior": rules.prior,
+        },
     )
 
 
 @timed("score")
 async def score(state: LeadState, runtime: Runtime[Context]) -> ScoreUpdate:
     """Score fit, intent and timing with a reason for every point."""
-    result: dict[str, Any] = score_lead(state, runtime.context.scoring).model_dump()
+    ctx = runtime.context
+    scored = (
+        score_learned(state, ctx.scoring, ctx.model)
+        if ctx.model is not None
+        else score_lead(state, ctx.scoring)
+    )
+    result: dict[str, Any] = scored.model_dump()
     return {"score": result}

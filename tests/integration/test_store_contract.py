@@ -542,3 +542,24 @@ async def test_sqlite_pick_weighted_across_processes(tmp_path: Path) -> None:
         await store.close()
     assert counts == Counter(rep for rep, _ in first_picks.values())
     assert_fair(counts, 400, WEIGHTS)
+
+
+# Outcomes
+
+
+async def test_outcomes_are_listed_with_their_lead(store: Store) -> None:
+    """Recorded outcomes come back, oldest first, each with its lead id."""
+    assert await store.list_outcomes() == []
+    await store.record_outcome("lead-1", {"outcome": "won", "value": 1200.0})
+    await store.record_outcome("lead-2", {"outcome": "lost"})
+    assert await store.list_outcomes() == [
+        {"lead_id": "lead-1", "outcome": "won", "value": 1200.0},
+        {"lead_id": "lead-2", "outcome": "lost"},
+    ]
+
+
+async def test_a_later_outcome_replaces_the_earlier(store: Store) -> None:
+    """A lead has one current outcome: converted, then won, lists once as won."""
+    await store.record_outcome("lead-1", {"outcome": "converted"})
+    await store.record_outcome("lead-1", {"outcome": "won"})
+    assert await store.list_outcomes() == [{"lead_id": "lead-1", "outcome": "won"}]

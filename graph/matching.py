@@ -1,0 +1,876 @@
+"""Lead-to-account matching: which known account (ACCOUNTS_CSV, DESIGN §6) a lead belongs to.
+
+`AccountIndex` is built once from account rows (the dicts `tools.directory.load_accounts_csv`
+returns) and answers `match(...)` from hash indexes and a small candidate block, never by
+scanning the directory.
+
+Evidence and its confidence, strongest first:
+
+- `email_domain` (0.99): the registrable domain of the email (Public Suffix aware, so
+  `jo@eu.acme.co.uk` gives `acme.co.uk`) is an account's `domain` or `website`.
+- `website` (0.97): the same for the lead's website.
+  Domain evidence is skipped for free-mail, disposable and the team's own domains.
+- `name_exact` (0.96): the normalized company name equals an account's. Normalizing folds case
+  and accents, drops punctuation, parenthesised asides, a web suffix (`Amazon.com`), `the`,
+  `and`/`&` and `of`, strips legal forms (Inc, GmbH, N.V., B.V., S.p.A., Sp. z o.o., Pty Ltd,
+  …) at either end (and the unambiguous ones anywhere), expands common abbreviations
+  (`Intl`, `Mfg`, `Hldgs`) and reads country names as countries (`Holland` = `Netherlands`).
+  The same name written without spaces (`YourMechanic`) gives 0.95.
+- `name_fuzzy` (at most 0.94): the typed name's tokens are aligned with an account's tokens,
+  a pair scoring 1 when equal, less when one edit apart (a typo: 0.40 to 0.70 for words of five
+  to eight letters, then `1 - 1/(length - 2)`), and 0.7 for a truncation (`Konink` →
+  `Koninklijke`), which only counts next to a better-matched word. The score is the Dice
+  overlap of the aligned tokens weighted by rarity (inverse document frequency over account
+  names; generic corporate words such as `Group`, `Labs` or `AI`, country names, single
+  letters and words no account uses weigh little), so `Acme Robotics` and `Acme Foods` share
+  only `acme` and stay apart while a dropped generic word or an added city costs little.
+  An account whose leading word (usually the brand) is not matched keeps 0.85 of its score.
+  Two typed words the directory knows as one (`La Roche` → `LaRoche`) are joined, and an
+  unknown run-on word is split into two known ones that then count only together. The whole
+  name written without spaces one edit away from an account's also counts.
+- `name_initialism`: the typed name is the initials of an account's name of three or more
+  words (`IBM` ↔ `International Business Machines`), or the other way round. Initials are weak
+  evidence: 0.40 alone, below the default threshold; 0.90 when corroborated, that is when the
+  account's own domain label is those initials (`ibm.com`) or the lead's corporate domain has
+  the account's domain label (`jo@ibm.de`).
+
+Rules applied to the scores:
+
+- Domain first. When the email (or else the website) domain names an account, that account is
+  the match even when the typed company names another one: the mailbox says where the person
+  works, while a typed company is often a parent, a brand, a client or a former employer. The
+  typed name only ranks accounts sharing the domain (by at most 0.01, before the tie-breaks);
+  a name that does not fit the account but names another, unrelated one lowers the confidence
+  to 0.90, and that account is listed in `candidates` and `notes`.
+- A corporate domain the directory does not know (neither free-mail nor disposable nor own)
+  contradicts a name match whose account has a domain with another label: such evidence is
+  capped at 0.40, below the default threshold. `jo@usethread.io` typing `Thread` is not the
+  `Thread` at thread.com (the person's mailbox is elsewhere); `jo@acme.de` typing `Acme` is
+  still `Acme` at acme.com.
+- Ambiguity: when an unrelated runner-up (not parent, child, sibling, nor sharing a domain)
+  comes within `margin` of the leader, every candidate loses up to 0.50 (all of it on an exact
+  tie), so two different companies called `Atlas` abstain rather than guess.
+- Tie-breaks among the candidates that reach the threshold, in order: higher confidence; then
+  an account with an owner; then the parent (the parent of another tied candidate, else an
+  account that others name as `parent_account_id`); then the lowest `account_id` (numeric
+  order when both are numbers). `tie_break` names the rule that decided: `confidence`,
+  `owner`, `parent` or `lowest_id` (None when a single candidate qualified).
+- Abstain: `match` returns None when the best confidence is below `threshold`.
+  `DEFAULT_THRESHOLD` (0.61) was chosen on the dev split of `python cli.py eval match`: among
+  the thresholds keeping dev precision at or above 0.99 on both name-matching data sets, the
+  strictest one whose mean dev recall is within 0.01 of the best. Confidences are scores on
+  one scale, not calibrated probabilities.
+"""
+
+from __future__ import annotations
+
+import bisect
+import functools
+import html
+import math
+import re
+import unicodedata
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import asdict, dataclass, replace
+from typing import Any, Final, Literal
+
+from rapidfuzz.distance import OSA
+
+from graph.normalize import is_disposable, is_free_mail
+from graph.regions import country_code
+from tools.directory import registrable_domain
+
+Method = Literal["email_domain", "website", "name_exact", "name_fuzzy", "name_initialism"]
+
+DEFAULT_THRESHOLD: Final = 0.61
+DEFAULT_MARGIN: Final = 0.05
+
+CONF_EMAIL_DOMAIN: Final = 0.99
+CONF_WEBSITE: Final = 0.97
+CONF_NAME_EXACT: Final = 0.96
+CONF_NAME_COMPACT: Final = 0.95
+CONF_FUZZY_CAP: Final = 0.94
+CONF_INITIALISM: Final = 0.40
+CONF_INITIALISM_CORROBORATED: Final = 0.90
+CONF_DOMAIN_NAME_DISAGREE: Final = 0.90
+CONF_NAME_NAMES_ANOTHER: Final = 0.80
+CONF_DOMAIN_CONFLICT_CAP: Final = 0.40
+AMBIGUITY_PENALTY: Final = 0.50
+
+SIM_TRUNCATION: Final = 0.70
+BRAND_UNMATCHED_FACTOR: Final = 0.85
+TYPO_MIN_LENGTH: Final = 5
+TYPO_SHORT: Final = {5: 0.40, 6: 0.45, 7: 0.50, 8: 0.70}
+TRUNCATION_MIN_LENGTH: Final = 4
+TRUNCATION_FANOUT: Final = 8
+GENERIC_WEIGHT_SHARE: Final = 0.25
+LOCATION_WEIGHT_SHARE: Final = 0.15
+UNKNOWN_WEIGHT_SHARE: Final = 0.3
+SINGLE_CHAR_WEIGHT_SHARE: Final = 0.25
+BLOCK_POSTING_CAP: Final = 200
+BLOCK_MAX: Final = 400
+TOP_CANDIDATES: Final = 5
+
+
+# Name normalization --------------------------------------------------------------------------
+
+
+def _forms(text: str) -> frozenset[tuple[str, ...]]:
+    return frozenset(tuple(form.split()) for form in text.split(","))
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+LEGAL_FORMS: Final = _forms(
+    "inc, incorporated, corp, corporation, co, company, cos, llc, pllc, lllp, llp, lp, ltd,"
+    "limited, plc, gmbh, mbh, ag, kg, kgaa, ohg, ug, se, sa, sas, sasu, sarl, eurl, sca, snc,"
+    "spa, sapa, srl, sro, spol, sl, slu, sau, nv, bv, cv, bvba, cvba, sprl, vzw, ab, publ, asa,"
+    "as, aps, oy, oyj, kk, gk, yk, pty, pte, pvt, ltda, bhd, sdn, tbk, jsc, pjsc, ojsc, ooo, zao,"
+    "oao, pao, kft, zrt, nyrt, doo, sae, ehf, hf, sp z oo, sa de cv, s de rl, ltd sti, pty ltd,"
+    "pte ltd, pvt ltd, co ltd, private limited, proprietary limited, public limited company,"
+    "limited liability company, limited partnership, naamloze vennootschap,"
+    "besloten vennootschap, aktiengesellschaft, gesellschaft mit beschrankter haftung,"
+    "societe anonyme, societe par actions simplifiee, societa per azioni, sociedad anonima,"
+    "sociedad limitada, aktiebolag, aktieselskab, anonim sirketi, kabushiki kaisha, godo kaisha"
+)
+LEADING_LEGAL_FORMS: Final = _forms(
+    "nv, bv, ab, pt, ooo, oao, zao, pao, kabushiki kaisha, naamloze vennootschap"
+)
+# Legal forms that are never part of a brand, dropped wherever they stand.
+UNAMBIGUOUS_LEGAL_TOKENS: Final = _words(
+    "inc incorporated corp corporation llc pllc llp ltd limited plc gmbh mbh kgaa sarl srl"
+    " nv bv bvba cvba publ oyj pty pte pvt ltda aktiengesellschaft aktiebolag aktieselskab"
+)
+_LEGAL_MAX_LEN: Final = max(len(form) for form in LEGAL_FORMS)
+ABBREVIATIONS: Final = {
+    "intl": "international",
+    "internat": "international",
+    "internationale": "international",
+    "internationaal": "international",
+    "internacional": "international",
+    "internazionale": "international",
+    "mfg": "manufacturing",
+    "mfrs": "manufacturers",
+    "natl": "national",
+    "mij": "maatschappij",
+    "inds": "industries",
+    "prods": "products",
+    "chem": "chemical",
+    "chems": "chemicals",
+    "res": "research",
+    "gen": "general",
+    "assn": "association",
+    "assoc": "associates",
+    "bros": "brothers",
+    "svcs": "services",
+    "grp": "group",
+    "hldgs": "holdings",
+    "hldg": "holding",
+    "mgmt": "management",
+    "univ": "university",
+    "ctr": "center",
+    "centre": "center",
+    "labs": "laboratories",
+    "lab": "laboratory",
+    "tech": "technology",
+    "technologies": "technology",
+    "technologie": "technology",
+    "pharma": "pharmaceuticals",
+}
+GENERIC_TOKENS: Final = _words(
+    "ai app co company corp enterprises global group holding holdings hq inc industries"
+    " international io laboratories laboratory services solutions systems technology worldwide"
+)
+REGION_TOKENS: Final = _words(
+    "europe europa euro emea apac asia latam americas benelux nordic nordics"
+)
+STOP_TOKENS: Final = _words("the and und et of")
+_SHORT_COUNTRY_TOKENS: Final = {"us": "us", "usa": "us", "uk": "gb", "nl": "nl", "eu": "eu"}
+LOCATION_PREFIX: Final = "~"
+
+_FOLD_TABLE: Final = str.maketrans(
+    {"ø": "o", "æ": "ae", "œ": "oe", "ł": "l", "đ": "d", "ð": "d", "þ": "th", "ı": "i"}
+)
+_PARENTHESISED = re.compile(r"\([^()]*\)|\[[^\[\]]*\]")
+_AMPERSAND = re.compile(r"\s*[&+]\s*")
+_A_SLASH_S = re.compile(r"\ba\s*/\s*s\b")
+_APOSTROPHE = re.compile(r"['’`´]")
+_WEB_SUFFIX = re.compile(r"(?<=[a-z0-9])(?:\.(?:com|net|org|io|ai|co|app|dev|so|xyz|uk|de))+\b")
+_DOTTED = re.compile(r"(?<![a-z0-9])(?:[a-z]\.\s?)+[a-z](?![a-z0-9])\.?")
+_DOTS_AND_SPACES = re.compile(r"[.\s]")
+_NON_WORD = re.compile(r"[^a-z0-9]+")
+
+
+def _fold(text: str) -> str:
+    """Case- and accent-folded text: `Société Générale` → `societe generale`."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return stripped.translate(_FOLD_TABLE)
+
+
+@functools.lru_cache(maxsize=8192)
+def _location(token: str) -> str | None:
+    """`~nl` for `holland`, `netherlands`, `nl`; `~europe` for a region; else None."""
+    if token in _SHORT_COUNTRY_TOKENS:
+        return LOCATION_PREFIX + _SHORT_COUNTRY_TOKENS[token]
+    if token in REGION_TOKENS:
+        return LOCATION_PREFIX + "europe" if token.startswith("euro") else LOCATION_PREFIX + token
+    if len(token) < 4 or not token.isalpha():
+        return None
+    code = country_code(token)
+    return LOCATION_PREFIX + code.lower() if code else None
+
+
+def _strip_legal(tokens: list[str]) -> list[str]:
+    """Tokens without legal forms at the end (repeatedly) and at the start; never empties."""
+    changed = True
+    while changed and len(tokens) > 1:
+        changed = False
+        for size in range(min(_LEGAL_MAX_LEN, len(tokens) - 1), 0, -1):
+            if tuple(tokens[-size:]) in LEGAL_FORMS:
+                del tokens[-size:]
+                changed = True
+                break
+    for size in (2, 1):
+        if len(tokens) > size and tuple(tokens[:size]) in LEADING_LEGAL_FORMS:
+            del tokens[:size]
+            break
+    inner = [token for token in tokens if token not in UNAMBIGUOUS_LEGAL_TOKENS]
+    return inner or tokens
+
+
+def name_tokens(name: Any) -> tuple[str, ...]:
+    """Normalized tokens of a company name; empty for a blank name.
+
+    `The Acme Robotics, Inc.` → (`acme`, `robotics`); `Procter & Gamble` and `Procter and
+    Gamble` → (`procter`, `gamble`); `AKZO NOBEL N.V.` → (`akzo`, `nobel`); `ASML Holland` →
+    (`asml`, `~nl`).
+    """
+    if name is None or name == "":
+        return ()
+    return _name_tokens(str(name))
+
+
+@functools.lru_cache(maxsize=65536)
+def _name_tokens(name: str) -> tuple[str, ...]:
+    text = _fold(html.unescape(name))
+    bare = _PARENTHESISED.sub(" ", text)
+    if _NON_WORD.sub("", bare):
+        text = bare
+    text = _AMPERSAND.sub(" and ", text)
+    text = _A_SLASH_S.sub(" as ", text)
+    text = _APOSTROPHE.sub("", text)
+    text = _WEB_SUFFIX.sub(" ", text)
+    text = _DOTTED.sub(lambda found: _DOTS_AND_SPACES.sub("", found.group()), text)
+    tokens = _NON_WORD.sub(" ", text).split()
+    kept = [token for token in tokens if token not in STOP_TOKENS]
+    tokens = _strip_legal(kept or tokens)
+    tokens = [ABBREVIATIONS.get(token, token) for token in tokens]
+    if len(tokens) > 1:
+        tokens = [_location(token) or token for token in tokens]
+    return tuple(tokens)
+
+
+def name_key(name: Any) -> str:
+    """The normalized name as one string: equal keys name the same company."""
+    return " ".join(name_tokens(name))
+
+
+def initialism(tokens: tuple[str, ...]) -> str | None:
+    """Initials of a name of three or more words (`international business machines` → `ibm`)."""
+    words = [token for token in tokens if not token.startswith(LOCATION_PREFIX)]
+    if len(words) < 3:
+        return None
+    return "".join(word[0] for word in words)
+
+
+def _domain_label(domain: str | None) -> str | None:
+    """The label left of the public suffix, hyphens dropped: `acme-corp.co.uk` → `acmecorp`."""
+    return domain.split(".", 1)[0].replace("-", "") if domain else None
+
+
+def _deletes(token: str) -> Iterator[str]:
+    """The token with each one character removed (its SymSpell distance-1 neighbourhood)."""
+    for index in range(len(token)):
+        yield token[:index] + token[index + 1 :]
+
+
+# Results -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One account considered for a lead, with its best evidence."""
+
+    account_id: str
+    confidence: float
+    method: Method
+
+
+@dataclass(frozen=True)
+class AccountMatch:
+    """The account a lead was matched to, how, and how sure the matcher is.
+
+    `candidates` are the top accounts considered (the chosen one included), `block_size` how
+    many accounts were scored, `notes` any disagreement between the domain and the typed name.
+    """
+
+    account_id: str
+    name: str | None
+    domain: str | None
+    owner_email: str | None
+    parent_account_id: str | None
+    method: Method
+    confidence: float
+    matched_on: str
+    candidates: tuple[Candidate, ...] = ()
+    tie_break: str | None = None
+    block_size: int = 0
+    notes: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-serializable dict for the lead state."""
+        out = asdict(self)
+        out["candidates"] = [asdict(candidate) for candidate in self.candidates]
+        out["notes"] = list(self.notes)
+        return out
+
+
+@dataclass
+class _Account:
+    index: int
+    account_id: str
+    name: str | None
+    domain: str | None
+    domains: frozenset[str]
+    labels: frozenset[str]
+    owner_email: str | None
+    parent_account_id: str | None
+    tokens: tuple[str, ...]
+    token_set: frozenset[str]
+    weight: float = 0.0
+
+
+@dataclass
+class _Evidence:
+    confidence: float
+    method: Method
+    matched_on: str
+
+
+@dataclass(frozen=True)
+class _Part:
+    matches: dict[str, float]
+    truncations: frozenset[str]
+    weight: float
+    rarity: int
+
+
+Offer = Callable[[int, float, Method], None]
+
+
+# The index -----------------------------------------------------------------------------------
+
+
+class AccountIndex:
+    """Known accounts indexed by domain, name key, initials and name tokens, built once.
+
+    `threshold`: the confidence below which `match` abstains. `margin`: how close an unrelated
+    runner-up may come before both lose confidence as ambiguous.
+    """
+
+    def __init__(
+        self,
+        accounts: Iterable[Mapping[str, Any]],
+        *,
+        threshold: float = DEFAULT_THRESHOLD,
+        margin: float = DEFAULT_MARGIN,
+    ) -> None:
+        self.threshold = threshold
+        self.margin = margin
+        self._accounts: list[_Account] = []
+        self._by_id: dict[str, _Account] = {}
+        self._by_domain: dict[str, list[int]] = defaultdict(list)
+        self._by_key: dict[str, list[int]] = defaultdict(list)
+        self._by_compact: dict[str, list[int]] = defaultdict(list)
+        self._by_initialism: dict[str, list[int]] = defaultdict(list)
+        self._postings: dict[str, list[int]] = defaultdict(list)
+        self._token_deletes: dict[str, set[str]] = defaultdict(set)
+        self._compact_deletes: dict[str, set[str]] = defaultdict(set)
+        for row in accounts:
+            self._add(row)
+        self._parents = frozenset(
+            account.parent_account_id
+            for account in self._accounts
+            if account.parent_account_id in self._by_id
+        )
+        total = max(len(self._accounts), 1)
+        self._max_weight = math.log(1 + total)
+        self._weights = {
+            token: self._weight_for(token, len(posting))
+            for token, posting in self._postings.items()
+        }
+        for account in self._accounts:
+            account.weight = sum(self._weight(token) for token in account.tokens)
+        self._vocabulary = sorted(self._postings)
+
+    def __len__(self) -> int:
+        return len(self._accounts)
+
+    def _add(self, row: Mapping[str, Any]) -> None:
+        account_id = str(row["account_id"])
+        if account_id in self._by_id:
+            return
+        found = (registrable_domain(row.get("domain")), registrable_domain(row.get("website")))
+        domains = tuple(dict.fromkeys(domain for domain in found if domain))
+        tokens = name_tokens(row.get("name"))
+        parent = row.get("parent_account_id")
+        account = _Account(
+            index=len(self._accounts),
+            account_id=account_id,
+            name=row.get("name") or None,
+            domain=domains[0] if domains else None,
+            domains=frozenset(domains),
+            labels=frozenset(label for label in map(_domain_label, domains) if label),
+            owner_email=row.get("owner_email") or None,
+            parent_account_id=str(parent) if parent else None,
+            tokens=tokens,
+            token_set=frozenset(tokens),
+        )
+        self._accounts.append(account)
+        self._by_id[account_id] = account
+        for domain in domains:
+            self._by_domain[domain].append(account.index)
+        if not tokens:
+            return
+        self._by_key[" ".join(tokens)].append(account.index)
+        compact = "".join(tokens)
+        self._by_compact[compact].append(account.index)
+        if len(compact) >= 8:
+            for variant in _deletes(compact):
+                self._compact_deletes[variant].add(compact)
+        initials = initialism(tokens)
+        if initials:
+            self._by_initialism[initials].append(account.index)
+        for token in dict.fromkeys(tokens):
+            if token not in self._postings and len(token) >= TYPO_MIN_LENGTH:
+                for variant in _deletes(token):
+                    self._token_deletes[variant].add(token)
+            self._postings[token].append(account.index)
+
+    def _weight_for(self, token: str, frequency: int) -> float:
+        """Rarity of a token among account names, generic and location words capped low."""
+        weight = math.log(1 + len(self._accounts) / frequency) if frequency else self._max_weight
+        if not frequency:
+            weight *= UNKNOWN_WEIGHT_SHARE
+        if token in GENERIC_TOKENS:
+            weight = min(weight, self._max_weight * GENERIC_WEIGHT_SHARE)
+        if token.startswith(LOCATION_PREFIX):
+            weight = min(weight, self._max_weight * LOCATION_WEIGHT_SHARE)
+        if len(token) == 1:
+            weight *= SINGLE_CHAR_WEIGHT_SHARE
+        return weight
+
+    def _weight(self, token: str) -> float:
+        weight = self._weights.get(token)
+        return self._weight_for(token, 0) if weight is None else weight
+
+    # Public API ------------------------------------------------------------------------------
+
+    def match(
+        self,
+        *,
+        email_domain: str | None = None,
+        website_domain: str | None = None,
+        company_name: str | None = None,
+        own_domains: Iterable[str] = (),
+    ) -> AccountMatch | None:
+        """The account this lead belongs to, or None when no account reaches the threshold.
+
+        `email_domain` may be a bare domain, a host or the whole address. Domain evidence
+        (email, then website) decides when it names an account; the typed company then only
+        chooses among accounts sharing that domain, and a typed company naming another,
+        unrelated account lowers the confidence to 0.90 and is reported, because the mailbox is
+        better evidence of where the person works than what they type. Without domain evidence
+        the name decides, abstaining on weak, contradicted or ambiguous names.
+        """
+        own = {domain for domain in map(registrable_domain, own_domains) if domain}
+        sources: tuple[tuple[str | None, Method, float], ...] = (
+            (email_domain, "email_domain", CONF_EMAIL_DOMAIN),
+            (website_domain, "website", CONF_WEBSITE),
+        )
+        lead_domains: list[tuple[str, Method, float]] = []
+        for raw, method, confidence in sources:
+            domain = registrable_domain(raw)
+            if domain and _corporate(domain, own):
+                lead_domains.append((domain, method, confidence))
+
+        tokens = name_tokens(company_name)
+        for domain, method, confidence in lead_domains:
+            indexes = self._by_domain.get(domain)
+            if indexes:
+                return self._domain_match(domain, method, confidence, indexes, tokens)
+        if not tokens:
+            return None
+        lead_labels = {label for label in (_domain_label(d) for d, _, _ in lead_domains) if label}
+        evidence, block_size = self._name_evidence(tokens, lead_labels)
+        if not evidence:
+            return None
+        return self._decide(evidence, block_size)
+
+    def candidates(self, company_name: str) -> list[Candidate]:
+        """Every account scored for a typed company name, best first: the candidate block."""
+        evidence, _ = self._name_evidence(name_tokens(company_name), set())
+        ranked = sorted(evidence.items(), key=lambda item: -item[1].confidence)
+        return [self._candidate(index, ev) for index, ev in ranked]
+
+    # Domain ----------------------------------------------------------------------------------
+
+    def _domain_match(
+        self,
+        domain: str,
+        method: Method,
+        confidence: float,
+        indexes: list[int],
+        tokens: tuple[str, ...],
+    ) -> AccountMatch | None:
+        evidence = {index: _Evidence(confidence, method, domain) for index in indexes}
+        notes: tuple[str, ...] = ()
+        if tokens and len(indexes) > 1:
+            # Several accounts share the domain: the typed name ranks them, slightly.
+            for index in indexes:
+                similarity = self._similarity(tokens, self._accounts[index])
+                evidence[index].confidence -= 0.01 * (1 - similarity)
+        elif tokens and self._similarity(tokens, self._accounts[indexes[0]]) < 0.5:
+            account = self._accounts[indexes[0]]
+            others, _ = self._name_evidence(tokens, set())
+            rivals = [
+                (index, ev)
+                for index, ev in others.items()
+                if ev.confidence >= CONF_NAME_NAMES_ANOTHER
+                and not self._related(account, self._accounts[index])
+            ]
+            if rivals:
+                index, ev = max(rivals, key=lambda item: item[1].confidence)
+                evidence[account.index].confidence = CONF_DOMAIN_NAME_DISAGREE
+                evidence[index] = replace(ev, confidence=CONF_DOMAIN_CONFLICT_CAP)
+                notes = (
+                    f"typed company names account {self._accounts[index].account_id} "
+                    f"({ev.method}, {ev.confidence:.2f}); the {method} match wins",
+                )
+        return self._decide(evidence, len(indexes), ambiguity=False, notes=notes)
+
+    # Name ------------------------------------------------------------------------------------
+
+    def _name_evidence(
+        self, tokens: tuple[str, ...], lead_labels: set[str]
+    ) -> tuple[dict[int, _Evidence], int]:
+        """Name evidence per account for a normalized name, and how many accounts were scored."""
+        evidence: dict[int, _Evidence] = {}
+        if not tokens:
+            return evidence, 0
+        key = " ".join(tokens)
+
+        def offer(index: int, confidence: float, method: Method) -> None:
+            current = evidence.get(index)
+            if current is None or confidence > current.confidence:
+                evidence[index] = _Evidence(confidence, method, key)
+
+        for index in self._by_key.get(key, ()):
+            offer(index, CONF_NAME_EXACT, "name_exact")
+        compact = "".join(tokens)
+        if len(compact) >= 4:
+            for index in self._by_compact.get(compact, ()):
+                offer(index, CONF_NAME_COMPACT, "name_exact")
+        self._initialism_evidence(tokens, lead_labels, offer)
+        block = self._fuzzy_evidence(tokens, offer)
+        if lead_labels:
+            for index, ev in evidence.items():
+                account = self._accounts[index]
+                if account.labels and not account.labels & lead_labels:
+                    ev.confidence = min(ev.confidence, CONF_DOMAIN_CONFLICT_CAP)
+        return evidence, max(block, len(evidence))
+
+    def _initialism_evidence(
+        self, tokens: tuple[str, ...], lead_labels: set[str], offer: Offer
+    ) -> None:
+        """Initials typed for a long account name, or a long name typed for initials."""
+        if len(tokens) == 1 and 3 <= len(tokens[0]) <= 6:
+            typed = tokens[0]
+            for index in self._by_initialism.get(typed, ()):
+                account = self._accounts[index]
+                corroborated = typed in account.labels or bool(account.labels & lead_labels)
+                offer(index, _initialism_confidence(corroborated), "name_initialism")
+            return
+        initials = initialism(tokens)
+        for index in self._by_compact.get(initials or "", ()):
+            corroborated = bool(self._accounts[index].labels & lead_labels)
+            offer(index, _initialism_confidence(corroborated), "name_initialism")
+
+    def _lead_parts(self, tokens: tuple[str, ...]) -> tuple[list[tuple[_Part, ...]], float]:
+        """The typed tokens as groups of parts, and the typed name's total weight.
+
+        Two tokens whose concatenation the directory knows are joined (`la roche` →
+        `laroche`); an unknown run-on token is split into two known ones (`shellinternat` →
+        `shell`, `international`), whose parts then only count together, for one account.
+        """
+        joined: list[str] = []
+        index = 0
+        while index < len(tokens):
+            token = tokens[index]
+            if index + 1 < len(tokens):
+                pair = token + tokens[index + 1]
+                if pair in self._postings and not (
+                    token in self._postings and tokens[index + 1] in self._postings
+                ):
+                    joined.append(pair)
+                    index += 2
+                    continue
+            joined.append(token)
+            index += 1
+        groups: list[tuple[_Part, ...]] = []
+        lead_weight = 0.0
+        for token in dict.fromkeys(joined):
+            parts = tuple(self._part(piece) for piece in self._split(token))
+            lead_weight += sum(part.weight for part in parts)
+            if all(part.matches for part in parts):
+                groups.append(parts)
+        return groups, lead_weight
+
+    def _part(self, token: str) -> _Part:
+        matches, truncations = self._token_matches(token)
+        if token in matches or not matches:
+            weight = self._weight(token)
+        else:
+            weight = max(self._weight(vocab) for vocab in matches)
+        rarity = min((len(self._postings[vocab]) for vocab in matches), default=0)
+        return _Part(matches, truncations, weight, rarity)
+
+    def _split(self, token: str) -> tuple[str, ...]:
+        if token in self._postings or len(token) < 5 or token.startswith(LOCATION_PREFIX):
+            return (token,)
+        for cut in range(len(token) - 2, 2, -1):
+            head = ABBREVIATIONS.get(token[:cut], token[:cut])
+            tail = ABBREVIATIONS.get(token[cut:], token[cut:])
+            if head in self._postings and tail in self._postings:
+                return head, tail
+        return (token,)
+
+    def _token_matches(self, token: str) -> tuple[dict[str, float], frozenset[str]]:
+        """Directory tokens like one typed token with their similarity (0–1), and which of
+        them are only truncations.
+
+        A token the directory knows matches only itself; an unknown one matches words one
+        edit away (typos) and, weakly, longer words it truncates.
+        """
+        if token in self._postings:
+            return {token: 1.0}, frozenset()
+        matches: dict[str, float] = {}
+        if len(token) >= TYPO_MIN_LENGTH:
+            neighbours = set(self._token_deletes.get(token, ()))
+            for variant in _deletes(token):
+                if variant in self._postings:
+                    neighbours.add(variant)
+                neighbours.update(self._token_deletes.get(variant, ()))
+            for vocab in neighbours:
+                if (
+                    len(vocab) >= TYPO_MIN_LENGTH
+                    and OSA.distance(token, vocab, score_cutoff=1) <= 1
+                ):
+                    matches[vocab] = _typo_similarity(token, vocab)
+        if len(token) >= TRUNCATION_MIN_LENGTH:
+            start = bisect.bisect_left(self._vocabulary, token)
+            longer = []
+            for vocab in self._vocabulary[start : start + TRUNCATION_FANOUT + 1]:
+                if not vocab.startswith(token):
+                    break
+                if len(vocab) >= len(token) + 2:
+                    longer.append(vocab)
+            if len(longer) <= TRUNCATION_FANOUT:
+                truncations = frozenset(vocab for vocab in longer if vocab not in matches)
+                for vocab in truncations:
+                    matches[vocab] = SIM_TRUNCATION
+                return matches, truncations
+        return matches, frozenset()
+
+    def _fuzzy_evidence(self, tokens: tuple[str, ...], offer: Offer) -> int:
+        """Score the candidate block by weighted token overlap; returns the block size."""
+        groups, lead_weight = self._lead_parts(tokens)
+
+        # The block: accounts sharing a rare matched token (or, failing that, the rarest).
+        parts = sorted((part for group in groups for part in group), key=lambda p: p.rarity)
+        block: set[int] = set()
+        for part in parts:
+            if block and (part.rarity > BLOCK_POSTING_CAP or len(block) >= BLOCK_MAX):
+                break
+            for vocab in part.matches:
+                block.update(self._postings[vocab])
+
+        compact = "".join(tokens)
+        if len(compact) >= 8:
+            near = set(self._compact_deletes.get(compact, ()))
+            for variant in _deletes(compact):
+                near.update(self._compact_deletes.get(variant, ()))
+                if variant in self._by_compact:
+                    near.add(variant)
+            for other in near:
+                if other != compact and OSA.distance(compact, other, score_cutoff=1) <= 1:
+                    similarity = min(_typo_similarity(compact, other), CONF_FUZZY_CAP)
+                    for index in self._by_compact[other]:
+                        offer(index, similarity, "name_fuzzy")
+
+        for index in block:
+            score = self._score(groups, lead_weight, self._accounts[index])
+            if score > 0:
+                offer(index, min(score, CONF_FUZZY_CAP), "name_fuzzy")
+        return len(block)
+
+    def _score(
+        self, groups: list[tuple[_Part, ...]], lead_weight: float, account: _Account
+    ) -> float:
+        """Weighted Dice overlap (0–1) of the typed name's parts and one account's tokens.
+
+        Zero unless some token matched better than a truncation; reduced when the account's
+        leading word (usually its brand) is not among the matched ones.
+        """
+        gain = 0.0
+        strong = False
+        matched: set[str] = set()
+        for group in groups:
+            found = []
+            for part in group:
+                best = max(
+                    (
+                        (sim * self._weight(vocab), sim, vocab)
+                        for vocab, sim in part.matches.items()
+                        if vocab in account.token_set
+                    ),
+                    default=None,
+                )
+                if best is None:
+                    break
+                found.append((best, part))
+            else:
+                for (value, _, vocab), part in found:
+                    gain += value
+                    strong = strong or vocab not in part.truncations
+                    matched.add(vocab)
+        total = lead_weight + account.weight
+        if not strong or not total:
+            return 0.0
+        score = 2 * gain / total
+        if len(account.tokens) > 1 and account.tokens[0] not in matched:
+            score *= BRAND_UNMATCHED_FACTOR
+        return score
+
+    def _similarity(self, tokens: tuple[str, ...], account: _Account) -> float:
+        """Weighted token overlap (0–1) of a typed name and one account's name."""
+        if tokens == account.tokens:
+            return 1.0
+        groups, lead_weight = self._lead_parts(tokens)
+        return self._score(groups, lead_weight, account)
+
+    # Decision ------------------------------------------------------------------------------
+
+    def _related(self, one: _Account, other: _Account) -> bool:
+        """Parent and child, siblings under one parent, or sharing a domain."""
+        if one.parent_account_id and one.parent_account_id in (
+            other.account_id,
+            other.parent_account_id,
+        ):
+            return True
+        return other.parent_account_id == one.account_id or bool(one.domains & other.domains)
+
+    def _candidate(self, index: int, ev: _Evidence) -> Candidate:
+        return Candidate(self._accounts[index].account_id, round(ev.confidence, 4), ev.method)
+
+    def _decide(
+        self,
+        evidence: dict[int, _Evidence],
+        block_size: int,
+        *,
+        ambiguity: bool = True,
+        notes: tuple[str, ...] = (),
+    ) -> AccountMatch | None:
+        """The best account when it reaches the threshold, after the ambiguity rule and the
+        tie-breaks; None otherwise."""
+        ranked = sorted(evidence.items(), key=lambda item: -item[1].confidence)
+        leader = self._accounts[ranked[0][0]]
+        if ambiguity:
+            gap = next(
+                (
+                    ranked[0][1].confidence - ev.confidence
+                    for index, ev in ranked[1:]
+                    if not self._related(leader, self._accounts[index])
+                ),
+                None,
+            )
+            if gap is not None and gap < self.margin:
+                penalty = AMBIGUITY_PENALTY * (1 - gap / self.margin)
+                for _, ev in ranked:
+                    ev.confidence -= penalty
+        best = ranked[0][1].confidence
+        if best < self.threshold:
+            return None
+        qualifying = [self._accounts[i] for i, ev in ranked if ev.confidence >= self.threshold]
+        tied = [a for a in qualifying if evidence[a.index].confidence >= best - 1e-9]
+        chosen, rule = self._tie_break(tied)
+        if rule is None and len(qualifying) > 1:
+            rule = "confidence"
+        ev = evidence[chosen.index]
+        return AccountMatch(
+            account_id=chosen.account_id,
+            name=chosen.name,
+            domain=chosen.domain,
+            owner_email=chosen.owner_email,
+            parent_account_id=chosen.parent_account_id,
+            method=ev.method,
+            confidence=round(min(max(ev.confidence, 0.0), 1.0), 4),
+            matched_on=ev.matched_on,
+            candidates=tuple(self._candidate(i, item) for i, item in ranked[:TOP_CANDIDATES]),
+            tie_break=rule,
+            block_size=block_size,
+            notes=notes,
+        )
+
+    def _tie_break(self, tied: list[_Account]) -> tuple[_Account, str | None]:
+        """One account among equally confident ones: owner, then parent, then lowest id."""
+        if len(tied) == 1:
+            return tied[0], None
+        pool = [account for account in tied if account.owner_email] or tied
+        if len(pool) == 1:
+            return pool[0], "owner"
+        parents = [
+            account
+            for account in pool
+            if any(other.parent_account_id == account.account_id for other in pool)
+        ] or [account for account in pool if account.account_id in self._parents]
+        if len(parents) == 1:
+            return parents[0], "parent"
+        pool = parents or pool
+        return min(pool, key=lambda account: _id_order(account.account_id)), "lowest_id"
+
+
+def _corporate(domain: str, own: set[str]) -> bool:
+    """A domain worth matching on: not the team's own, not free-mail, not disposable."""
+    return domain not in own and not is_free_mail(domain) and not is_disposable(domain)
+
+
+def _typo_similarity(one: str, other: str) -> float:
+    """Similarity of two words one edit apart, by the longer one's length: 0.40 to 0.70 for
+    five to eight letters (short words one edit apart are usually different words), then
+    `1 - 1/(length - 2)`; 0.1 less when the first letter differs, as it is rarely mistyped."""
+    length = max(len(one), len(other))
+    similarity = TYPO_SHORT.get(length) or 1 - 1 / (length - 2)
+    return similarity - 0.1 if one[0] != other[0] else similarity
+
+
+def _initialism_confidence(corroborated: bool) -> float:
+    return CONF_INITIALISM_CORROBORATED if corroborated else CONF_INITIALISM
+
+
+def _id_order(account_id: str) -> tuple[int, int, str]:
+    return (0, int(account_id), "") if account_id.isdigit() else (1, 0, account_id)
