@@ -11,9 +11,7 @@ import hashlib
 import hmac
 import itertools
 import json
-import re
 import time
-import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
@@ -27,56 +25,29 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
-    field_validator,
     model_validator,
 )
 
+from graph.intake import LeadIn, idempotency_key, lead_id_for
 from graph.services import Services, open_services
 from tools.logs import configure_logging
 from tools.ports import LeadRecord
 from tools.settings import Settings
+from tools.slack_signature import InvalidInteraction, parse_interaction, verify_slack_request
 
 log = structlog.get_logger("lead_router.api")
 
-LEAD_NAMESPACE = uuid.UUID("5b2f6a1e-3c4d-4e8f-9a0b-1c2d3e4f5a6b")
-EMAIL = re.compile(
-    r"^[^@\s\"<>(),;:]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
-    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$"
-)
 SIGNATURE_WINDOW_S = 300
 
 
-class LeadIn(BaseModel):
-    """The lead body of `POST /webhooks/lead`; unknown top-level fields are kept in `raw`."""
+class ActionIn(BaseModel):
+    """The body of `POST /admin/leads/{lead_id}/actions`: a rep's decision on a lead."""
 
-    model_config = ConfigDict(extra="allow", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    email: str = Field(max_length=254)
-    first_name: str | None = Field(default=None, max_length=200)
-    last_name: str | None = Field(default=None, max_length=200)
-    full_name: str | None = Field(default=None, max_length=400)
-    company: str | None = Field(default=None, max_length=300)
-    title: str | None = Field(default=None, max_length=300)
-    phone: str | None = Field(default=None, max_length=64)
-    country: str | None = Field(default=None, max_length=100)
-    state: str | None = Field(default=None, max_length=100)
-    city: str | None = Field(default=None, max_length=100)
-    website: str | None = Field(default=None, max_length=500)
-    message: str | None = Field(default=None, max_length=20_000)
-    source: str | None = Field(default=None, max_length=100)
-    form_id: str | None = Field(default=None, max_length=200)
-    event_id: str | int | None = None
-    submitted_at: str | int | float | None = None
-    utm: dict[str, Any] | None = None
-    consent: dict[str, Any] | None = None
-    properties: dict[str, Any] | None = None
-
-    @field_validator("email")
-    @classmethod
-    def _email(cls, value: str) -> str:
-        if not EMAIL.match(value):
-            raise ValueError(f"{value[:80]!r} is not an email address")
-        return value
+    action: Literal["accept", "reassign", "not_a_fit"]
+    actor: str = Field(min_length=1, max_length=200)
+    reason: str | None = Field(default=None, max_length=1000)
 
 
 class OutcomeIn(BaseModel):
@@ -114,32 +85,6 @@ def problem(status: int, detail: str, **extra: Any) -> JSONResponse:
     return JSONResponse({"detail": detail, **extra}, status_code=status)
 
 
-def idempotency_key(header: str | None, body: dict[str, Any], lead: LeadIn) -> tuple[str, bool]:
-    """The delivery's key and whether the sender chose it (header or provider event id)."""
-    if header:
-        return f"header:{header.strip()}", True
-    event_id = body.get("event_id") or body.get("eventId")
-    if event_id not in (None, ""):
-        return f"event:{event_id}", True
-    day = datetime.now(UTC).date().isoformat()
-    if isinstance(lead.submitted_at, int | float):
-        day = (
-            datetime.fromtimestamp(
-                lead.submitted_at / (1000 if lead.submitted_at > 1e11 else 1), UTC
-            )
-            .date()
-            .isoformat()
-        )
-    elif isinstance(lead.submitted_at, str) and re.match(r"\d{4}-\d{2}-\d{2}", lead.submitted_at):
-        day = lead.submitted_at[:10]
-    basis = f"{lead.email.strip().lower()}|{lead.form_id or ''}|{day}"
-    return "derived:" + hashlib.sha256(basis.encode()).hexdigest()[:32], False
-
-
-def lead_id_for(key: str) -> str:
-    return str(uuid.uuid5(LEAD_NAMESPACE, key))
-
-
 def _verify_signature(
     secret: str, body: bytes, signature: str | None, timestamp: str | None
 ) -> str | None:
@@ -161,9 +106,17 @@ def _verify_signature(
 
 
 async def read_json(
-    request: Request, settings: Settings, signature: str | None, timestamp: str | None
+    request: Request,
+    settings: Settings,
+    signature: str | None,
+    timestamp: str | None,
+    *,
+    signed: bool = True,
 ) -> dict[str, Any] | JSONResponse:
-    """The webhook body as a JSON object, or the 401/413/415/422 answer saying what is wrong."""
+    """The body as a JSON object, or the 401/413/415/422 answer saying what is wrong.
+
+    `signed` bodies (webhooks) must carry the WEBHOOK_SECRET signature when one is set.
+    """
     limit = settings.max_body_bytes
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
@@ -171,7 +124,7 @@ async def read_json(
     body = await request.body()
     if len(body) > limit:
         return problem(413, f"body is {len(body)} bytes; the limit is {limit} (MAX_BODY_BYTES)")
-    if settings.webhook_secret:
+    if signed and settings.webhook_secret:
         wrong = _verify_signature(
             settings.webhook_secret.get_secret_value(), body, signature, timestamp
         )
@@ -355,6 +308,59 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "similar_account_memory": memory,
             }
         )
+
+    @app.post("/slack/interactions")
+    async def slack_interactions(
+        request: Request,
+        services: ServicesDep,
+        x_slack_signature: Annotated[str | None, Header()] = None,
+        x_slack_request_timestamp: Annotated[str | None, Header()] = None,
+        x_slack_retry_num: Annotated[str | None, Header()] = None,
+    ) -> JSONResponse:
+        """Accept / Reassign / Not a fit clicks from Slack: verify, queue, answer at once."""
+        secret = settings.slack_signing_secret
+        if secret is None:
+            return problem(404, "Slack is not configured (SLACK_SIGNING_SECRET is unset)")
+        body = await request.body()
+        wrong = verify_slack_request(
+            secret.get_secret_value(), body, x_slack_request_timestamp, x_slack_signature
+        )
+        if wrong:
+            return problem(401, f"bad Slack signature: {wrong}")
+        try:
+            click = parse_interaction(body, retry_num=x_slack_retry_num)
+        except InvalidInteraction as exc:
+            return problem(400, f"not a Slack interaction: {exc}")
+        if click.is_retry:
+            return JSONResponse({"ok": True, "ignored": "retried delivery"})
+        first = await services.context.store.cache_set_if_absent(
+            f"slack:click:{click.action_ts}:{click.user_id}:{click.lead_id}", "1", 86400
+        )
+        if first != "1":
+            return JSONResponse({"ok": True, "ignored": "duplicate click"})
+        actor = f"<@{click.user_id}>" if click.user_id else click.user_name or "slack"
+        await services.enqueue_action(click.lead_id, click.action_id, actor=actor)
+        return JSONResponse({"ok": True})
+
+    @app.post("/admin/leads/{lead_id}/actions", status_code=202)
+    async def lead_action(
+        lead_id: str, request: Request, services: ServicesDep, _: AdminDep
+    ) -> JSONResponse:
+        """Apply a rep's decision (accept, reassign, not_a_fit) as the Slack buttons do."""
+        data = await read_json(request, settings, None, None, signed=False)
+        if isinstance(data, JSONResponse):
+            return data
+        try:
+            action = ActionIn.model_validate(data)
+        except ValidationError as exc:
+            return problem(422, "invalid action", errors=validation_problems(exc))
+        if await services.context.store.get_lead(lead_id) is None:
+            return problem(404, f"no lead {lead_id}")
+        result = await services.act(
+            lead_id, action.action, actor=action.actor, reason=action.reason
+        )
+        status = 409 if result["result"] == "refused" else 200
+        return JSONResponse({"lead_id": lead_id, **result}, status_code=status)
 
     @app.get("/health")
     async def health(services: ServicesDep) -> JSONResponse:

@@ -19,6 +19,7 @@ from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from langgraph.graph.state import CompiledStateGraph
 from taskiq import AsyncBroker, AsyncTaskiqDecoratedTask, InMemoryBroker
 
+from graph.actions import ActionError, apply_action
 from graph.builder import build_graph
 from graph.config import load_routing, load_scoring
 from graph.context import Context
@@ -32,8 +33,10 @@ from tools.crm_builtin import BuiltinCRM
 from tools.directory import InMemoryDirectory, load_accounts_csv
 from tools.enrichment_http import HttpEnrichmentProvider
 from tools.outbox import Outbox
-from tools.queue import make_broker, register
+from tools.ports import Notifier
+from tools.queue import make_broker, register, register_action
 from tools.settings import Settings
+from tools.slack import SlackNotifier, StoreReceipts
 from tools.store import open_store
 from tools.vector import open_embedder, open_vector_memory
 
@@ -53,10 +56,63 @@ class Services:
     task: AsyncTaskiqDecoratedTask[[str], Any]
     outbox: Outbox | None
     crm: BuiltinCRM | None
+    action_task: AsyncTaskiqDecoratedTask[..., Any] | None = None
 
     async def enqueue(self, lead_id: str) -> None:
         """Queue `process_lead(lead_id)`."""
         await self.task.kiq(lead_id)
+
+    async def enqueue_action(
+        self,
+        lead_id: str,
+        action: str,
+        *,
+        actor: str,
+        reason: str | None = None,
+        expect_hop: int | None = None,
+    ) -> None:
+        """Queue a rep action (accept, reassign, not a fit) on the lead."""
+        if self.action_task is None:
+            self.action_task = register_action(self.broker, self.act)
+        await self.action_task.kiq(lead_id, action, actor, reason, expect_hop)
+
+    async def act(
+        self,
+        lead_id: str,
+        action: str,
+        *,
+        actor: str,
+        reason: str | None = None,
+        expect_hop: int | None = None,
+    ) -> dict[str, Any]:
+        """Apply a rep action now (the queued task's handler)."""
+        try:
+            return await apply_action(
+                self.graph,
+                self.context,
+                lead_id,
+                action,
+                actor=actor,
+                reason=reason,
+                expect_hop=expect_hop,
+            )
+        except ActionError as exc:
+            log.warning("rep action refused", lead_id=lead_id, action=action, error=str(exc))
+            return {"result": "refused", "detail": str(exc)}
+
+    async def fire_timers(self) -> int:
+        """Queue the SLA checks that are due."""
+        due = await self.context.store.pop_due_timers(self.context.clock().timestamp())
+        for timer in due:
+            payload = timer["payload"]
+            await self.enqueue_action(
+                payload["lead_id"],
+                "reassign",
+                actor="sla",
+                reason="not accepted within the SLA",
+                expect_hop=payload["hop"],
+            )
+        return len(due)
 
     async def recover(self, older_than_s: float = 0) -> list[str]:
         """Re-queue leads left processing without a live lease (or stuck in queued)."""
@@ -99,6 +155,7 @@ class Services:
         threshold = older_than_s if first_older_than_s is None else first_older_than_s
         while True:
             try:
+                await self.fire_timers()
                 await self.recover(older_than_s=threshold)
                 threshold = older_than_s
             except Exception as exc:
@@ -209,6 +266,14 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             method="learned" if model else "rules",
             model=model.version if model else scoring.model_version,
         )
+        notifier: Notifier = outbox
+        if settings.slack_bot_token and not settings.shadow_mode:
+            notifier = SlackNotifier(
+                settings.slack_bot_token,
+                base_url=settings.slack_api_url,
+                receipts=StoreReceipts(store),
+                fallback_channel=settings.slack_fallback_channel,
+            )
         context = Context(
             settings=settings,
             routing=routing,
@@ -216,7 +281,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             store=store,
             crm=crm,
             directory=InMemoryDirectory(accounts),
-            notifier=outbox,
+            notifier=notifier,
             calendar=calendar,
             matcher=AccountIndex(accounts),
             enricher=enricher,
@@ -233,7 +298,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         runner = LeadRunner(graph, context)
         broker = make_broker(settings)
         task = register(broker, runner.process)
-        yield Services(
+        services = Services(
             settings=settings,
             context=context,
             checkpointer=checkpointer,
@@ -244,3 +309,5 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             outbox=outbox,
             crm=crm,
         )
+        services.action_task = register_action(broker, services.act)
+        yield services

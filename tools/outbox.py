@@ -107,6 +107,24 @@ class Outbox(SqliteFile):
 
         return await self._run(insert)
 
+    async def update(
+        self, receipt: dict[str, Any], text: str, blocks: builtins.list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        """Replace the text and blocks of the message a `send` receipt points at."""
+        message_id = receipt.get("id")
+
+        def change(conn: sqlite3.Connection) -> dict[str, Any]:
+            changed = conn.execute(
+                "UPDATE messages SET text = ?, blocks = ? WHERE id = ?",
+                (text, json.dumps(blocks, default=str), message_id),
+            ).rowcount
+            if changed != 1:
+                raise LookupError(f"no outbox message {message_id!r} to update")
+            row = conn.execute("SELECT * FROM messages WHERE id = ?", (message_id,)).fetchone()
+            return {**_receipt(row, False), "updated": True}
+
+        return await self._run(change)
+
     async def count(self) -> int:
         """How many messages are stored."""
         return await self._run(

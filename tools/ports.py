@@ -126,6 +126,11 @@ class Store(Protocol):
 
     async def list_outcomes(self) -> list[dict[str, Any]]: ...
 
+    # Timers: due work (SLA checks) keyed so that scheduling twice keeps one; popping is atomic.
+    async def add_timer(self, key: str, due_at: float, payload: dict[str, Any]) -> None: ...
+
+    async def pop_due_timers(self, now: float, limit: int = 100) -> list[dict[str, Any]]: ...
+
 
 class CRM(Protocol):
     """Contacts, companies (accounts), owners and notes."""
@@ -161,6 +166,10 @@ class Notifier(Protocol):
     async def ping(self) -> None: ...
 
     async def send(self, key: str, message: dict[str, Any]) -> dict[str, Any]: ...
+
+    async def update(
+        self, receipt: dict[str, Any], text: str, blocks: list[dict[str, Any]]
+    ) -> dict[str, Any]: ...
 
 
 class Calendar(Protocol):

@@ -31,6 +31,9 @@ def make_broker(settings: Settings) -> AsyncBroker:
     return InMemoryBroker(max_async_tasks=settings.worker_concurrency)
 
 
+ACTION_TASK = "apply_action"
+
+
 def register(
     broker: AsyncBroker, handler: Callable[[str], Awaitable[Any]]
 ) -> AsyncTaskiqDecoratedTask[[str], Any]:
@@ -40,3 +43,16 @@ def register(
         await handler(lead_id)
 
     return broker.register_task(process_lead, task_name=TASK_NAME)
+
+
+def register_action(
+    broker: AsyncBroker, handler: Callable[..., Awaitable[Any]]
+) -> AsyncTaskiqDecoratedTask[..., Any]:
+    """Register `apply_action(lead_id, action, actor, reason, expect_hop)` on the broker."""
+
+    async def apply_action(
+        lead_id: str, action: str, actor: str, reason: str | None, expect_hop: int | None
+    ) -> None:
+        await handler(lead_id, action, actor=actor, reason=reason, expect_hop=expect_hop)
+
+    return broker.register_task(apply_action, task_name=ACTION_TASK)

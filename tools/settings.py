@@ -79,6 +79,7 @@ class Settings(BaseSettings):
     slack_bot_token: SecretStr | None = Field(default=None, alias="SLACK_BOT_TOKEN")
     slack_signing_secret: SecretStr | None = Field(default=None, alias="SLACK_SIGNING_SECRET")
     slack_api_url: str | None = Field(default=None, alias="SLACK_API_URL")
+    slack_fallback_channel: str | None = Field(default=None, alias="SLACK_FALLBACK_CHANNEL")
     calcom_api_key: SecretStr | None = Field(default=None, alias="CALCOM_API_KEY")
     calcom_api_url: str | None = Field(default=None, alias="CALCOM_API_URL")
 

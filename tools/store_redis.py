@@ -175,6 +175,26 @@ return 0
 """
 
 
+# Pop timers due by ARGV[1] (at most ARGV[2]) atomically: each is returned to one caller only.
+_POP_TIMERS_LUA = """
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'WITHSCORES', 'LIMIT', 0,
+                       tonumber(ARGV[2]))
+local out = {}
+for i = 1, #due, 2 do
+  local key = due[i]
+  redis.call('ZREM', KEYS[1], key)
+  local payload = redis.call('HGET', KEYS[2], key)
+  redis.call('HDEL', KEYS[2], key)
+  if payload then table.insert(out, {key, due[i + 1], payload}) end
+end
+return out
+"""
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
 class RedisStore:
     """Lead records, leases, round-robin counters, cache and receipts in Redis."""
 
@@ -189,6 +209,7 @@ class RedisStore:
         self._pick_script = self._redis.register_script(_PICK_LUA)
         self._renew_script = self._redis.register_script(_RENEW_LUA)
         self._release_script = self._redis.register_script(_RELEASE_LUA)
+        self._pop_timers_script = self._redis.register_script(_POP_TIMERS_LUA)
 
     async def open(self) -> RedisStore:
         """Check that the server answers and return the store."""
@@ -437,3 +458,20 @@ class RedisStore:
         entries = [json.loads(value) for value in stored.values()]
         entries.sort(key=lambda e: (e["_at"], e["lead_id"]))
         return [{k: v for k, v in e.items() if k != "_at"} for e in entries]
+
+    async def add_timer(self, key: str, due_at: float, payload: dict[str, Any]) -> None:
+        """Schedule `payload` at `due_at` (epoch seconds); a key already scheduled is kept."""
+        added = await self._redis.hsetnx(f"{self._prefix}timers:payload", key, json.dumps(payload))
+        if added:
+            await self._redis.zadd(f"{self._prefix}timers:due", {key: due_at}, nx=True)
+
+    async def pop_due_timers(self, now: float, limit: int = 100) -> list[dict[str, Any]]:
+        """Remove and return timers due by `now`, earliest first; each is popped once."""
+        popped = await self._pop_timers_script(
+            keys=[f"{self._prefix}timers:due", f"{self._prefix}timers:payload"],
+            args=[now, limit],
+        )
+        return [
+            {"key": _text(key), "due_at": float(due), "payload": json.loads(payload)}
+            for key, due, payload in popped
+        ]

@@ -91,6 +91,12 @@ CREATE TABLE IF NOT EXISTS receipts (
     PRIMARY KEY (lead_id, effect)
 );
 CREATE INDEX IF NOT EXISTS receipts_expires ON receipts (expires_at);
+CREATE TABLE IF NOT EXISTS timers (
+    key TEXT PRIMARY KEY,
+    due_at REAL NOT NULL,
+    payload TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS timers_due ON timers (due_at);
 CREATE TABLE IF NOT EXISTS outcomes (
     lead_id TEXT PRIMARY KEY,
     outcome TEXT NOT NULL,
@@ -463,3 +469,32 @@ class SqliteStore(SqliteFile):
             return [{**json.loads(row[1]), "lead_id": row[0]} for row in rows]
 
         return await self._run(list_sync)
+
+    async def add_timer(self, key: str, due_at: float, payload: dict[str, Any]) -> None:
+        """Schedule `payload` at `due_at` (epoch seconds); a key already scheduled is kept."""
+        encoded = json.dumps(payload, sort_keys=True)
+
+        def add_sync(conn: sqlite3.Connection) -> None:
+            with immediate(conn):
+                conn.execute(
+                    "INSERT INTO timers (key, due_at, payload) VALUES (?, ?, ?)"
+                    " ON CONFLICT (key) DO NOTHING",
+                    (key, due_at, encoded),
+                )
+
+        await self._run(add_sync)
+
+    async def pop_due_timers(self, now: float, limit: int = 100) -> list[dict[str, Any]]:
+        """Remove and return timers due by `now`, earliest first; each is popped once."""
+
+        def pop_sync(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+            with immediate(conn):
+                rows = conn.execute(
+                    "SELECT key, due_at, payload FROM timers WHERE due_at <= ?"
+                    " ORDER BY due_at, key LIMIT ?",
+                    (now, limit),
+                ).fetchall()
+                conn.executemany("DELETE FROM timers WHERE key = ?", [(r[0],) for r in rows])
+            return [{"key": r[0], "due_at": r[1], "payload": json.loads(r[2])} for r in rows]
+
+        return await self._run(pop_sync)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from langgraph.runtime import Runtime
@@ -139,6 +139,19 @@ def _note(state: LeadState) -> str:
     return "\n".join(lines)
 
 
+async def schedule_sla(ctx: Context, state: LeadState) -> None:
+    """Schedule the SLA check of the lead's current owner, if its team has an SLA."""
+    routing = state.get("routing", {})
+    if routing.get("owner") and routing.get("sla_deadline"):
+        hop = int(routing.get("hops", 0))
+        due = datetime.fromisoformat(routing["sla_deadline"]).astimezone(UTC).timestamp()
+        await ctx.store.add_timer(
+            f"sla:{state['lead_id']}:{hop}",
+            due,
+            {"task": "sla_check", "lead_id": state["lead_id"], "hop": hop},
+        )
+
+
 @timed("notify")
 async def notify(state: LeadState, runtime: Runtime[Context]) -> NotifyUpdate:
     """Upsert company and contact, set the owner, add a note and message the rep — once each."""
@@ -218,6 +231,7 @@ async def notify(state: LeadState, runtime: Runtime[Context]) -> NotifyUpdate:
             lambda: ctx.notifier.send(f"{lead_id}:rep", message),
             fault_after=fault,
         )
+        await schedule_sla(ctx, state)
     else:
         receipts["rep.message"] = {"skipped": "disqualified or no recipient"}
     now = ctx.clock()

@@ -3,7 +3,7 @@ rule, a weighted round-robin over the team's available reps, and the fallback.""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -37,7 +37,30 @@ def choose_action(state: LeadState, scoring: ScoringConfig) -> tuple[str, str]:
     return "nurture", f"score {total:g} < {scoring.actions.draft_at:g}: nurture"
 
 
-def _availability(rep: Rep, team: Team, now: datetime, assigned_today: int) -> str | None:
+def working_deadline(rep: Rep, start: datetime, minutes: float) -> datetime:
+    """The moment `minutes` of the rep's working time have passed after `start`.
+
+    Working time is the rep's hours, Monday to Friday, in the rep's timezone, less
+    out-of-office days: a lead routed on Friday evening is due on Monday morning.
+    """
+    zone = ZoneInfo(rep.timezone)
+    opens, closes = rep.hours()
+    local = start.astimezone(zone)
+    remaining = timedelta(minutes=minutes)
+    for _ in range(400):
+        day = local.date()
+        if local.weekday() < 5 and not rep.is_out_of_office(day):
+            begin = max(local, datetime.combine(day, opens, zone))
+            end = datetime.combine(day, closes, zone)
+            if begin < end:
+                if remaining <= end - begin:
+                    return (begin + remaining).astimezone(start.tzinfo)
+                remaining -= end - begin
+        local = datetime.combine(day + timedelta(days=1), time(0), zone)
+    return start + timedelta(minutes=minutes)
+
+
+def availability(rep: Rep, team: Team, now: datetime, assigned_today: int) -> str | None:
     """Why the rep cannot take a lead now, or None when available."""
     local = now.astimezone(ZoneInfo(rep.timezone))
     if rep.is_out_of_office(local.date()):
@@ -61,7 +84,7 @@ async def pick_from_team(
     skipped: list[dict[str, str]] = []
     for rep_id in team.pool:
         rep = cfg.rep(rep_id)
-        reason = _availability(rep, team, now, today.get(rep_id, 0))
+        reason = availability(rep, team, now, today.get(rep_id, 0))
         if reason:
             skipped.append({"rep": rep_id, "reason": reason})
         else:
@@ -173,5 +196,8 @@ async def route(state: LeadState, runtime: Runtime[Context]) -> RouteUpdate:
     decision["owner_email"] = owner.email if owner else None
     team_cfg = cfg.team(decision["team"]) if decision.get("team") else None
     if owner and team_cfg and team_cfg.sla_minutes:
-        decision["sla_deadline"] = (now + timedelta(minutes=team_cfg.sla_minutes)).isoformat()
+        deadline = working_deadline(owner, now, team_cfg.sla_minutes)
+        decision["sla_deadline"] = deadline.isoformat()
+    decision["hops"] = 0
+    decision["log"] = []
     return {"routing": decision}

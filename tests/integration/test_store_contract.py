@@ -563,3 +563,35 @@ async def test_a_later_outcome_replaces_the_earlier(store: Store) -> None:
     await store.record_outcome("lead-1", {"outcome": "converted"})
     await store.record_outcome("lead-1", {"outcome": "won"})
     assert await store.list_outcomes() == [{"lead_id": "lead-1", "outcome": "won"}]
+
+
+# Timers
+
+
+async def test_due_timers_pop_once_in_due_order(store: Store) -> None:
+    """Timers come out when due, earliest first, and only once."""
+    await store.add_timer("sla:b", 200.0, {"lead_id": "b"})
+    await store.add_timer("sla:a", 100.0, {"lead_id": "a"})
+    await store.add_timer("sla:c", 900.0, {"lead_id": "c"})
+    assert await store.pop_due_timers(50.0) == []
+    due = await store.pop_due_timers(300.0)
+    assert [(t["key"], t["payload"]["lead_id"]) for t in due] == [("sla:a", "a"), ("sla:b", "b")]
+    assert await store.pop_due_timers(300.0) == []
+
+
+async def test_scheduling_a_timer_twice_keeps_the_first(store: Store) -> None:
+    """A timer key scheduled again keeps its first due time and payload."""
+    await store.add_timer("sla:x", 100.0, {"hop": 0})
+    await store.add_timer("sla:x", 50.0, {"hop": 9})
+    assert await store.pop_due_timers(75.0) == []
+    assert [t["payload"] for t in await store.pop_due_timers(150.0)] == [{"hop": 0}]
+
+
+async def test_concurrent_pops_hand_each_timer_out_once(store: Store) -> None:
+    """Eight concurrent pollers share 40 due timers without a repeat."""
+    for i in range(40):
+        await store.add_timer(f"t{i}", float(i), {"i": i})
+    batches = await asyncio.gather(*(store.pop_due_timers(1000.0, limit=7) for _ in range(8)))
+    keys = [t["key"] for batch in batches for t in batch]
+    keys += [t["key"] for t in await store.pop_due_timers(1000.0)]
+    assert sorted(keys) == sorted(f"t{i}" for i in range(40))

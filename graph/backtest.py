@@ -1,0 +1,706 @@
+"""Backtest: replay historical leads through the current config, with no side effects.
+
+`python cli.py backtest --leads FILE` reads leads as JSONL (one payload per line) or CSV (a
+header row; columns are lead fields, dotted headers such as `utm.source` or `properties.X`
+become nested objects, any other unknown column goes to `properties`). `expected_team`,
+`expected_owner` and `expected_action` columns or keys are labels, taken out of the payload.
+
+Each row is checked as `POST /webhooks/lead` checks it: a row the webhook would reject (no or
+bad email, a field of the wrong type) is counted and listed with the reason, and a row that
+repeats an earlier delivery (same event id, or same email, form and day) is counted as a
+duplicate, as the webhook would absorb it. Every other lead runs through the graph's own
+capture → enrich → classify → score → route nodes against a throwaway store and built-in CRM
+in a temporary directory, seeded like the service's, with the real routing, scoring and
+accounts files. Nothing is booked, drafted, written to a CRM or sent, and round-robin
+counters start from zero, so the same file gives the same result run after run. A lead's
+clock is its `submitted_at` (else the time the replay started), so out-of-office days and
+daily caps apply as they did on that day. The learned scoring model and a copy of the local
+similar-account memory are used as the service uses them; the HTTP enrichment provider is not
+called.
+
+The summary counts leads per action, rule (or `(existing_owner)`, `(fallback)`), method,
+team or queue and rep; with labels, accuracy per label (over the leads that carry it) and
+an expected × actual confusion table per label.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import csv
+import dataclasses
+import json
+import shutil
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from itertools import islice
+from pathlib import Path
+from typing import Any, Final, Literal
+
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
+from pydantic import ValidationError
+
+from graph.config import ConfigError, RoutingConfig, ScoringConfig, load_routing, load_scoring
+from graph.context import Context
+from graph.intake import LeadIn, idempotency_key, lead_id_for
+from graph.learning import LearnedModel
+from graph.matching import AccountIndex
+from graph.nodes.capture import capture
+from graph.nodes.classify import classify
+from graph.nodes.enrich import enrich
+from graph.nodes.route import route
+from graph.nodes.score import score
+from graph.normalize import normalize_lead, parse_timestamp
+from graph.state import LeadState
+from tools.calendar_builtin import BuiltinCalendar
+from tools.crm_builtin import BuiltinCRM
+from tools.directory import InMemoryDirectory, load_accounts_csv
+from tools.outbox import Outbox
+from tools.settings import Settings
+from tools.store import open_store
+from tools.vector import LOCAL_FILENAME, open_embedder, open_vector_memory
+
+LABELS: Final = ("team", "owner", "action")
+LABEL_KEYS: Final = {f"expected_{label}": label for label in LABELS}
+LEAD_FIELDS: Final = frozenset(LeadIn.model_fields)
+DISTRIBUTIONS: Final = ("action", "rule", "method", "team", "rep")
+NONE: Final = "(none)"
+LISTED_MAX: Final = 100
+
+Format = Literal["jsonl", "csv"]
+
+
+class BacktestError(ValueError):
+    """The leads file cannot be read as a whole (missing, bad header)."""
+
+
+@dataclass
+class LeadRow:
+    """One row of the leads file: its payload and labels, or why it cannot be read."""
+
+    line: int
+    payload: dict[str, Any] | None
+    labels: dict[str, str] = field(default_factory=dict)
+    problem: str | None = None
+
+
+# Reading ---------------------------------------------------------------------------------------
+
+
+def lead_format(path: Path) -> Format:
+    """`csv` or `jsonl`, by the file's extension, else by its first non-blank character."""
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        return "csv"
+    if suffix in {".jsonl", ".ndjson", ".json"}:
+        return "jsonl"
+    with path.open(encoding="utf-8-sig") as handle:
+        for text in handle:
+            if text.strip():
+                return "jsonl" if text.lstrip().startswith("{") else "csv"
+    return "jsonl"
+
+
+def read_leads(path: Path, *, limit: int | None = None) -> tuple[Format, list[LeadRow]]:
+    """The file's format and its first `limit` rows (all when None); blank lines are skipped."""
+    if not path.is_file():
+        raise BacktestError(f"{path}: no such file")
+    fmt = lead_format(path)
+    rows = _csv_rows(path) if fmt == "csv" else _jsonl_rows(path)
+    return fmt, list(islice(rows, limit))
+
+
+def _take_labels(payload: dict[str, Any]) -> dict[str, str]:
+    labels: dict[str, str] = {}
+    for key, label in LABEL_KEYS.items():
+        value = payload.pop(key, None)
+        text = "" if value is None else str(value).strip()
+        if text:
+            labels[label] = text
+    return labels
+
+
+def _jsonl_rows(path: Path) -> Iterator[LeadRow]:
+    with path.open(encoding="utf-8-sig") as handle:
+        for line, text in enumerate(handle, 1):
+            if not text.strip():
+                continue
+            try:
+                value = json.loads(text)
+            except json.JSONDecodeError as exc:
+                yield LeadRow(line, None, problem=f"not valid JSON: {exc.msg} (column {exc.colno})")
+                continue
+            if not isinstance(value, dict):
+                yield LeadRow(
+                    line, None, problem=f"expected a JSON object, got {type(value).__name__}"
+                )
+                continue
+            value.pop("_expect", None)
+            yield LeadRow(line, value, _take_labels(value))
+
+
+Column = tuple[Literal["label", "field"], tuple[str, ...]]
+
+
+def csv_columns(header: list[str]) -> list[Column | None]:
+    """Where each CSV column goes: a label, or a path into the payload (None: ignored)."""
+    columns: list[Column | None] = []
+    paths: dict[tuple[str, ...], str] = {}
+    for raw in header:
+        name = raw.strip()
+        if not name:
+            columns.append(None)
+            continue
+        if name.lower() in LABEL_KEYS:
+            columns.append(("label", (LABEL_KEYS[name.lower()],)))
+            continue
+        parts = tuple(part.strip() for part in name.split("."))
+        if any(not part for part in parts):
+            raise BacktestError(f"column {name!r} has an empty part between dots")
+        root = parts[0].lower() if parts[0].lower() in LEAD_FIELDS else parts[0]
+        if len(parts) > 1:
+            path: tuple[str, ...] = (root, *parts[1:])
+        elif root in LEAD_FIELDS:
+            path = (root,)
+        else:
+            path = ("properties", name)
+        for other, other_name in paths.items():
+            if other == path:
+                raise BacktestError(f"columns {other_name!r} and {name!r} fill the same field")
+            shorter, longer = sorted((other, path), key=len)
+            if longer[: len(shorter)] == shorter:
+                raise BacktestError(
+                    f"column {other_name!r} conflicts with {name!r}: "
+                    "one is an object holding the other"
+                )
+        paths[path] = name
+        columns.append(("field", path))
+    return columns
+
+
+def _csv_rows(path: Path) -> Iterator[LeadRow]:
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.reader(handle)
+        header = next(reader, None)
+        if header is None:
+            return
+        try:
+            columns = csv_columns(header)
+        except BacktestError as exc:
+            raise BacktestError(f"{path}:1: {exc}") from None
+        line = reader.line_num
+        for cells in reader:
+            start, line = line + 1, reader.line_num
+            if not any(cell.strip() for cell in cells):
+                continue
+            if len(cells) > len(columns):
+                yield LeadRow(
+                    start,
+                    None,
+                    problem=f"{len(cells)} cells but the header has {len(columns)} columns",
+                )
+                continue
+            payload: dict[str, Any] = {}
+            labels: dict[str, str] = {}
+            for column, cell in zip(columns, cells, strict=False):
+                value = cell.strip()
+                if column is None or not value:
+                    continue
+                kind, keys = column
+                if kind == "label":
+                    labels[keys[0]] = value
+                    continue
+                target = payload
+                for key in keys[:-1]:
+                    target = target.setdefault(key, {})
+                target[keys[-1]] = value
+            yield LeadRow(start, payload, labels)
+
+
+def check_payload(payload: dict[str, Any]) -> tuple[str | None, str | None]:
+    """(lead_id, None) for a payload the webhook accepts, else (None, why it is rejected)."""
+    try:
+        lead = LeadIn.model_validate(payload)
+    except ValidationError as exc:
+        problems = [
+            f"{'.'.join(str(p) for p in e['loc']) or '(body)'}: "
+            + str(e["msg"]).removeprefix("Value error, ")
+            for e in exc.errors()
+        ]
+        return None, "; ".join(problems)
+    key, _ = idempotency_key(None, payload, lead)
+    return lead_id_for(key), None
+
+
+# Replaying -------------------------------------------------------------------------------------
+
+
+def build_pipeline() -> CompiledStateGraph[LeadState, Context, LeadState, LeadState]:
+    """capture → enrich → classify → score → route: the decisions, none of the side effects."""
+    builder = StateGraph(LeadState, context_schema=Context)
+    previous = START
+    for name, node in (
+        ("capture", capture),
+        ("enrich", enrich),
+        ("classify", classify),
+        ("score", score),
+        ("route", route),
+    ):
+        builder.add_node(name, node)
+        builder.add_edge(previous, name)
+        previous = name
+    builder.add_edge(previous, END)
+    return builder.compile(checkpointer=None, name="lead-router-backtest")
+
+
+@contextlib.asynccontextmanager
+async def throwaway_context(
+    settings: Settings, scratch: Path, routing: RoutingConfig, scoring: ScoringConfig
+) -> AsyncIterator[Context]:
+    """A Context for replays: every backend it writes to is a fresh file in `scratch`.
+
+    The CRM is seeded from the accounts and reps as the service seeds its own; the directory,
+    account matcher, learned model and configs are the real ones. The similar-account memory
+    is a copy of the local one (Pinecone is only queried). The HTTP enrichment provider is not
+    called: a replay must not spend provider credits.
+    """
+    local = scratch_settings(settings, scratch)
+    accounts = load_accounts_csv(settings.accounts_csv)
+    if settings.company_directory:
+        accounts += load_accounts_csv(settings.company_directory)
+    model_file = settings.current_model_path
+    model = LearnedModel.load(model_file) if model_file.is_file() else None
+    if not settings.pinecone_api_key:
+        _copy_local_memory(settings.data_dir, scratch)
+    async with contextlib.AsyncExitStack() as stack:
+        store = await open_store(local)
+        stack.push_async_callback(store.close)
+        crm = BuiltinCRM(local.crm_path)
+        await crm.open()
+        stack.push_async_callback(crm.close)
+        await crm.seed_owners([rep.model_dump() for rep in routing.reps])
+        await crm.seed_accounts(load_accounts_csv(settings.accounts_csv))
+        outbox = Outbox(scratch / "outbox.sqlite3")
+        await outbox.open()
+        stack.push_async_callback(outbox.close)
+        calendar = BuiltinCalendar(scratch / "calendar.sqlite3")
+        await calendar.open()
+        stack.push_async_callback(calendar.close)
+        vectors = await open_vector_memory(local)
+        stack.push_async_callback(vectors.close)
+        yield Context(
+            settings=local,
+            routing=routing,
+            scoring=scoring,
+            store=store,
+            crm=crm,
+            directory=InMemoryDirectory(accounts),
+            notifier=outbox,
+            calendar=calendar,
+            matcher=AccountIndex(accounts),
+            enricher=None,
+            vectors=vectors,
+            embedder=open_embedder(local),
+            model=model,
+        )
+
+
+def _copy_local_memory(data_dir: Path, scratch: Path) -> None:
+    """Copy the local similar-account memory (and its write-ahead log) into `scratch`.
+
+    Only the files are read: opening them in place, even read-only, makes SQLite create its
+    shared-memory file beside them.
+    """
+    source = data_dir / LOCAL_FILENAME
+    if not source.is_file():
+        return
+    for suffix in ("", "-wal"):
+        part = source.with_name(source.name + suffix)
+        if part.is_file():
+            shutil.copyfile(part, scratch / part.name)
+
+
+def _fixed_clock(moment: datetime) -> Callable[[], datetime]:
+    return lambda: moment
+
+
+def _rule_key(routing: dict[str, Any]) -> str:
+    method, rule = routing.get("method"), routing.get("rule")
+    if method in {"existing_owner", "disqualified"} or not rule:
+        return f"({method})"
+    return f"{rule} → (fallback)" if method == "fallback" else str(rule)
+
+
+def _actual(routing: dict[str, Any]) -> dict[str, str]:
+    return {
+        "team": routing.get("team") or routing.get("queue") or NONE,
+        "owner": routing.get("owner") or NONE,
+        "action": routing.get("action") or NONE,
+    }
+
+
+def _label_value(label: str, value: str, cfg: RoutingConfig) -> str:
+    """A label in the form routing uses: a known id whatever its case, a rep by email or id."""
+    if label == "action":
+        return value.lower()
+    if label == "owner":
+        rep = cfg.rep_by_email(value) if "@" in value else None
+        if rep:
+            return rep.id
+        ids = [r.id for r in cfg.reps]
+    else:
+        ids = [t.id for t in cfg.teams] + [q.id for q in cfg.queues]
+    return next((known for known in ids if known.lower() == value.lower()), value)
+
+
+async def _replay(
+    rows: list[LeadRow],
+    settings: Settings,
+    scratch: Path,
+    routing: RoutingConfig,
+    scoring: ScoringConfig,
+) -> tuple[list[dict[str, Any]], float, dict[str, str]]:
+    """Route each row: one outcome per row (`routed`, `invalid`, `duplicate` or `failed`),
+    the seconds the routing took, and what the decisions rested on."""
+    outcomes: list[dict[str, Any]] = []
+    replay_at = datetime.now(UTC).isoformat()
+    seen: dict[str, int] = {}
+    pipeline = build_pipeline()
+    async with throwaway_context(settings, scratch, routing, scoring) as context:
+        inputs = {
+            "scoring": (
+                f"learned model {context.model.version}"
+                if context.model
+                else f"rules {scoring.model_version}"
+            ),
+            "similar_accounts": (
+                "pinecone (queried)"
+                if settings.pinecone_api_key
+                else "local memory (a copy)"
+                if (settings.data_dir / LOCAL_FILENAME).is_file()
+                else "empty local memory"
+            ),
+            "http_enrichment": "not called" if settings.enrichment_url else "not configured",
+        }
+        # Build the suffix-list and phone tables now rather than during the first lead.
+        normalize_lead({"email": "warm@up.co.uk", "phone": "+44 20 7946 0958", "country": "UK"})
+        started = time.perf_counter()
+        for row in rows:
+            base: dict[str, Any] = {"line": row.line, "labels": row.labels}
+            if row.payload is None:
+                outcomes.append({**base, "kind": "invalid", "reason": row.problem})
+                continue
+            payload = row.payload
+            base["email"] = str(payload.get("email") or "")[:254]
+            lead_id, problem = check_payload(payload)
+            if lead_id is None:
+                outcomes.append({**base, "kind": "invalid", "reason": problem})
+                continue
+            if lead_id in seen:
+                outcomes.append({**base, "kind": "duplicate", "of_line": seen[lead_id]})
+                continue
+            seen[lead_id] = row.line
+            received = parse_timestamp(payload.get("submitted_at")) or replay_at
+            state: LeadState = {
+                "lead_id": lead_id,
+                "received_at": received,
+                "source": str(payload.get("source") or payload.get("form_id") or "api"),
+                "raw": payload,
+                "status": "processing",
+                "errors": [],
+                "timings": {},
+            }
+            clock = _fixed_clock(datetime.fromisoformat(received))
+            try:
+                final = await pipeline.ainvoke(
+                    state, context=dataclasses.replace(context, clock=clock)
+                )
+            except Exception as exc:
+                reason = f"{type(exc).__name__}: {exc}"[:500]
+                outcomes.append({**base, "kind": "failed", "reason": reason})
+                continue
+            decision = final.get("routing", {})
+            outcomes.append(
+                {
+                    **base,
+                    "kind": "routed",
+                    "action": decision.get("action") or NONE,
+                    "rule": _rule_key(decision),
+                    "method": decision.get("method") or NONE,
+                    "team": decision.get("team") or decision.get("queue") or NONE,
+                    "rep": decision.get("owner") or NONE,
+                    "actual": _actual(decision),
+                }
+            )
+        elapsed = time.perf_counter() - started
+    return outcomes, elapsed, inputs
+
+
+# Summarizing -----------------------------------------------------------------------------------
+
+
+def _distribution(values: list[str]) -> dict[str, dict[str, float]]:
+    counts = Counter(values)
+    total = len(values)
+    return {
+        key: {"count": n, "pct": round(100 * n / total, 1)}
+        for key, n in sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    }
+
+
+def summarize(
+    outcomes: list[dict[str, Any]], cfg: RoutingConfig, elapsed_s: float
+) -> dict[str, Any]:
+    """Totals, distributions, accuracy and confusion per label, listings and speed."""
+    routed = [o for o in outcomes if o["kind"] == "routed"]
+    kinds = Counter(o["kind"] for o in outcomes)
+    accuracy: dict[str, dict[str, Any]] = {}
+    confusion: dict[str, dict[str, dict[str, int]]] = {}
+    mismatches: list[dict[str, Any]] = []
+    for label in LABELS:
+        pairs = [
+            (o, _label_value(label, o["labels"][label], cfg), o["actual"][label])
+            for o in routed
+            if label in o["labels"]
+        ]
+        if not pairs:
+            continue
+        correct = sum(expected == actual for _, expected, actual in pairs)
+        accuracy[label] = {
+            "labelled": len(pairs),
+            "correct": correct,
+            "accuracy": round(correct / len(pairs), 4),
+        }
+        table: dict[str, Counter[str]] = {}
+        for outcome, expected, actual in pairs:
+            table.setdefault(expected, Counter())[actual] += 1
+            if expected != actual:
+                mismatches.append(
+                    {
+                        "line": outcome["line"],
+                        "email": outcome["email"],
+                        "label": label,
+                        "expected": expected,
+                        "actual": actual,
+                        "rule": outcome["rule"],
+                    }
+                )
+        confusion[label] = {
+            expected: dict(sorted(row.items())) for expected, row in sorted(table.items())
+        }
+    mismatches.sort(key=lambda m: (m["line"], LABELS.index(m["label"])))
+
+    def listed(kind: str, *keys: str) -> list[dict[str, Any]]:
+        rows = [o for o in outcomes if o["kind"] == kind]
+        return [{k: o.get(k) for k in ("line", *keys)} for o in rows[:LISTED_MAX]]
+
+    return {
+        "totals": {
+            "rows": len(outcomes),
+            "valid": kinds["routed"] + kinds["duplicate"] + kinds["failed"],
+            "routed": kinds["routed"],
+            "duplicates": kinds["duplicate"],
+            "invalid": kinds["invalid"],
+            "failed": kinds["failed"],
+        },
+        "distribution": {name: _distribution([o[name] for o in routed]) for name in DISTRIBUTIONS},
+        "accuracy": accuracy,
+        "confusion": confusion,
+        "mismatches": mismatches[:LISTED_MAX],
+        "invalid": listed("invalid", "email", "reason"),
+        "duplicates": listed("duplicate", "email", "of_line"),
+        "failed": listed("failed", "email", "reason"),
+        "listed_max": LISTED_MAX,
+        "speed": {
+            "seconds": round(elapsed_s, 3),
+            "leads_per_s": round(len(routed) / elapsed_s, 1) if elapsed_s > 0 else None,
+        },
+    }
+
+
+def scratch_settings(settings: Settings, data_dir: Path) -> Settings:
+    """`settings` with every embedded backend in `data_dir` and no production backend."""
+    return settings.model_copy(
+        update={
+            "data_dir": data_dir,
+            "redis_url": None,
+            "queue_url": None,
+            "database_url": None,
+            "fault_after_effect": None,
+        }
+    )
+
+
+def run(settings: Settings, leads_path: Path, *, limit: int | None = None) -> dict[str, Any]:
+    """Replay the leads in `leads_path` (the first `limit` rows) and return the summary.
+
+    Raises ConfigError for an invalid routing/scoring file and ValueError (BacktestError
+    included) for an unreadable leads or accounts file.
+    """
+    routing = load_routing(settings.routing_config)
+    scoring = load_scoring(settings.scoring_config)
+    fmt, rows = read_leads(leads_path, limit=limit)
+    with tempfile.TemporaryDirectory(prefix="lead-router-backtest-") as scratch:
+        outcomes, elapsed, inputs = asyncio.run(
+            _replay(rows, settings, Path(scratch), routing, scoring)
+        )
+    return {
+        "leads": str(leads_path),
+        "format": fmt,
+        "config": {
+            "routing": str(settings.routing_config),
+            "scoring": str(settings.scoring_config),
+            "accounts": str(settings.accounts_csv),
+        },
+        "inputs": inputs,
+        **summarize(outcomes, routing, elapsed),
+    }
+
+
+# Report ----------------------------------------------------------------------------------------
+
+
+def _table(title: str, dist: dict[str, dict[str, float]]) -> list[str]:
+    if not dist:
+        return [f"{title}: —"]
+    width = max(len(title), *(len(k) + 2 for k in dist))
+    lines = [f"{title:<{width}} {'count':>6} {'%':>6}"]
+    lines += [f"  {k:<{width - 2}} {int(v['count']):>6} {v['pct']:>6.1f}" for k, v in dist.items()]
+    return lines
+
+
+def _confusion(label: str, table: dict[str, dict[str, int]]) -> list[str]:
+    actual = sorted({a for row in table.values() for a in row})
+    corner = "expected \\ actual"
+    first = max(len(corner), *(len(e) for e in table))
+    widths = [max(len(a), 3) for a in actual]
+    lines = [f"confusion {label}:"]
+    lines.append(
+        "  "
+        + f"{corner:<{first}}"
+        + "".join(f"  {a:>{w}}" for a, w in zip(actual, widths, strict=True))
+    )
+    for expected, row in table.items():
+        cells = "".join(
+            f"  {(str(row[a]) if a in row else '.'):>{w}}"
+            for a, w in zip(actual, widths, strict=True)
+        )
+        lines.append(f"  {expected:<{first}}{cells}")
+    return lines
+
+
+def report(result: dict[str, Any]) -> list[str]:
+    """The human-readable report, line by line (the JSON summary is printed after it)."""
+    totals = result["totals"]
+    speed = result["speed"]
+    config = result["config"]
+    inputs = result["inputs"]
+    lines = [
+        f"backtest {result['leads']} ({result['format']}) with routing {config['routing']}, "
+        f"scoring {config['scoring']}, accounts {config['accounts']}",
+        "decided with: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in inputs.items()),
+        f"rows {totals['rows']}: {totals['routed']} routed, {totals['duplicates']} duplicate "
+        f"deliveries, {totals['invalid']} invalid, {totals['failed']} failed",
+        f"speed: {totals['routed']} leads in {speed['seconds']:.2f} s "
+        f"({speed['leads_per_s'] or 0:.0f} leads/s, capture → route, no side effects)",
+    ]
+    titles = {
+        "action": "per action",
+        "rule": "per rule",
+        "method": "per method",
+        "team": "per team/queue",
+        "rep": "per rep",
+    }
+    for name in DISTRIBUTIONS:
+        lines += ["", *_table(titles[name], result["distribution"][name])]
+    if result["accuracy"]:
+        lines += ["", "accuracy (over the leads with that label):"]
+        for label, acc in result["accuracy"].items():
+            lines.append(f"  {label:<7} {acc['accuracy']:.3f} ({acc['correct']}/{acc['labelled']})")
+        for label, table in result["confusion"].items():
+            lines += ["", *_confusion(label, table)]
+    listings: tuple[tuple[str, str, Callable[[dict[str, Any]], str]], ...] = (
+        (
+            "mismatches",
+            "mismatches",
+            lambda m: (
+                f"{m['label']}: expected {m['expected']}, got {m['actual']} "
+                f"(rule {m['rule']}) {m['email']}"
+            ),
+        ),
+        ("invalid", "invalid rows", lambda r: f"{r['reason']}"),
+        ("duplicates", "duplicate deliveries", lambda r: f"repeats line {r['of_line']}"),
+        ("failed", "failed rows", lambda r: f"{r['reason']}"),
+    )
+    for key, title, describe in listings:
+        entries = result[key]
+        if not entries:
+            continue
+        count = len(entries) if key == "mismatches" else totals.get(key, len(entries))
+        more = f" (first {len(entries)} of {count})" if count > len(entries) else ""
+        lines += ["", f"{title}{more}:"]
+        lines += [f"  line {e['line']}: {describe(e)}" for e in entries]
+    return lines
+
+
+def cli(argv: list[str]) -> int:
+    """`backtest`: print the report, then the JSON summary on the last line."""
+    parser = argparse.ArgumentParser(
+        prog="cli.py backtest",
+        description="Replay historical leads (CSV or JSONL) through the current routing and "
+        "scoring config with no side effects: distribution per action, rule, team/queue and "
+        "rep, and accuracy with a confusion table when expected_team, expected_owner or "
+        "expected_action labels are present. The JSON summary is the last line.",
+    )
+    parser.add_argument("--leads", type=Path, required=True, metavar="FILE", help="CSV or JSONL")
+    parser.add_argument(
+        "--routing", type=Path, metavar="PATH", help="routing.yaml (default ROUTING_CONFIG)"
+    )
+    parser.add_argument(
+        "--scoring", type=Path, metavar="PATH", help="scoring.yaml (default SCORING_CONFIG)"
+    )
+    parser.add_argument(
+        "--accounts", type=Path, metavar="PATH", help="accounts CSV (default ACCOUNTS_CSV)"
+    )
+    parser.add_argument("--limit", type=_positive, metavar="N", help="replay the first N rows")
+    parser.add_argument("--json-only", action="store_true", help="print only the JSON summary line")
+    args = parser.parse_args(argv)
+
+    from tools.logs import configure_logging
+
+    settings = Settings()
+    configure_logging(settings.log_level)
+    overrides = {
+        name: value
+        for name, value in (
+            ("routing_config", args.routing),
+            ("scoring_config", args.scoring),
+            ("accounts_csv", args.accounts),
+        )
+        if value is not None
+    }
+    settings = settings.model_copy(update=overrides)
+    try:
+        result = run(settings, args.leads, limit=args.limit)
+    except (ConfigError, ValueError, OSError) as exc:
+        print(f"backtest: {exc}", file=sys.stderr)
+        return 2
+    if not args.json_only:
+        for line in report(result):
+            print(line)
+    print(json.dumps(result, ensure_ascii=False))
+    return 0
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value

@@ -1,0 +1,80 @@
+"""The lead contract at the door (DESIGN §5): the body's fields, its idempotency key, its id.
+
+Shared by the webhook and the backtest, so a replayed row is valid exactly when the webhook
+would accept it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+LEAD_NAMESPACE = uuid.UUID("5b2f6a1e-3c4d-4e8f-9a0b-1c2d3e4f5a6b")
+EMAIL = re.compile(
+    r"^[^@\s\"<>(),;:]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$"
+)
+
+
+class LeadIn(BaseModel):
+    """The lead body of `POST /webhooks/lead`; unknown top-level fields are kept in `raw`."""
+
+    model_config = ConfigDict(extra="allow", str_strip_whitespace=True)
+
+    email: str = Field(max_length=254)
+    first_name: str | None = Field(default=None, max_length=200)
+    last_name: str | None = Field(default=None, max_length=200)
+    full_name: str | None = Field(default=None, max_length=400)
+    company: str | None = Field(default=None, max_length=300)
+    title: str | None = Field(default=None, max_length=300)
+    phone: str | None = Field(default=None, max_length=64)
+    country: str | None = Field(default=None, max_length=100)
+    state: str | None = Field(default=None, max_length=100)
+    city: str | None = Field(default=None, max_length=100)
+    website: str | None = Field(default=None, max_length=500)
+    message: str | None = Field(default=None, max_length=20_000)
+    source: str | None = Field(default=None, max_length=100)
+    form_id: str | None = Field(default=None, max_length=200)
+    event_id: str | int | None = None
+    submitted_at: str | int | float | None = None
+    utm: dict[str, Any] | None = None
+    consent: dict[str, Any] | None = None
+    properties: dict[str, Any] | None = None
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str) -> str:
+        if not EMAIL.match(value):
+            raise ValueError(f"{value[:80]!r} is not an email address")
+        return value
+
+
+def idempotency_key(header: str | None, body: dict[str, Any], lead: LeadIn) -> tuple[str, bool]:
+    """The delivery's key and whether the sender chose it (header or provider event id)."""
+    if header:
+        return f"header:{header.strip()}", True
+    event_id = body.get("event_id") or body.get("eventId")
+    if event_id not in (None, ""):
+        return f"event:{event_id}", True
+    day = datetime.now(UTC).date().isoformat()
+    if isinstance(lead.submitted_at, int | float):
+        day = (
+            datetime.fromtimestamp(
+                lead.submitted_at / (1000 if lead.submitted_at > 1e11 else 1), UTC
+            )
+            .date()
+            .isoformat()
+        )
+    elif isinstance(lead.submitted_at, str) and re.match(r"\d{4}-\d{2}-\d{2}", lead.submitted_at):
+        day = lead.submitted_at[:10]
+    basis = f"{lead.email.strip().lower()}|{lead.form_id or ''}|{day}"
+    return "derived:" + hashlib.sha256(basis.encode()).hexdigest()[:32], False
+
+
+def lead_id_for(key: str) -> str:
+    return str(uuid.uuid5(LEAD_NAMESPACE, key))
