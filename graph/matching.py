@@ -21,11 +21,18 @@ Evidence and its confidence, strongest first:
   to eight letters, then `1 - 1/(length - 2)`), and 0.7 for a truncation (`Konink` →
   `Koninklijke`), which only counts next to a better-matched word. The score is the Dice
   overlap of the aligned tokens weighted by rarity (inverse document frequency over account
-  names; generic corporate words such as `Group`, `Labs` or `AI`, country names, single
-  letters and words no account uses weigh little), so `Acme Robotics` and `Acme Foods` share
-  only `acme` and stay apart while a dropped generic word or an added city costs little.
-  An account whose leading word (usually the brand) is not matched keeps 0.85 of its score.
-  Two typed words the directory knows as one (`La Roche` → `LaRoche`) are joined, and an
+  names; generic corporate words such as `Group`, `Labs` or `AI`, the form words of legal
+  names — `Koninklijke`/`Royal`, `Maatschappij`, `Gesellschaft`, `Compagnie`, `Società`, … —
+  country names, single letters and words no account uses weigh little), so `Acme Robotics`
+  and `Acme Foods` share only `acme` and stay apart while a dropped generic word or an added
+  city costs little. An account whose brand (its leading word, form and location words
+  skipped: `philips` in `Koninklijke Philips Electronics`) is not matched keeps 0.85 of its
+  score. When every typed word is in one account's name and that account's brand is a word
+  no other account's name uses, the account's words left out count half (`Pharmacia` →
+  `Pharmacia & Upjohn Groningen`); a typed word the account lacks (`Shell Canada`, often
+  another legal entity) or a brand shared by two accounts gets no such discount.
+  Two typed words the directory knows as one, in either order (`La Roche` → `LaRoche`,
+  `Microelectronics ST` → `STMicroelectronics`), are joined, and an
   unknown run-on word is split into two known ones that then count only together. The whole
   name written without spaces one edit away from an account's also counts.
 - `name_initialism`: the typed name is the initials of an account's name of three or more
@@ -56,7 +63,7 @@ Rules applied to the scores:
   order when both are numbers). `tie_break` names the rule that decided: `confidence`,
   `owner`, `parent` or `lowest_id` (None when a single candidate qualified).
 - Abstain: `match` returns None when the best confidence is below `threshold`.
-  `DEFAULT_THRESHOLD` (0.61) was chosen on the dev split of `python cli.py eval match`: among
+  `DEFAULT_THRESHOLD` (0.63) was chosen on the dev split of `python cli.py eval match`: among
   the thresholds keeping dev precision at or above 0.99 on both name-matching data sets, the
   strictest one whose mean dev recall is within 0.01 of the best. Confidences are scores on
   one scale, not calibrated probabilities.
@@ -83,7 +90,7 @@ from tools.directory import registrable_domain
 
 Method = Literal["email_domain", "website", "name_exact", "name_fuzzy", "name_initialism"]
 
-DEFAULT_THRESHOLD: Final = 0.61
+DEFAULT_THRESHOLD: Final = 0.63
 DEFAULT_MARGIN: Final = 0.05
 
 CONF_EMAIL_DOMAIN: Final = 0.99
@@ -100,6 +107,7 @@ AMBIGUITY_PENALTY: Final = 0.50
 
 SIM_TRUNCATION: Final = 0.70
 BRAND_UNMATCHED_FACTOR: Final = 0.85
+OMITTED_WORD_DISCOUNT: Final = 0.5
 TYPO_MIN_LENGTH: Final = 5
 TYPO_SHORT: Final = {5: 0.40, 6: 0.45, 7: 0.50, 8: 0.70}
 TRUNCATION_MIN_LENGTH: Final = 4
@@ -179,10 +187,21 @@ ABBREVIATIONS: Final = {
     "technologies": "technology",
     "technologie": "technology",
     "pharma": "pharmaceuticals",
+    "kon": "koninklijke",
+    "konink": "koninklijke",
+    "koninkl": "koninklijke",
+    "koninklijk": "koninklijke",
 }
 GENERIC_TOKENS: Final = _words(
     "ai app co company corp enterprises global group holding holdings hq inc industries"
     " international io laboratories laboratory services solutions systems technology worldwide"
+)
+# Words of legal names that say what kind of body it is, not which one: "royal" (the Dutch
+# `Koninklijke` predicate) and "company", "society", "corporation" in the languages of the
+# legal forms above. Like `GENERIC_TOKENS` they weigh little and are never the brand.
+FORM_TOKENS: Final = _words(
+    "koninklijke royal maatschappij vennootschap gesellschaft compagnie cie societe societa"
+    " sociedad compania companhia"
 )
 REGION_TOKENS: Final = _words(
     "europe europa euro emea apac asia latam americas benelux nordic nordics"
@@ -351,6 +370,7 @@ class _Account:
     parent_account_id: str | None
     tokens: tuple[str, ...]
     token_set: frozenset[str]
+    brand: str | None = None
     weight: float = 0.0
 
 
@@ -415,6 +435,7 @@ class AccountIndex:
         }
         for account in self._accounts:
             account.weight = sum(self._weight(token) for token in account.tokens)
+            account.brand = _brand(account.tokens)
         self._vocabulary = sorted(self._postings)
 
     def __len__(self) -> int:
@@ -466,7 +487,7 @@ class AccountIndex:
         weight = math.log(1 + len(self._accounts) / frequency) if frequency else self._max_weight
         if not frequency:
             weight *= UNKNOWN_WEIGHT_SHARE
-        if token in GENERIC_TOKENS:
+        if token in GENERIC_TOKENS or token in FORM_TOKENS:
             weight = min(weight, self._max_weight * GENERIC_WEIGHT_SHARE)
         if token.startswith(LOCATION_PREFIX):
             weight = min(weight, self._max_weight * LOCATION_WEIGHT_SHARE)
@@ -613,8 +634,9 @@ class AccountIndex:
     def _lead_parts(self, tokens: tuple[str, ...]) -> tuple[list[tuple[_Part, ...]], float]:
         """The typed tokens as groups of parts, and the typed name's total weight.
 
-        Two tokens whose concatenation the directory knows are joined (`la roche` →
-        `laroche`); an unknown run-on token is split into two known ones (`shellinternat` →
+        Two tokens whose concatenation, in either order, the directory knows are joined
+        (`la roche` → `laroche`; `microelectronics st` → `stmicroelectronics`, as word-sorted
+        sources write it); an unknown run-on token is split into two known ones (`shellinternat` →
         `shell`, `international`), whose parts then only count together, for one account.
         """
         joined: list[str] = []
@@ -622,10 +644,16 @@ class AccountIndex:
         while index < len(tokens):
             token = tokens[index]
             if index + 1 < len(tokens):
-                pair = token + tokens[index + 1]
-                if pair in self._postings and not (
-                    token in self._postings and tokens[index + 1] in self._postings
-                ):
+                following = tokens[index + 1]
+                pair = next(
+                    (
+                        pair
+                        for pair in (token + following, following + token)
+                        if pair in self._postings
+                    ),
+                    None,
+                )
+                if pair and not (token in self._postings and following in self._postings):
                     joined.append(pair)
                     index += 2
                     continue
@@ -737,6 +765,7 @@ class AccountIndex:
         leading word (usually its brand) is not among the matched ones.
         """
         gain = 0.0
+        covered = 0.0
         strong = False
         matched: set[str] = set()
         for group in groups:
@@ -756,15 +785,26 @@ class AccountIndex:
             else:
                 for (value, _, vocab), part in found:
                     gain += value
+                    covered += part.weight
                     strong = strong or vocab not in part.truncations
                     matched.add(vocab)
         total = lead_weight + account.weight
+        if covered >= lead_weight - 1e-9 and self._unique_brand(account, matched):
+            # Every typed word is in this account's name, and so is the directory's only use
+            # of its brand: the words the typist left out say little.
+            unmatched = sum(self._weight(token) for token in account.token_set - matched)
+            total -= OMITTED_WORD_DISCOUNT * unmatched
         if not strong or not total:
             return 0.0
         score = 2 * gain / total
-        if len(account.tokens) > 1 and account.tokens[0] not in matched:
+        if account.brand and account.brand not in matched:
             score *= BRAND_UNMATCHED_FACTOR
         return score
+
+    def _unique_brand(self, account: _Account, matched: set[str]) -> bool:
+        """The account's brand was matched and no other account's name uses it."""
+        brand = account.brand
+        return brand is not None and brand in matched and len(self._postings[brand]) == 1
 
     def _similarity(self, tokens: tuple[str, ...], account: _Account) -> float:
         """Weighted token overlap (0–1) of a typed name and one account's name."""
@@ -852,6 +892,21 @@ class AccountIndex:
             return parents[0], "parent"
         pool = parents or pool
         return min(pool, key=lambda account: _id_order(account.account_id)), "lowest_id"
+
+
+def _brand(tokens: tuple[str, ...]) -> str | None:
+    """The leading word of a name of several words that can be a brand: not a form or
+    location word (`koninklijke philips electronics` → `philips`); None for one word."""
+    if len(tokens) < 2:
+        return None
+    return next(
+        (
+            token
+            for token in tokens
+            if token not in FORM_TOKENS and not token.startswith(LOCATION_PREFIX)
+        ),
+        tokens[0],
+    )
 
 
 def _corporate(domain: str, own: set[str]) -> bool:

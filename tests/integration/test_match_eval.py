@@ -17,7 +17,7 @@ from graph.evals.match import DATA_ENV, DATA_FILES, default_data_dir, run
 
 TARGET_PRECISION = 0.98
 TARGET_RECALL = 0.90
-PATSTAT_RECALL_FLOOR = 0.78
+PATSTAT_RECALL_FLOOR = 0.81
 
 
 def _data_dir() -> Path:
@@ -46,7 +46,7 @@ def test_patstat_names_meet_the_precision_target_on_the_test_split(
 
 
 def test_patstat_recall_does_not_regress_on_the_test_split(summary: dict[str, Any]) -> None:
-    """(a) patstat name variants: test recall stays at the measured 0.79 or better."""
+    """(a) patstat name variants: test recall stays near the measured 0.82 or better."""
     test = summary["patstat"]["test"]
     assert test["recall"] >= PATSTAT_RECALL_FLOOR, test
 
@@ -54,10 +54,12 @@ def test_patstat_recall_does_not_regress_on_the_test_split(summary: dict[str, An
 @pytest.mark.xfail(
     strict=True,
     reason=(
-        "(a) test recall is 0.79 on distinct names (0.89 per input record): 72 of the 182 test "
-        "names belong to one organisation (Philips), many of them its former legal name, which "
-        "shares one word with the canonical name; without it recall is 0.91. Thresholds were "
-        "chosen on dev and not retuned on test."
+        "(a) test recall is 0.82 on distinct names (0.90 per input record): 72 of the 182 test "
+        "names belong to one organisation (Philips, recall 0.68 on it), many of them legal "
+        "names sharing one word with the canonical name plus words the directory does not "
+        "know; without it recall is 0.91. Dev holds the same shape as negatives (Shell Canada, "
+        "Shell Oil are other organisations), so a brand shared with extra words is not enough. "
+        "Rules and threshold (0.63) were chosen on dev and not retuned on test."
     ),
 )
 def test_patstat_names_meet_the_recall_target_on_the_test_split(

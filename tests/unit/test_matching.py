@@ -287,3 +287,56 @@ def test_candidate_block_is_small_on_a_large_directory() -> None:
     assert len(scored) < 0.02 * len(index)
     found = index.match(email_domain="jo@gmail.com", company_name=target["name"])
     assert found is not None and found.block_size < 0.02 * len(index)
+
+
+FORM_WORD_DIRECTORY = [
+    account("1", "Koninklijke Philips Electronics N.V."),
+    account("2", "Pharmacia & Upjohn Groningen BV"),
+    account("3", "STMicroelectronics N.V."),
+    account("4", "St. Jude Medical Puerto Rico B.V."),
+    account("5", "Shell Internationale Research Maatschappij B.V."),
+    account("6", "Akzo Nobel N.V."),
+    account("7", "Merck Patent GmbH"),
+    account("8", "Merck Sharp & Dohme B.V."),
+]
+
+
+@pytest.fixture(scope="module")
+def form_index() -> AccountIndex:
+    return AccountIndex(FORM_WORD_DIRECTORY)
+
+
+def test_form_words_weigh_little_and_are_not_the_brand(form_index: AccountIndex) -> None:
+    """`Koninklijke` (Royal) is a form word: leaving it out costs little, and the brand is
+    the next word."""
+    found = form_index.match(company_name="PHILIPS ELECTRONICS N V")
+    assert found is not None and found.account_id == "1"
+    assert found.confidence >= 0.85
+    abbreviated = form_index.match(company_name="KONINKL PHILIPS ELECTRONICS")
+    assert abbreviated is not None and abbreviated.account_id == "1"
+    assert abbreviated.confidence >= found.confidence
+
+
+def test_a_typed_subset_holding_a_unique_brand_matches(form_index: AccountIndex) -> None:
+    """Every typed word in one account's name, its brand used by no other account: the words
+    left out count half, so the short form matches."""
+    found = form_index.match(company_name="Pharmacia")
+    assert found is not None and found.account_id == "2"
+
+
+def test_an_extra_typed_word_gets_no_omitted_word_discount(form_index: AccountIndex) -> None:
+    """A typed word the account lacks (`Shell Canada`, often another legal entity) keeps
+    the plain overlap score, below the threshold."""
+    assert form_index.match(company_name="Shell Canada") is None
+    assert form_index.match(company_name="Pharmacia Foods") is None
+
+
+def test_a_shared_brand_gets_no_omitted_word_discount(form_index: AccountIndex) -> None:
+    """A brand two accounts use (`Merck`) does not pick either when typed alone."""
+    assert form_index.match(company_name="Merck") is None
+
+
+def test_two_words_are_joined_in_either_order(form_index: AccountIndex) -> None:
+    """Word-sorted sources write `ST Microelectronics` as `MICROELECTRONICS ST`."""
+    found = form_index.match(company_name="MICROELECTRONICS ST")
+    assert found is not None and found.account_id == "3"
