@@ -208,9 +208,17 @@ class Fit(_Strict):
     free_email: Points | None = None
 
 
+class Engagement(_Strict):
+    property: str  # a key of the lead's `properties` (form or CRM engagement field)
+    gte: float
+    points: float
+    reason: str
+
+
 class Intent(_Strict):
     message: dict[str, Points] = Field(default_factory=dict)
     form: dict[str, Points] = Field(default_factory=dict)
+    engagement: list[Engagement] = Field(default_factory=list)
 
 
 class Urgency(_Strict):

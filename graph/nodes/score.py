@@ -122,6 +122,17 @@ def _fit(state: LeadState, cfg: ScoringConfig) -> list[Contribution]:
     return out
 
 
+def _number(value: Any) -> float | None:
+    """A property's numeric value ("12", 12, "1,200"), or None."""
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        number = float(str(value).replace(",", "").strip())
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None
+
+
 def _intent(state: LeadState, cfg: ScoringConfig) -> list[Contribution]:
     lead = state.get("lead", {})
     classification = state.get("classification", {})
@@ -136,6 +147,21 @@ def _intent(state: LeadState, cfg: ScoringConfig) -> list[Contribution]:
                 feature=f"intent:{intent}",
                 points=rule.points,
                 reason=f"{rule.reason} ({evidence})" if evidence else rule.reason,
+            )
+        )
+    properties = lead.get("properties") or {}
+    seen: set[str] = set()
+    for step in cfg.intent.engagement:
+        value = _number(properties.get(step.property))
+        if step.property in seen or value is None or value < step.gte:
+            continue
+        seen.add(step.property)
+        out.append(
+            Contribution(
+                component="intent",
+                feature=f"engagement:{step.property}",
+                points=step.points,
+                reason=f"{step.reason} ({value:g})",
             )
         )
     for key in ("form_id", "source"):

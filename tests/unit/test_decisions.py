@@ -243,3 +243,15 @@ def test_draft_without_company_does_not_invent_one() -> None:
     assert draft["checks_passed"], draft["checks"]
     assert draft["body"].splitlines()[2] == "Thanks for asking for a demo."
     assert "company" not in draft["facts_used"] and draft["subject"] == "Your demo request"
+
+
+def test_engagement_properties_add_intent_points() -> None:
+    """Pricing-page views in the lead's properties add the configured intent points once."""
+    base = _state()
+    engaged = _state()
+    engaged["lead"] = {**base["lead"], "properties": {"pricing_page_views": "3", "page_views": 2}}
+    added = [
+        c for c in score_lead(engaged, SCORING).contributions if c.feature.startswith("engagement:")
+    ]
+    assert [(c.feature, c.points) for c in added] == [("engagement:pricing_page_views", 6)]
+    assert "(3)" in added[0].reason
