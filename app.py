@@ -12,6 +12,7 @@ import hmac
 import itertools
 import json
 import time
+import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
@@ -333,13 +334,31 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             return problem(400, f"not a Slack interaction: {exc}")
         if click.is_retry:
             return JSONResponse({"ok": True, "ignored": "retried delivery"})
+        claim = uuid.uuid4().hex
         first = await services.context.store.cache_set_if_absent(
-            f"slack:click:{click.action_ts}:{click.user_id}:{click.lead_id}", "1", 86400
+            f"slack:click:{click.action_ts}:{click.user_id}:{click.lead_id}", claim, 86400
         )
-        if first != "1":
+        if first != claim:
             return JSONResponse({"ok": True, "ignored": "duplicate click"})
-        actor = f"<@{click.user_id}>" if click.user_id else click.user_name or "slack"
-        await services.enqueue_action(click.lead_id, click.action_id, actor=actor)
+        config: RunnableConfig = {"configurable": {"thread_id": click.lead_id}}
+        routing = (await services.graph.aget_state(config)).values.get("routing") or {}
+        clicker = services.context.routing.rep_by_slack_id(click.user_id)
+        team = routing.get("team")
+        manager = services.context.routing.team(team).manager if team else None
+        if clicker is None or clicker.id not in {routing.get("owner"), manager}:
+            return JSONResponse(
+                {"ok": True, "ignored": "only the owner or the team's manager can act on this lead"}
+            )
+        try:
+            await services.enqueue_action(
+                click.lead_id,
+                click.action_id,
+                actor=f"<@{click.user_id}>",
+                expect_hop=int(routing.get("hops", 0)),
+            )
+        except Exception as exc:  # tell Slack it failed; a new click has a new action_ts
+            log.error("queueing a Slack action failed", lead_id=click.lead_id, error=str(exc))
+            return problem(503, "could not queue the action; click again")
         return JSONResponse({"ok": True})
 
     @app.post("/admin/leads/{lead_id}/actions", status_code=202)

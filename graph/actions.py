@@ -218,6 +218,10 @@ async def _reassign(
         f"team:{team.id}", f"{state['lead_id']}#hop{hop}", candidates
     )
     new_rep = cfg.rep(pick.rep_id)
+    # The lead now counts toward the new owner's daily capacity, as a first routing does.
+    await ctx.store.pick_weighted(
+        f"day:{now.date().isoformat()}", f"{state['lead_id']}#hop{hop}", [(new_rep.id, 1.0)]
+    )
     await _edit_message(ctx, state, deliveries, f"↪ Reassigned to {new_rep.name} ({event['by']})")
     event.update(
         {

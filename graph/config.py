@@ -167,6 +167,9 @@ class RoutingConfig(_Strict):
         email = email.lower()
         return next((r for r in self.reps if r.email.lower() == email), None)
 
+    def rep_by_slack_id(self, slack_id: str | None) -> Rep | None:
+        return next((r for r in self.reps if slack_id and r.slack_id == slack_id), None)
+
     def team(self, team_id: str) -> Team:
         return next(t for t in self.teams if t.id == team_id)
 

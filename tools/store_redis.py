@@ -198,11 +198,17 @@ def _text(value: str | bytes) -> str:
 class RedisStore:
     """Lead records, leases, round-robin counters, cache and receipts in Redis."""
 
-    def __init__(self, url: str, *, prefix: str = "lr:", record_ttl_s: int) -> None:
+    def __init__(
+        self, url: str, *, prefix: str = "lr:", record_ttl_s: int, max_connections: int = 64
+    ) -> None:
         validate_ttl(record_ttl_s)
         self._prefix = prefix
         self._record_ttl_s = record_ttl_s
-        self._redis: aioredis.Redis = aioredis.from_url(url, decode_responses=True)
+        # A burst waits for a free connection (up to 10 s) instead of failing.
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url, max_connections=max_connections, timeout=10, decode_responses=True
+        )
+        self._redis: aioredis.Redis = aioredis.Redis(connection_pool=pool)
         self._claim_script = self._redis.register_script(_CLAIM_LUA)
         self._update_script = self._redis.register_script(_UPDATE_LUA)
         self._purge_script = self._redis.register_script(_PURGE_LUA)
