@@ -356,7 +356,7 @@ class HttpEnrichmentProvider:
         self._api_key = api_key
         self._auth_header = auth_header
         self._auth_scheme = auth_scheme.strip()
-        self._backoff = wait or wait_exponential_jitter(initial=0.2, max=2.0, jitter=0.2)
+        self._backoff = wait or wait_exponential_jitter(multiplier=0.2, max=2.0, jitter=0.2)
         self._sleep = sleep
         self._clock = clock
         self._client: httpx.AsyncClient | None = None

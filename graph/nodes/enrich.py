@@ -183,6 +183,8 @@ async def enrich(state: LeadState, runtime: Runtime[Context]) -> EnrichUpdate:
         entry["ms"] = round((time.perf_counter() - started) * 1000, 3)
         flow.log.append(entry)
 
+    if domain:  # the lead's own domain is a fact, whichever provider filled the rest
+        flow.fill({"domain": domain}, "lead", 1.0)
     company = flow.company
     if company.get("country"):
         company["region"] = region_for(company["country"])
