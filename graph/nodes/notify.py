@@ -29,7 +29,10 @@ def build_message(state: LeadState, ctx: Context) -> dict[str, Any] | None:
         return None
     if routing.get("owner"):
         rep = ctx.routing.rep(routing["owner"])
-        channel, recipient = (rep.slack_id or f"dm:{rep.id}"), rep.id
+        team = ctx.routing.team(routing["team"]) if routing.get("team") else None
+        # A DM by Slack id, else the team's channel (naming the rep), else the rep's outbox.
+        channel = rep.slack_id or (team.slack_channel if team else None) or f"dm:{rep.id}"
+        recipient = rep.id
     elif routing.get("queue"):
         queue = ctx.routing.queue(routing["queue"])
         channel, recipient = (queue.slack_channel or f"queue:{queue.id}"), queue.id

@@ -13,6 +13,7 @@ import pytest
 from graph.config import Rule, load_routing, load_scoring
 from graph.nodes.classify import intent_for, persona_for, spam_for
 from graph.nodes.draft import compose
+from graph.nodes.notify import build_message
 from graph.nodes.route import choose_action, pick_from_team
 from graph.nodes.score import score_lead
 from graph.rules import evaluate, first_match
@@ -255,3 +256,19 @@ def test_engagement_properties_add_intent_points() -> None:
     ]
     assert [(c.feature, c.points) for c in added] == [("engagement:pricing_page_views", 6)]
     assert "(3)" in added[0].reason
+
+
+def test_rep_without_slack_id_is_told_in_the_team_channel() -> None:
+    """An owner with a Slack id gets a DM; one without gets the team's channel."""
+
+    class Ctx:
+        routing = ROUTING
+
+    state = _state(
+        routing={"action": "draft", "owner": "farah", "team": "inside-sales"},
+        score={"total": 60, "grade": "B", "contributions": []},
+    )
+    message = build_message(state, Ctx())  # type: ignore[arg-type]
+    assert message and message["channel"] == "#inside-sales" and message["recipient"] == "farah"
+    state["routing"] = {"action": "draft", "owner": "ana", "team": "emea-enterprise"}
+    assert (build_message(state, Ctx()) or {})["channel"] == "U012ANA"  # type: ignore[arg-type]
