@@ -50,22 +50,16 @@ from pydantic import ValidationError
 from graph.config import ConfigError, RoutingConfig, ScoringConfig, load_routing, load_scoring
 from graph.context import Context
 from graph.intake import LeadIn, idempotency_key, lead_id_for
-from graph.learning import LearnedModel
-from graph.matching import AccountIndex
 from graph.nodes.capture import capture
 from graph.nodes.classify import classify
 from graph.nodes.enrich import enrich
 from graph.nodes.route import route
 from graph.nodes.score import score
 from graph.normalize import normalize_lead, parse_timestamp
+from graph.services import open_context
 from graph.state import LeadState
-from tools.calendar_builtin import BuiltinCalendar
-from tools.crm_builtin import BuiltinCRM
-from tools.directory import InMemoryDirectory, load_accounts_csv
-from tools.outbox import Outbox
 from tools.settings import Settings
-from tools.store import open_store
-from tools.vector import LOCAL_FILENAME, open_embedder, open_vector_memory
+from tools.vector import LOCAL_FILENAME
 
 LABELS: Final = ("team", "owner", "action")
 LABEL_KEYS: Final = {f"expected_{label}": label for label in LABELS}
@@ -272,44 +266,11 @@ async def throwaway_context(
     called: a replay must not spend provider credits.
     """
     local = scratch_settings(settings, scratch)
-    accounts = load_accounts_csv(settings.accounts_csv)
-    if settings.company_directory:
-        accounts += load_accounts_csv(settings.company_directory)
-    model_file = settings.current_model_path
-    model = LearnedModel.load(model_file) if model_file.is_file() else None
     if not settings.pinecone_api_key:
         _copy_local_memory(settings.data_dir, scratch)
     async with contextlib.AsyncExitStack() as stack:
-        store = await open_store(local)
-        stack.push_async_callback(store.close)
-        crm = BuiltinCRM(local.crm_path)
-        await crm.open()
-        stack.push_async_callback(crm.close)
-        await crm.seed_owners([rep.model_dump() for rep in routing.reps])
-        await crm.seed_accounts(load_accounts_csv(settings.accounts_csv))
-        outbox = Outbox(scratch / "outbox.sqlite3")
-        await outbox.open()
-        stack.push_async_callback(outbox.close)
-        calendar = BuiltinCalendar(scratch / "calendar.sqlite3")
-        await calendar.open()
-        stack.push_async_callback(calendar.close)
-        vectors = await open_vector_memory(local)
-        stack.push_async_callback(vectors.close)
-        yield Context(
-            settings=local,
-            routing=routing,
-            scoring=scoring,
-            store=store,
-            crm=crm,
-            directory=InMemoryDirectory(accounts),
-            notifier=outbox,
-            calendar=calendar,
-            matcher=AccountIndex(accounts),
-            enricher=None,
-            vectors=vectors,
-            embedder=open_embedder(local),
-            model=model,
-        )
+        context, _, _ = await open_context(local, stack, routing, scoring, live=False)
+        yield context
 
 
 def _copy_local_memory(data_dir: Path, scratch: Path) -> None:
@@ -534,6 +495,7 @@ def scratch_settings(settings: Settings, data_dir: Path) -> Settings:
             "queue_url": None,
             "database_url": None,
             "fault_after_effect": None,
+            "model_path": settings.current_model_path,
         }
     )
 

@@ -21,7 +21,7 @@ from taskiq import AsyncBroker, AsyncTaskiqDecoratedTask, InMemoryBroker
 
 from graph.actions import ActionError, apply_action
 from graph.builder import build_graph
-from graph.config import load_routing, load_scoring
+from graph.config import RoutingConfig, ScoringConfig, load_routing, load_scoring
 from graph.context import Context
 from graph.learning import LearnedModel
 from graph.matching import AccountIndex
@@ -222,6 +222,80 @@ async def _checkpointer(settings: Settings) -> AsyncIterator[BaseCheckpointSaver
         yield saver
 
 
+async def open_context(
+    settings: Settings,
+    stack: contextlib.AsyncExitStack,
+    routing: RoutingConfig,
+    scoring: ScoringConfig,
+    *,
+    live: bool = True,
+) -> tuple[Context, Outbox, BuiltinCRM]:
+    """Open the backends a run needs (closed by `stack`) and the run context over them.
+
+    `live=False` is for replays: no HTTP enrichment calls and no Slack, only the outbox.
+    """
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    known = load_accounts_csv(settings.accounts_csv)
+    accounts = known + (
+        load_accounts_csv(settings.company_directory) if settings.company_directory else []
+    )
+    store = await open_store(settings)
+    stack.push_async_callback(store.close)
+    crm = BuiltinCRM(settings.crm_path)
+    await crm.open()
+    stack.push_async_callback(crm.close)
+    await crm.seed_owners([rep.model_dump() for rep in routing.reps])
+    await crm.seed_accounts(known)
+    outbox = Outbox(settings.data_dir / "outbox.sqlite3")
+    await outbox.open()
+    stack.push_async_callback(outbox.close)
+    calendar = BuiltinCalendar(settings.data_dir / "calendar.sqlite3")
+    await calendar.open()
+    stack.push_async_callback(calendar.close)
+    enricher = None
+    if live and settings.enrichment_url:
+        enricher = HttpEnrichmentProvider(
+            settings.enrichment_url,
+            settings.enrichment_api_key,
+            timeout_s=settings.enrichment_timeout_s,
+            path_template=settings.enrichment_path,
+        )
+        stack.push_async_callback(enricher.close)
+    vectors = await open_vector_memory(settings)
+    stack.push_async_callback(vectors.close)
+    model_file = settings.current_model_path
+    model = LearnedModel.load(model_file) if model_file.is_file() else None
+    log.info(
+        "scoring",
+        method="learned" if model else "rules",
+        model=model.version if model else scoring.model_version,
+    )
+    notifier: Notifier = outbox
+    if live and settings.slack_bot_token and not settings.shadow_mode:
+        notifier = SlackNotifier(
+            settings.slack_bot_token,
+            base_url=settings.slack_api_url,
+            receipts=StoreReceipts(store),
+            fallback_channel=settings.slack_fallback_channel,
+        )
+    context = Context(
+        settings=settings,
+        routing=routing,
+        scoring=scoring,
+        store=store,
+        crm=crm,
+        directory=InMemoryDirectory(accounts),
+        notifier=notifier,
+        calendar=calendar,
+        matcher=AccountIndex(accounts),
+        enricher=enricher,
+        vectors=vectors,
+        embedder=open_embedder(settings),
+        model=model,
+    )
+    return context, outbox, crm
+
+
 @contextlib.asynccontextmanager
 async def open_services(settings: Settings) -> AsyncIterator[Services]:
     """Open every backend for `settings`, seed the built-in CRM, compile the graph."""
@@ -229,66 +303,8 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
     normalize_lead({"email": "warm@up.co.uk", "phone": "+44 20 7946 0958", "country": "UK"})
     routing = load_routing(settings.routing_config)
     scoring = load_scoring(settings.scoring_config)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    accounts = load_accounts_csv(settings.accounts_csv)
-    if settings.company_directory:
-        accounts += load_accounts_csv(settings.company_directory)
     async with contextlib.AsyncExitStack() as stack:
-        store = await open_store(settings)
-        stack.push_async_callback(store.close)
-        crm = BuiltinCRM(settings.crm_path)
-        await crm.open()
-        stack.push_async_callback(crm.close)
-        await crm.seed_owners([rep.model_dump() for rep in routing.reps])
-        await crm.seed_accounts(load_accounts_csv(settings.accounts_csv))
-        outbox = Outbox(settings.data_dir / "outbox.sqlite3")
-        await outbox.open()
-        stack.push_async_callback(outbox.close)
-        calendar = BuiltinCalendar(settings.data_dir / "calendar.sqlite3")
-        await calendar.open()
-        stack.push_async_callback(calendar.close)
-        enricher = None
-        if settings.enrichment_url:
-            enricher = HttpEnrichmentProvider(
-                settings.enrichment_url,
-                settings.enrichment_api_key,
-                timeout_s=settings.enrichment_timeout_s,
-                path_template=settings.enrichment_path,
-            )
-            stack.push_async_callback(enricher.close)
-        embedder = open_embedder(settings)
-        vectors = await open_vector_memory(settings)
-        stack.push_async_callback(vectors.close)
-        model_file = settings.current_model_path
-        model = LearnedModel.load(model_file) if model_file.exists() else None
-        log.info(
-            "scoring",
-            method="learned" if model else "rules",
-            model=model.version if model else scoring.model_version,
-        )
-        notifier: Notifier = outbox
-        if settings.slack_bot_token and not settings.shadow_mode:
-            notifier = SlackNotifier(
-                settings.slack_bot_token,
-                base_url=settings.slack_api_url,
-                receipts=StoreReceipts(store),
-                fallback_channel=settings.slack_fallback_channel,
-            )
-        context = Context(
-            settings=settings,
-            routing=routing,
-            scoring=scoring,
-            store=store,
-            crm=crm,
-            directory=InMemoryDirectory(accounts),
-            notifier=notifier,
-            calendar=calendar,
-            matcher=AccountIndex(accounts),
-            enricher=enricher,
-            vectors=vectors,
-            embedder=embedder,
-            model=model,
-        )
+        context, outbox, crm = await open_context(settings, stack, routing, scoring)
         checkpointer = await stack.enter_async_context(_checkpointer(settings))
         graph = build_graph(
             checkpointer=checkpointer,
