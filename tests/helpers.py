@@ -1,4 +1,5 @@
-"""Test helpers: settings in a temp dir, a live HTTP server, polling, subprocesses."""
+"""Test helpers: settings in a temp dir, leads run through the graph, recorded retry waits,
+a live HTTP server, polling, subprocesses."""
 
 from __future__ import annotations
 
@@ -12,13 +13,18 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import uvicorn
 
+from tools.ports import LeadRecord
 from tools.settings import Settings
+
+if TYPE_CHECKING:
+    from graph.services import Services
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -66,6 +72,49 @@ def lead_payload(**fields: Any) -> dict[str, Any]:
     }
     body.update(fields)
     return body
+
+
+async def submit(services: Services, payload: dict[str, Any], **fields: Any) -> str:
+    """Store a lead as the webhook does and return its id; `fields` override the record's."""
+    lead_id = str(uuid.uuid4())
+    now = datetime.now(UTC).isoformat()
+    values: dict[str, Any] = {
+        "lead_id": lead_id,
+        "key": f"test:{lead_id}",
+        "payload_hash": "h",
+        "payload": payload,
+        "source": "test",
+        "received_at": now,
+        "updated_at": now,
+        "email": payload["email"],
+    }
+    values.update(fields)
+    record = LeadRecord(**values)
+    assert (await services.context.store.claim(record)).created
+    return record.lead_id
+
+
+async def lead_state(services: Services, lead_id: str) -> dict[str, Any]:
+    """The lead's graph state as its last checkpoint holds it."""
+    snapshot = await services.graph.aget_state({"configurable": {"thread_id": lead_id}})
+    return dict(snapshot.values)
+
+
+async def submit_and_run(services: Services, payload: dict[str, Any]) -> dict[str, Any]:
+    """Store the lead as the webhook would, run it to completion, and return its final state."""
+    lead_id = await submit(services, payload)
+    assert await services.runner.process(lead_id) == "completed"
+    return await lead_state(services, lead_id)
+
+
+class Waits:
+    """Stands in for asyncio.sleep in an adapter's retries: records each wait, returns at once."""
+
+    def __init__(self) -> None:
+        self.seconds: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.seconds.append(seconds)
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, every: float = 0.05) -> Any:

@@ -28,6 +28,8 @@ from fastapi.responses import JSONResponse
 
 from tests.fakes import serving
 
+API_KEY = "test-key"  # the key the API expects unless given another
+
 
 @dataclass
 class _Fault:
@@ -48,7 +50,7 @@ class FakeEnrichment:
     def __init__(
         self,
         *,
-        api_key: str = "test-key",
+        api_key: str = API_KEY,
         auth_header: str = "Authorization",
         auth_scheme: str = "Bearer",
         path: str = "/v1/companies/find",
@@ -151,7 +153,7 @@ class FakeEnrichment:
 @contextlib.contextmanager
 def running_enrichment_server(
     *,
-    api_key: str = "test-key",
+    api_key: str = API_KEY,
     auth_header: str = "Authorization",
     auth_scheme: str = "Bearer",
     path: str = "/v1/companies/find",

@@ -37,7 +37,6 @@ import hashlib
 import itertools
 import json
 import re
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -45,9 +44,10 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
-import uvicorn
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
+
+from tests.fakes import serving
 
 TEAM_ID = "T0LEADRTR"
 BOT_USER_ID = "U0LEADBOT"
@@ -272,10 +272,8 @@ class FakeSlack:
         if channel is None:
             return _error("channel_not_found")
         text, blocks = str(args.get("text") or ""), args.get("blocks")
-        if blocks is not None and not _valid_blocks(blocks):
-            return _error("invalid_blocks")
-        if not text and not blocks:
-            return _error("no_text")
+        if (refused := _content_error(text, blocks)) is not None:
+            return refused
         with self._lock:
             times = self._post_times.setdefault(channel, [])
             interval = self.min_post_interval_s
@@ -297,10 +295,8 @@ class FakeSlack:
     def _update(self, args: dict[str, Any], arrived: float) -> Response:
         channel, ts = str(args.get("channel") or ""), str(args.get("ts") or "")
         text, blocks = str(args.get("text") or ""), args.get("blocks")
-        if blocks is not None and not _valid_blocks(blocks):
-            return _error("invalid_blocks")
-        if not text and not blocks:
-            return _error("no_text")
+        if (refused := _content_error(text, blocks)) is not None:
+            return refused
         with self._lock:
             if channel not in self._messages:
                 return _error("channel_not_found")
@@ -347,6 +343,15 @@ def _valid_blocks(blocks: Any) -> bool:
     )
 
 
+def _content_error(text: str, blocks: Any) -> JSONResponse | None:
+    """Slack's error for a message with malformed blocks or nothing to show, else None."""
+    if blocks is not None and not _valid_blocks(blocks):
+        return _error("invalid_blocks")
+    if not text and not blocks:
+        return _error("no_text")
+    return None
+
+
 @contextlib.contextmanager
 def running_slack(
     *,
@@ -356,23 +361,6 @@ def running_slack(
 ) -> Iterator[tuple[str, FakeSlack]]:
     """Serve a FakeSlack on 127.0.0.1 (a free port) in a thread; yield `(base_url, fake)`."""
     fake = FakeSlack(token=token, channels=channels, min_post_interval_s=min_post_interval_s)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    fake.base_url = f"http://127.0.0.1:{sock.getsockname()[1]}/api/"
-    server = uvicorn.Server(
-        uvicorn.Config(fake.app, log_level="warning", lifespan="off", timeout_graceful_shutdown=2)
-    )
-    thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and thread.is_alive() and time.monotonic() < deadline:
-        time.sleep(0.01)
-    try:
-        if not server.started:
-            raise RuntimeError("the local Slack did not start")
+    with serving(fake.app) as url:
+        fake.base_url = f"{url}/api/"
         yield fake.base_url, fake
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()

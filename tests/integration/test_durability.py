@@ -4,16 +4,13 @@ and side effects written once however often a node runs."""
 from __future__ import annotations
 
 import dataclasses
-import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from graph.services import Services, open_services
-from tests.helpers import lead_payload, make_settings
-from tools.ports import LeadRecord
+from graph.services import open_services
+from tests.helpers import lead_payload, lead_state, make_settings, submit
 
 
 class FlakyNotifier:
@@ -35,23 +32,6 @@ class FlakyNotifier:
         return result
 
 
-async def _submit(services: Services, payload: dict[str, Any]) -> str:
-    lead_id = str(uuid.uuid4())
-    now = datetime.now(UTC).isoformat()
-    record = LeadRecord(
-        lead_id=lead_id,
-        key=f"test:{lead_id}",
-        payload_hash="h",
-        payload=payload,
-        source="test",
-        received_at=now,
-        updated_at=now,
-        email=payload["email"],
-    )
-    assert (await services.context.store.claim(record)).created
-    return lead_id
-
-
 @pytest.fixture(params=["sqlite", "postgres"])
 def checkpoint_settings(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, Any]:
     if request.param == "postgres":
@@ -63,9 +43,9 @@ async def test_a_lead_runs_end_to_end(checkpoint_settings: dict[str, Any], tmp_p
     """The graph runs every node and routes the lead with either checkpointer."""
     settings = make_settings(tmp_path, **checkpoint_settings)
     async with open_services(settings) as services:
-        lead_id = await _submit(services, lead_payload())
+        lead_id = await submit(services, lead_payload())
         assert await services.runner.process(lead_id) == "completed"
-        state = (await services.graph.aget_state({"configurable": {"thread_id": lead_id}})).values
+        state = await lead_state(services, lead_id)
         assert set(state["timings"]) >= {
             "capture",
             "enrich",
@@ -90,17 +70,16 @@ async def test_failed_node_resumes_alone_without_duplicate_writes(
         flaky = FlakyNotifier(real, failures=2)
         services.runner.context = dataclasses.replace(services.context, notifier=flaky)
         payload = lead_payload()
-        lead_id = await _submit(services, payload)
+        lead_id = await submit(services, payload)
         assert await services.runner.process(lead_id) == "failed"
         record = await services.context.store.get_lead(lead_id)
         assert record and record.status == "failed"
         assert record.error and record.error["node"] == "notify"
         assert "notifier unavailable" in record.error["message"]
-        config = {"configurable": {"thread_id": lead_id}}
-        before = (await services.graph.aget_state(config)).values["timings"]
+        before = (await lead_state(services, lead_id))["timings"]
 
         assert await services.runner.process(lead_id) == "completed"
-        after = (await services.graph.aget_state(config)).values["timings"]
+        after = (await lead_state(services, lead_id))["timings"]
         assert after["route"] == before["route"], "route ran again"
         assert flaky.calls == 3
         assert services.crm and (await services.crm.find_contact(payload["email"]))
@@ -112,7 +91,7 @@ async def test_failed_node_resumes_alone_without_duplicate_writes(
 async def test_a_completed_lead_is_not_run_again(tmp_path: Path) -> None:
     """A second delivery of a completed lead does nothing."""
     async with open_services(make_settings(tmp_path)) as services:
-        lead_id = await _submit(services, lead_payload())
+        lead_id = await submit(services, lead_payload())
         assert await services.runner.process(lead_id) == "completed"
         assert await services.runner.process(lead_id) == "done"
         assert services.outbox and len(await services.outbox.list(lead_id=lead_id)) == 1
@@ -121,7 +100,7 @@ async def test_a_completed_lead_is_not_run_again(tmp_path: Path) -> None:
 async def test_a_lead_held_by_another_worker_is_dropped(tmp_path: Path) -> None:
     """While another worker holds the lease, a second delivery drops instead of running."""
     async with open_services(make_settings(tmp_path)) as services:
-        lead_id = await _submit(services, lead_payload())
+        lead_id = await submit(services, lead_payload())
         assert await services.context.store.acquire_lease(f"lead:{lead_id}", "other", 30_000)
         assert await services.runner.process(lead_id) == "busy"
         record = await services.context.store.get_lead(lead_id)
@@ -132,7 +111,7 @@ async def test_recovery_requeues_a_stranded_lead(tmp_path: Path) -> None:
     """A lead left processing with no live lease is found and completed by recovery."""
     async with open_services(make_settings(tmp_path)) as services:
         await services.broker.startup()
-        lead_id = await _submit(services, lead_payload())
+        lead_id = await submit(services, lead_payload())
         await services.context.store.update_lead(lead_id, status="processing")
         assert await services.recover() == [lead_id]
         await services.broker.wait_all()  # type: ignore[attr-defined]

@@ -8,7 +8,7 @@ apart from the one deliberate client timeout.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,7 +16,8 @@ import pytest
 from pydantic import SecretStr
 from tenacity import wait_none
 
-from tests.fakes.enrichment_server import FakeEnrichment, running_enrichment_server
+from tests.fakes.enrichment_server import API_KEY, FakeEnrichment, running_enrichment_server
+from tests.helpers import Waits
 from tools.enrichment_http import (
     FieldValue,
     HttpEnrichmentProvider,
@@ -25,7 +26,6 @@ from tools.enrichment_http import (
     ProviderUnavailable,
 )
 
-API_KEY = "test-key"
 NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 SOURCE = "http:127.0.0.1"
 
@@ -42,38 +42,11 @@ CLEARBIT_LIKE = {
 }
 
 
-class Waits:
-    """Stands in for asyncio.sleep in the provider's retries: records each wait, returns at once."""
-
-    def __init__(self) -> None:
-        self.seconds: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.seconds.append(seconds)
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[tuple[str, FakeEnrichment]]:
-    with running_enrichment_server(api_key=API_KEY) as served:
-        yield served
-
-
 @pytest.fixture
-def fake(server: tuple[str, FakeEnrichment]) -> Iterator[FakeEnrichment]:
-    _, api = server
-    api.reset()
-    yield api
-    api.reset()
-
-
-@pytest.fixture
-def waits() -> Waits:
-    return Waits()
-
-
-@pytest.fixture
-async def make_provider(server: tuple[str, FakeEnrichment], waits: Waits) -> AsyncIterator[Any]:
-    url, _ = server
+async def make_provider(
+    enrichment_server: tuple[str, FakeEnrichment], waits: Waits
+) -> AsyncIterator[Any]:
+    url, _ = enrichment_server
     opened: list[HttpEnrichmentProvider] = []
 
     def make(api_key: str = API_KEY, **options: Any) -> HttpEnrichmentProvider:
@@ -90,10 +63,10 @@ async def make_provider(server: tuple[str, FakeEnrichment], waits: Waits) -> Asy
 
 
 async def test_found_company_has_coerced_fields_with_source_confidence_and_time(
-    fake: FakeEnrichment, make_provider: Any
+    enrichment_api: FakeEnrichment, make_provider: Any
 ) -> None:
     """A known domain gives every mapped field, coerced, stamped with source, confidence, time."""
-    fake.add_company("acme-robotics.de", CLEARBIT_LIKE)
+    enrichment_api.add_company("acme-robotics.de", CLEARBIT_LIKE)
 
     result = await make_provider().lookup("Acme-Robotics.de")
 
@@ -118,31 +91,31 @@ async def test_found_company_has_coerced_fields_with_source_confidence_and_time(
     assert (result.raw_status, result.attempts, result.problems) == (200, 1, [])
 
 
-async def test_unknown_domain_is_none(fake: FakeEnrichment, make_provider: Any) -> None:
+async def test_unknown_domain_is_none(enrichment_api: FakeEnrichment, make_provider: Any) -> None:
     """A 404 from the provider means an unknown company: None, not an error."""
     assert await make_provider().lookup("nobody-here.example") is None
-    assert fake.count() == 1
+    assert enrichment_api.count() == 1
 
 
 async def test_wrong_api_key_raises_auth_error_without_retry(
-    fake: FakeEnrichment, make_provider: Any
+    enrichment_api: FakeEnrichment, make_provider: Any
 ) -> None:
     """A rejected key fails at once with an error that says to check the key, never showing it."""
-    fake.add_company("acme-robotics.de", CLEARBIT_LIKE)
+    enrichment_api.add_company("acme-robotics.de", CLEARBIT_LIKE)
 
     with pytest.raises(ProviderAuthError, match="401: check the API key") as raised:
         await make_provider(api_key="not-the-key").lookup("acme-robotics.de")
 
     assert "not-the-key" not in str(raised.value)
-    assert fake.count() == 1
+    assert enrichment_api.count() == 1
 
 
 async def test_429_waits_what_retry_after_asks_then_succeeds(
-    fake: FakeEnrichment, make_provider: Any, waits: Waits
+    enrichment_api: FakeEnrichment, make_provider: Any, waits: Waits
 ) -> None:
     """A 429 with Retry-After is retried after that many seconds and the lookup succeeds."""
-    fake.add_company("acme-robotics.de", CLEARBIT_LIKE)
-    fake.fail_next(429, times=1, retry_after=2)
+    enrichment_api.add_company("acme-robotics.de", CLEARBIT_LIKE)
+    enrichment_api.fail_next(429, times=1, retry_after=2)
 
     result = await make_provider().lookup("acme-robotics.de")
 
@@ -152,11 +125,11 @@ async def test_429_waits_what_retry_after_asks_then_succeeds(
 
 
 async def test_retry_after_is_capped(
-    fake: FakeEnrichment, make_provider: Any, waits: Waits
+    enrichment_api: FakeEnrichment, make_provider: Any, waits: Waits
 ) -> None:
     """A Retry-After longer than the cap is waited only up to the cap."""
-    fake.add_company("acme-robotics.de", CLEARBIT_LIKE)
-    fake.fail_next(429, times=1, retry_after=3600)
+    enrichment_api.add_company("acme-robotics.de", CLEARBIT_LIKE)
+    enrichment_api.fail_next(429, times=1, retry_after=3600)
 
     result = await make_provider(max_retry_after_s=5.0).lookup("acme-robotics.de")
 
@@ -165,22 +138,22 @@ async def test_retry_after_is_capped(
 
 
 async def test_503_twice_then_succeeds_on_third_attempt(
-    fake: FakeEnrichment, make_provider: Any
+    enrichment_api: FakeEnrichment, make_provider: Any
 ) -> None:
     """Two 503s in a row are retried and the third attempt returns the company."""
-    fake.add_company("acme-robotics.de", CLEARBIT_LIKE)
-    fake.fail_next(503, times=2)
+    enrichment_api.add_company("acme-robotics.de", CLEARBIT_LIKE)
+    enrichment_api.fail_next(503, times=2)
 
     result = await make_provider().lookup("acme-robotics.de")
 
     assert result is not None and result.attempts == 3
-    assert fake.count() == 3
+    assert enrichment_api.count() == 3
 
 
-async def test_timeout_then_success(fake: FakeEnrichment, make_provider: Any) -> None:
+async def test_timeout_then_success(enrichment_api: FakeEnrichment, make_provider: Any) -> None:
     """An attempt that outlives the timeout is abandoned and the next one succeeds."""
-    fake.add_company("acme-robotics.de", CLEARBIT_LIKE)
-    fake.delay_next(1.0, times=1)
+    enrichment_api.add_company("acme-robotics.de", CLEARBIT_LIKE)
+    enrichment_api.delay_next(1.0, times=1)
 
     result = await make_provider(timeout_s=0.2).lookup("acme-robotics.de")
 
@@ -189,57 +162,59 @@ async def test_timeout_then_success(fake: FakeEnrichment, make_provider: Any) ->
 
 
 async def test_persistent_500_raises_after_max_attempts(
-    fake: FakeEnrichment, make_provider: Any
+    enrichment_api: FakeEnrichment, make_provider: Any
 ) -> None:
     """A provider that keeps failing raises ProviderUnavailable once max_attempts are spent."""
-    fake.fail_next(500, times=100)
+    enrichment_api.fail_next(500, times=100)
 
     with pytest.raises(ProviderUnavailable, match="failed after 4 attempts") as raised:
         await make_provider(max_attempts=4).lookup("acme-robotics.de")
 
     assert (raised.value.status, raised.value.attempts) == (500, 4)
-    assert fake.count() == 4
+    assert enrichment_api.count() == 4
 
 
-async def test_other_4xx_raises_without_retry(fake: FakeEnrichment, make_provider: Any) -> None:
+async def test_other_4xx_raises_without_retry(
+    enrichment_api: FakeEnrichment, make_provider: Any
+) -> None:
     """A 4xx other than 429 (here 422) is an error the provider would repeat: no retry."""
-    fake.fail_next(422, times=3)
+    enrichment_api.fail_next(422, times=3)
 
     with pytest.raises(ProviderError, match="422") as raised:
         await make_provider().lookup("acme-robotics.de")
 
     assert not isinstance(raised.value, ProviderUnavailable)
-    assert fake.count() == 1
+    assert enrichment_api.count() == 1
 
 
 async def test_malformed_json_raises_provider_error_without_retry(
-    fake: FakeEnrichment, make_provider: Any
+    enrichment_api: FakeEnrichment, make_provider: Any
 ) -> None:
     """A 200 whose body is not valid JSON raises ProviderError naming the problem, once."""
-    fake.add_company("acme-robotics.de", CLEARBIT_LIKE)
-    fake.malformed_next(times=3)
+    enrichment_api.add_company("acme-robotics.de", CLEARBIT_LIKE)
+    enrichment_api.malformed_next(times=3)
 
     with pytest.raises(ProviderError, match="not valid JSON"):
         await make_provider().lookup("acme-robotics.de")
 
-    assert fake.count() == 1
+    assert enrichment_api.count() == 1
 
 
 async def test_body_of_wrong_shape_raises_provider_error(
-    fake: FakeEnrichment, make_provider: Any
+    enrichment_api: FakeEnrichment, make_provider: Any
 ) -> None:
     """A field of the wrong JSON type raises ProviderError naming the field and its path."""
-    fake.add_company("acme-robotics.de", {"name": {"legal": "Acme"}, "employees": 10})
+    enrichment_api.add_company("acme-robotics.de", {"name": {"legal": "Acme"}, "employees": 10})
 
     with pytest.raises(ProviderError, match=r"name at 'name': expected a string, got an object"):
         await make_provider().lookup("acme-robotics.de")
 
 
 async def test_custom_field_map_reads_nested_paths(
-    fake: FakeEnrichment, make_provider: Any
+    enrichment_api: FakeEnrichment, make_provider: Any
 ) -> None:
     """A custom field_map reads our fields from nested paths and replaces the default map."""
-    fake.add_company(
+    enrichment_api.add_company(
         "umbrella.co.uk",
         {
             "industry": "ignored: not in the custom map",

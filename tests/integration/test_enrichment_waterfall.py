@@ -10,19 +10,17 @@ from __future__ import annotations
 import contextlib
 import csv
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime
+from collections.abc import AsyncIterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from graph.services import Services, open_services
-from tests.fakes.enrichment_server import FakeEnrichment, running_enrichment_server
-from tests.helpers import ROOT, lead_payload, make_settings
-from tools.ports import LeadRecord
+from tests.fakes.enrichment_server import API_KEY, FakeEnrichment
+from tests.helpers import ROOT, lead_payload, make_settings, submit_and_run
 
-API_KEY = "test-key"
 SOURCE = "http:127.0.0.1"
 UNKNOWN_DOMAIN = "zorblax-systems.io"
 UNKNOWN_COMPANY = {
@@ -34,20 +32,6 @@ UNKNOWN_COMPANY = {
 }
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[tuple[str, FakeEnrichment]]:
-    with running_enrichment_server(api_key=API_KEY) as served:
-        yield served
-
-
-@pytest.fixture
-def fake(server: tuple[str, FakeEnrichment]) -> Iterator[FakeEnrichment]:
-    _, api = server
-    api.reset()
-    yield api
-    api.reset()
-
-
 @contextlib.asynccontextmanager
 async def opened(tmp_path: Path, url: str, **overrides: Any) -> AsyncIterator[Services]:
     settings = make_settings(tmp_path, ENRICHMENT_URL=url, ENRICHMENT_API_KEY=API_KEY, **overrides)
@@ -56,29 +40,11 @@ async def opened(tmp_path: Path, url: str, **overrides: Any) -> AsyncIterator[Se
 
 
 @pytest.fixture
-async def services(tmp_path: Path, server: tuple[str, FakeEnrichment]) -> AsyncIterator[Services]:
-    async with opened(tmp_path, server[0]) as opened_services:
+async def services(
+    tmp_path: Path, enrichment_server: tuple[str, FakeEnrichment]
+) -> AsyncIterator[Services]:
+    async with opened(tmp_path, enrichment_server[0]) as opened_services:
         yield opened_services
-
-
-async def run_lead(services: Services, payload: dict[str, Any]) -> dict[str, Any]:
-    """Store the lead as the webhook would, run it, and return its final graph state."""
-    lead_id = str(uuid.uuid4())
-    now = datetime.now(UTC).isoformat()
-    record = LeadRecord(
-        lead_id=lead_id,
-        key=f"test:{lead_id}",
-        payload_hash="h",
-        payload=payload,
-        source="test",
-        received_at=now,
-        updated_at=now,
-        email=payload["email"],
-    )
-    assert (await services.context.store.claim(record)).created
-    assert await services.runner.process(lead_id) == "completed"
-    snapshot = await services.graph.aget_state({"configurable": {"thread_id": lead_id}})
-    return dict(snapshot.values)
 
 
 def unknown_lead(**fields: Any) -> dict[str, Any]:
@@ -102,10 +68,10 @@ def account_row(account_id: str) -> dict[str, str]:
 
 
 async def test_known_account_is_filled_without_asking_the_provider(
-    services: Services, fake: FakeEnrichment
+    services: Services, enrichment_api: FakeEnrichment
 ) -> None:
     """A lead at a known account is filled by CRM/directory; the HTTP provider is skipped."""
-    state = await run_lead(services, lead_payload())
+    state = await submit_and_run(services, lead_payload())
     company = state["enrichment"]["company"]
     assert company["industry"] == "logistics" and company["employees"] == 4200
     assert {state["enrichment"]["provenance"][f]["source"] for f in ("industry", "employees")} <= {
@@ -117,15 +83,15 @@ async def test_known_account_is_filled_without_asking_the_provider(
         "status": "skipped",
         "reason": "fields filled",
     }
-    assert fake.requests == []
+    assert enrichment_api.requests == []
 
 
 async def test_unknown_domain_is_filled_by_the_http_provider(
-    services: Services, fake: FakeEnrichment
+    services: Services, enrichment_api: FakeEnrichment
 ) -> None:
     """A lead at an unknown corporate domain gets industry and size from the provider."""
-    fake.add_company(UNKNOWN_DOMAIN, UNKNOWN_COMPANY)
-    state = await run_lead(services, unknown_lead())
+    enrichment_api.add_company(UNKNOWN_DOMAIN, UNKNOWN_COMPANY)
+    state = await submit_and_run(services, unknown_lead())
     company = state["enrichment"]["company"]
     provenance = state["enrichment"]["provenance"]
     assert company["industry"] == "software" and company["employees"] == 450
@@ -133,18 +99,20 @@ async def test_unknown_domain_is_filled_by_the_http_provider(
         assert provenance[name]["source"] == SOURCE
         assert provenance[name]["confidence"] == 0.8
     assert step(state, "http")["via"] == "call"
-    assert fake.requests == [UNKNOWN_DOMAIN]
+    assert enrichment_api.requests == [UNKNOWN_DOMAIN]
 
 
 async def test_second_lead_at_the_same_domain_is_served_from_the_cache(
-    tmp_path: Path, server: tuple[str, FakeEnrichment], fake: FakeEnrichment
+    tmp_path: Path, enrichment_server: tuple[str, FakeEnrichment], enrichment_api: FakeEnrichment
 ) -> None:
     """With the provider asked first, a second lead at the domain is filled from the cache."""
-    fake.add_company(UNKNOWN_DOMAIN, UNKNOWN_COMPANY)
-    async with opened(tmp_path, server[0], ENRICHMENT_ORDER=["http", "inference"]) as services:
-        first = await run_lead(services, unknown_lead())
-        second = await run_lead(services, unknown_lead())
-    assert fake.count() == 1
+    enrichment_api.add_company(UNKNOWN_DOMAIN, UNKNOWN_COMPANY)
+    async with opened(
+        tmp_path, enrichment_server[0], ENRICHMENT_ORDER=["http", "inference"]
+    ) as services:
+        first = await submit_and_run(services, unknown_lead())
+        second = await submit_and_run(services, unknown_lead())
+    assert enrichment_api.count() == 1
     assert step(first, "http")["via"] == "call"
     assert step(second, "http")["via"] == "cache"
     assert second["enrichment"]["company"] == first["enrichment"]["company"]
@@ -152,12 +120,12 @@ async def test_second_lead_at_the_same_domain_is_served_from_the_cache(
 
 
 async def test_a_domain_the_provider_does_not_know_is_asked_once(
-    services: Services, fake: FakeEnrichment
+    services: Services, enrichment_api: FakeEnrichment
 ) -> None:
     """The provider's "unknown domain" answer is cached too: a second lead sends no request."""
-    first = await run_lead(services, unknown_lead())
-    second = await run_lead(services, unknown_lead())
-    assert fake.requests == [UNKNOWN_DOMAIN]
+    first = await submit_and_run(services, unknown_lead())
+    second = await submit_and_run(services, unknown_lead())
+    assert enrichment_api.requests == [UNKNOWN_DOMAIN]
     assert step(first, "http")["status"] == "no data"
     assert step(second, "http") | {"ms": 0} == {
         "provider": "http",
@@ -169,26 +137,26 @@ async def test_a_domain_the_provider_does_not_know_is_asked_once(
 
 
 async def test_spent_budget_skips_the_provider(
-    tmp_path: Path, server: tuple[str, FakeEnrichment], fake: FakeEnrichment
+    tmp_path: Path, enrichment_server: tuple[str, FakeEnrichment], enrichment_api: FakeEnrichment
 ) -> None:
     """With ENRICHMENT_BUDGET=0 the provider is not asked and the lead is inferred instead."""
-    fake.add_company(UNKNOWN_DOMAIN, UNKNOWN_COMPANY)
-    async with opened(tmp_path, server[0], ENRICHMENT_BUDGET=0) as services:
-        state = await run_lead(services, unknown_lead())
+    enrichment_api.add_company(UNKNOWN_DOMAIN, UNKNOWN_COMPANY)
+    async with opened(tmp_path, enrichment_server[0], ENRICHMENT_BUDGET=0) as services:
+        state = await submit_and_run(services, unknown_lead())
     entry = step(state, "http")
     assert entry["status"] == "skipped" and entry["reason"] == "provider budget spent"
-    assert fake.requests == []
+    assert enrichment_api.requests == []
     assert "employees" not in state["enrichment"]["company"]
     assert state["enrichment"]["provenance"]["name"]["source"] == "lead"
 
 
 async def test_failing_provider_is_recorded_and_the_lead_still_routes(
-    services: Services, fake: FakeEnrichment
+    services: Services, enrichment_api: FakeEnrichment
 ) -> None:
     """A provider answering 500 every time leaves an error in the state; the lead is routed."""
-    fake.add_company(UNKNOWN_DOMAIN, UNKNOWN_COMPANY)
-    fake.fail_next(500, times=100)
-    state = await run_lead(services, unknown_lead())
+    enrichment_api.add_company(UNKNOWN_DOMAIN, UNKNOWN_COMPANY)
+    enrichment_api.fail_next(500, times=100)
+    state = await submit_and_run(services, unknown_lead())
     errors = [e for e in state["errors"] if e.get("tool") == "http_enrichment"]
     assert len(errors) == 1 and errors[0]["node"] == "enrich"
     assert "500" in errors[0]["error"]
@@ -200,11 +168,11 @@ async def test_failing_provider_is_recorded_and_the_lead_still_routes(
 
 
 async def test_free_mail_lead_is_matched_by_the_company_name_typed(
-    services: Services, fake: FakeEnrichment
+    services: Services, enrichment_api: FakeEnrichment
 ) -> None:
     """A gmail lead that types a known company's name is matched to that account by name."""
     row = account_row("ACC-1005")
-    state = await run_lead(
+    state = await submit_and_run(
         services,
         lead_payload(email=f"sam.{uuid.uuid4().hex[:8]}@gmail.com", company=row["name"]),
     )
@@ -215,7 +183,7 @@ async def test_free_mail_lead_is_matched_by_the_company_name_typed(
     assert company["domain"] == row["domain"]
     assert company["industry"] == row["industry"]
     assert company["employees"] == int(row["employees"])
-    assert fake.requests == []
+    assert enrichment_api.requests == []
 
 
 @pytest.mark.parametrize(
@@ -230,11 +198,11 @@ async def test_free_mail_lead_is_matched_by_the_company_name_typed(
     ],
 )
 async def test_every_filled_field_has_provenance(
-    services: Services, fake: FakeEnrichment, payload: Any
+    services: Services, enrichment_api: FakeEnrichment, payload: Any
 ) -> None:
     """Every company field carries the source, confidence and fetch time of its provider."""
-    fake.add_company(UNKNOWN_DOMAIN, {"industry": "software", "employees": 450})
-    state = await run_lead(services, payload())
+    enrichment_api.add_company(UNKNOWN_DOMAIN, {"industry": "software", "employees": 450})
+    state = await submit_and_run(services, payload())
     company = state["enrichment"]["company"]
     provenance = state["enrichment"]["provenance"]
     assert company and set(provenance) == set(company)
@@ -246,15 +214,15 @@ async def test_every_filled_field_has_provenance(
 
 
 async def test_company_filled_by_the_provider_keeps_the_leads_domain(
-    services: Services, fake: FakeEnrichment
+    services: Services, enrichment_api: FakeEnrichment
 ) -> None:
     """A provider answer without a domain still leaves the company keyed by the lead's domain,
     so it reaches the CRM and the similar-account memory."""
-    fake.add_company(
+    enrichment_api.add_company(
         UNKNOWN_DOMAIN,
         {"name": "Quillbeck Systems", "industry": "software", "employees": 450, "country": "DE"},
     )
-    state = await run_lead(services, unknown_lead())
+    state = await submit_and_run(services, unknown_lead())
     assert state["enrichment"]["company"]["domain"] == UNKNOWN_DOMAIN
     assert state["enrichment"]["provenance"]["domain"]["source"] == "lead"
     assert {"crm.company", "memory.account"} <= set(state["deliveries"])

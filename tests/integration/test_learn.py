@@ -12,7 +12,6 @@ import csv
 import json
 import math
 import random
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,10 +19,9 @@ from typing import Any
 import pytest
 
 from graph.learning import LearnedModel
-from graph.services import Services, open_services
+from graph.services import open_services
 from graph.train import cli
-from tests.helpers import lead_payload, make_settings
-from tools.ports import LeadRecord
+from tests.helpers import lead_payload, make_settings, submit_and_run
 from tools.settings import Settings
 
 SOURCES = ("Google", "Direct Traffic", "Referral", "Organic Search")
@@ -59,26 +57,6 @@ def learn(argv: list[str], settings: Settings, capsys: pytest.CaptureFixture[str
     out, err = capsys.readouterr()
     summary = json.loads(out.strip().splitlines()[-1]) if code == 0 else None
     return code, summary, err
-
-
-async def run_lead(services: Services, payload: dict[str, Any]) -> dict[str, Any]:
-    """Store the lead as the webhook would, run it, and return its final graph state."""
-    lead_id = str(uuid.uuid4())
-    now = datetime.now(UTC).isoformat()
-    record = LeadRecord(
-        lead_id=lead_id,
-        key=f"test:{lead_id}",
-        payload_hash="h",
-        payload=payload,
-        source="test",
-        received_at=now,
-        updated_at=now,
-        email=payload["email"],
-    )
-    assert (await services.context.store.claim(record)).created
-    assert await services.runner.process(lead_id) == "completed"
-    snapshot = await services.graph.aget_state({"configurable": {"thread_id": lead_id}})
-    return dict(snapshot.values)
 
 
 @pytest.fixture(scope="module")
@@ -122,7 +100,7 @@ async def test_services_score_with_the_learned_model(
     """Once installed, a lead carrying the model's columns is scored by it, point by point."""
     model_path, version = trained
     async with open_services(make_settings(tmp_path, MODEL_PATH=model_path)) as services:
-        state = await run_lead(services, lead_payload(properties=HIGH))
+        state = await submit_and_run(services, lead_payload(properties=HIGH))
     score = state["score"]
     assert score["method"] == "learned" and score["model_version"] == version
     assert 0 <= score["total"] <= 100
@@ -139,8 +117,8 @@ async def test_learned_score_is_higher_for_a_long_visit(
     """The learned score ranks a long visit (which converts in the data) above a short one."""
     model_path, _ = trained
     async with open_services(make_settings(tmp_path, MODEL_PATH=model_path)) as services:
-        high = await run_lead(services, lead_payload(properties=HIGH))
-        low = await run_lead(services, lead_payload(properties=LOW))
+        high = await submit_and_run(services, lead_payload(properties=HIGH))
+        low = await submit_and_run(services, lead_payload(properties=LOW))
     assert high["score"]["total"] > low["score"]["total"] + 20
 
 
@@ -148,7 +126,7 @@ async def store_outcomes(settings: Settings, outcomes: list[tuple[dict[str, Any]
     """Run one lead per entry to completion and record its outcome in the store."""
     async with open_services(settings) as services:
         for properties, outcome in outcomes:
-            state = await run_lead(services, lead_payload(properties=properties))
+            state = await submit_and_run(services, lead_payload(properties=properties))
             await services.context.store.record_outcome(
                 state["lead_id"],
                 {"outcome": outcome, "recorded_at": datetime.now(UTC).isoformat()},

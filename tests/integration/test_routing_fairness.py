@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -14,13 +13,12 @@ from typing import Any
 
 import pytest
 import yaml
-from langchain_core.runnables import RunnableConfig
 
 from graph.config import RoutingConfig, Team, load_routing
 from graph.nodes.route import pick_from_team
-from graph.services import Services, open_services
-from tests.helpers import ROOT, lead_payload, make_settings
-from tools.ports import LeadRecord, Store
+from graph.services import open_services
+from tests.helpers import ROOT, lead_payload, lead_state, make_settings, submit
+from tools.ports import Store
 from tools.store_redis import RedisStore
 from tools.store_sqlite import SqliteStore
 
@@ -207,24 +205,6 @@ def routing_with_pool_away(tmp_path: Path, day: str) -> Path:
     return path
 
 
-async def submit(services: Services, payload: dict[str, Any]) -> str:
-    """Store a lead as the webhook does and return its id."""
-    lead_id = str(uuid.uuid4())
-    now = datetime.now(UTC).isoformat()
-    record = LeadRecord(
-        lead_id=lead_id,
-        key=f"test:{lead_id}",
-        payload_hash="h",
-        payload=payload,
-        source="test",
-        received_at=now,
-        updated_at=now,
-        email=payload["email"],
-    )
-    assert (await services.context.store.claim(record)).created
-    return lead_id
-
-
 async def test_when_the_whole_pool_is_away_the_lead_goes_to_the_fallback(tmp_path: Path) -> None:
     """An EMEA enterprise lead whose pool is all out of office is routed by the fallback, and the
     decision names the matched rule and every skipped rep with its reason."""
@@ -236,8 +216,7 @@ async def test_when_the_whole_pool_is_away_the_lead_goes_to_the_fallback(tmp_pat
 
         assert await services.runner.process(lead_id) == "completed"
 
-        config: RunnableConfig = {"configurable": {"thread_id": lead_id}}
-        routing = (await services.graph.aget_state(config)).values["routing"]
+        routing = (await lead_state(services, lead_id))["routing"]
         fallback = services.context.routing.team("inside-sales")
         assert routing["method"] == "fallback"
         assert routing["rule"] == "emea-enterprise"

@@ -12,16 +12,14 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from graph.services import Services, open_services
-from tests.helpers import lead_payload, live_server, make_settings, wait_status
-from tools.ports import LeadRecord
+from graph.services import open_services
+from tests.helpers import lead_payload, live_server, make_settings, submit_and_run, wait_status
 from tools.settings import Settings
 from tools.store import open_store
 
@@ -46,26 +44,6 @@ def at(account: dict[str, str]) -> dict[str, Any]:
         company=account["company"],
         country="United States",
     )
-
-
-async def run_lead(services: Services, payload: dict[str, Any]) -> dict[str, Any]:
-    """Store the lead as the webhook would, run it, and return its final graph state."""
-    lead_id = str(uuid.uuid4())
-    now = datetime.now(UTC).isoformat()
-    record = LeadRecord(
-        lead_id=lead_id,
-        key=f"test:{lead_id}",
-        payload_hash="h",
-        payload=payload,
-        source="test",
-        received_at=now,
-        updated_at=now,
-        email=payload["email"],
-    )
-    assert (await services.context.store.claim(record)).created
-    assert await services.runner.process(lead_id) == "completed"
-    snapshot = await services.graph.aget_state({"configurable": {"thread_id": lead_id}})
-    return dict(snapshot.values)
 
 
 def similar(state: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -99,8 +77,8 @@ async def test_a_lead_sees_the_accounts_handled_before(tmp_path: Path) -> None:
     """After leads at known accounts complete, a lead at a similar account lists them."""
     async with open_services(make_settings(tmp_path)) as services:
         for account in (NOVARIN, ZELLMOOR, NORTHWIND):
-            await run_lead(services, at(account))
-        state = await run_lead(services, at(BREVARIN))
+            await submit_and_run(services, at(account))
+        state = await submit_and_run(services, at(BREVARIN))
     found = similar(state)
     assert f"account:{NOVARIN['id']}" in found and f"account:{ZELLMOOR['id']}" in found
     assert found[f"account:{NOVARIN['id']}"]["name"] == NOVARIN["company"]
@@ -113,9 +91,9 @@ async def test_a_lead_sees_the_accounts_handled_before(tmp_path: Path) -> None:
 async def test_a_lead_never_lists_its_own_account(tmp_path: Path) -> None:
     """A second lead at an account is not shown that account as a similar one."""
     async with open_services(make_settings(tmp_path)) as services:
-        await run_lead(services, at(NOVARIN))
-        await run_lead(services, at(BREVARIN))
-        state = await run_lead(services, at(BREVARIN))
+        await submit_and_run(services, at(NOVARIN))
+        await submit_and_run(services, at(BREVARIN))
+        state = await submit_and_run(services, at(BREVARIN))
     assert state["enrichment"]["account_match"]["account_id"] == BREVARIN["id"]
     found = similar(state)
     assert f"account:{NOVARIN['id']}" in found
@@ -221,7 +199,7 @@ async def test_without_outcomes_there_is_no_prior(tmp_path: Path) -> None:
     """Similar accounts with no recorded outcome add no `prior` points."""
     async with open_services(make_settings(tmp_path)) as services:
         for account in (NOVARIN, ZELLMOOR):
-            await run_lead(services, at(account))
-        state = await run_lead(services, at(BREVARIN))
+            await submit_and_run(services, at(account))
+        state = await submit_and_run(services, at(BREVARIN))
     assert len(state["enrichment"]["similar_accounts"]) >= 2
     assert all(c["component"] != "prior" for c in state["score"]["contributions"])

@@ -16,8 +16,15 @@ import yaml
 
 from graph.actions import MAX_HOPS
 from graph.services import Services, open_services
-from tests.helpers import ROOT, lead_payload, live_server, make_settings, wait_status
-from tools.ports import LeadRecord
+from tests.helpers import (
+    ROOT,
+    lead_payload,
+    lead_state,
+    live_server,
+    make_settings,
+    submit,
+    wait_status,
+)
 
 # A Monday, 10:00 in Lisbon (ana) and 11:00 in Berlin (ben); the EMEA SLA is 15 minutes.
 MONDAY = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
@@ -30,28 +37,9 @@ def set_clock(services: Services, at: datetime) -> None:
     services.runner.context = context
 
 
-async def submit(services: Services, payload: dict[str, Any]) -> str:
-    """Store a lead as the webhook does and return its id."""
-    lead_id = str(uuid.uuid4())
-    now = datetime.now(UTC).isoformat()
-    record = LeadRecord(
-        lead_id=lead_id,
-        key=f"test:{lead_id}",
-        payload_hash="h",
-        payload=payload,
-        source="test",
-        received_at=now,
-        updated_at=now,
-        email=payload["email"],
-    )
-    assert (await services.context.store.claim(record)).created
-    return lead_id
-
-
 async def routing_of(services: Services, lead_id: str) -> dict[str, Any]:
     """The lead's routing decision as its graph state holds it."""
-    snapshot = await services.graph.aget_state({"configurable": {"thread_id": lead_id}})
-    return dict(snapshot.values["routing"])
+    return dict((await lead_state(services, lead_id))["routing"])
 
 
 async def messages(services: Services, lead_id: str) -> dict[str, dict[str, Any]]:

@@ -17,7 +17,7 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from email.utils import formatdate
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import pytest
@@ -26,8 +26,9 @@ from pinecone.errors import ServiceError
 
 from tests.fakes import serving
 from tests.fakes.pinecone_server import FakePinecone, running_pinecone
-from tests.helpers import make_settings
+from tests.helpers import Waits, make_settings
 from tools.embedder_local import LocalEmbedder, account_text
+from tools.ports import VectorMemory
 from tools.vector import (
     OpenAIEmbedder,
     VectorMemoryError,
@@ -43,35 +44,11 @@ DIM = 256
 API_KEY = "test-key"
 
 
-class Memory(Protocol):
-    async def upsert(self, items: list[tuple[str, list[float], dict[str, Any]]]) -> None: ...
-
-    async def query(self, vector: list[float], top_k: int) -> list[dict[str, Any]]: ...
-
-    async def fetch(self, ids: list[str]) -> dict[str, dict[str, Any]]: ...
-
-    async def stats(self) -> dict[str, Any]: ...
-
-    async def ping(self) -> None: ...
-
-    async def close(self) -> None: ...
-
-
 def vec(*components: float) -> list[float]:
     """A DIM-dimensional vector starting with `components`, zeros after."""
     values = [0.0] * DIM
     values[: len(components)] = components
     return values
-
-
-class Waits:
-    """Stands in for asyncio.sleep in the adapter's retries: records each wait, returns at once."""
-
-    def __init__(self) -> None:
-        self.seconds: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.seconds.append(seconds)
 
 
 @pytest.fixture
@@ -80,16 +57,11 @@ def pinecone_server() -> Iterator[tuple[str, FakePinecone]]:
         yield served
 
 
-@pytest.fixture
-def waits() -> Waits:
-    return Waits()
-
-
 @pytest.fixture(params=["local", "pinecone"])
 async def memory(
     request: pytest.FixtureRequest, tmp_path: Path, waits: Waits
-) -> AsyncIterator[Memory]:
-    opened: Memory
+) -> AsyncIterator[VectorMemory]:
+    opened: VectorMemory
     if request.param == "local":
         opened = await LocalVectorMemory(tmp_path / "vectors.sqlite3", DIM).open()
     else:
@@ -102,7 +74,7 @@ async def memory(
 # The contract, on both backends
 
 
-async def test_query_returns_nearest_first_with_metadata(memory: Memory) -> None:
+async def test_query_returns_nearest_first_with_metadata(memory: VectorMemory) -> None:
     await memory.upsert(
         [
             ("acct-a", vec(1, 0, 0), {"outcome": "won", "employees": 250}),
@@ -123,11 +95,11 @@ async def test_query_returns_nearest_first_with_metadata(memory: Memory) -> None
     assert len(everything) == 3
 
 
-async def test_query_on_an_empty_memory_finds_nothing(memory: Memory) -> None:
+async def test_query_on_an_empty_memory_finds_nothing(memory: VectorMemory) -> None:
     assert await memory.query(vec(1, 0), top_k=5) == []
 
 
-async def test_upsert_with_the_same_id_replaces_vector_and_metadata(memory: Memory) -> None:
+async def test_upsert_with_the_same_id_replaces_vector_and_metadata(memory: VectorMemory) -> None:
     await memory.upsert([("acct-a", vec(1, 0), {"outcome": "open", "stage": "demo"})])
     await memory.upsert([("acct-a", vec(0, 1), {"outcome": "won"})])
 
@@ -139,7 +111,7 @@ async def test_upsert_with_the_same_id_replaces_vector_and_metadata(memory: Memo
     assert (await memory.stats())["count"] == 1
 
 
-async def test_fetch_returns_stored_vectors_and_skips_unknown_ids(memory: Memory) -> None:
+async def test_fetch_returns_stored_vectors_and_skips_unknown_ids(memory: VectorMemory) -> None:
     await memory.upsert(
         [("acct-a", vec(0.6, 0.8), {"outcome": "won"}), ("acct-b", vec(1), {"outcome": "lost"})]
     )
@@ -153,7 +125,7 @@ async def test_fetch_returns_stored_vectors_and_skips_unknown_ids(memory: Memory
     assert await memory.fetch([]) == {}
 
 
-async def test_stats_count_the_stored_vectors(memory: Memory) -> None:
+async def test_stats_count_the_stored_vectors(memory: VectorMemory) -> None:
     assert (await memory.stats())["count"] == 0
     await memory.upsert([(f"acct-{i}", vec(1, i), {}) for i in range(5)])
     await memory.upsert([("acct-0", vec(0, 1), {})])
@@ -165,7 +137,7 @@ async def test_stats_count_the_stored_vectors(memory: Memory) -> None:
     await memory.ping()
 
 
-async def test_metadata_is_kept_within_pinecone_rules(memory: Memory) -> None:
+async def test_metadata_is_kept_within_pinecone_rules(memory: VectorMemory) -> None:
     raw = {
         "outcome": "won",
         "owner": None,
@@ -187,7 +159,7 @@ async def test_metadata_is_kept_within_pinecone_rules(memory: Memory) -> None:
     }
 
 
-async def test_invalid_input_is_refused(memory: Memory) -> None:
+async def test_invalid_input_is_refused(memory: VectorMemory) -> None:
     with pytest.raises(ValueError, match="top_k"):
         await memory.query(vec(1), top_k=0)
     with pytest.raises(ValueError, match="finite"):
@@ -197,7 +169,7 @@ async def test_invalid_input_is_refused(memory: Memory) -> None:
     assert (await memory.stats())["count"] == 0
 
 
-async def test_similar_accounts_rank_above_dissimilar_ones(memory: Memory) -> None:
+async def test_similar_accounts_rank_above_dissimilar_ones(memory: VectorMemory) -> None:
     embedder = LocalEmbedder(DIM)
     accounts = {
         "northwind": (

@@ -31,6 +31,7 @@ from graph.normalize import (
     website_domain,
 )
 from graph.regions import COUNTRY_REGION, REGIONS, country_code, region_for
+from tests.strategies import PAYLOAD_FIELDS
 
 
 def lead_of(**payload: Any) -> dict[str, Any]:
@@ -786,27 +787,6 @@ def test_non_object_utm_is_empty_with_a_problem() -> None:
 
 # Property ------------------------------------------------------------------------------------
 
-_FIELDS = [
-    "email",
-    "first_name",
-    "last_name",
-    "full_name",
-    "company",
-    "title",
-    "phone",
-    "country",
-    "state",
-    "city",
-    "website",
-    "message",
-    "source",
-    "form_id",
-    "event_id",
-    "submitted_at",
-    "utm",
-    "consent",
-    "properties",
-]
 _VALUES = st.one_of(
     st.text(),
     st.from_regex(r"[A-Za-z0-9.+_ -]{0,12}@[A-Za-z0-9.-]{0,20}", fullmatch=True),
@@ -821,7 +801,7 @@ _VALUES = st.one_of(
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.dictionaries(st.one_of(st.sampled_from(_FIELDS), st.text(max_size=12)), _VALUES))
+@given(st.dictionaries(st.one_of(st.sampled_from(PAYLOAD_FIELDS), st.text(max_size=12)), _VALUES))
 def test_normalize_never_raises_and_returns_documented_keys(payload: dict[str, Any]) -> None:
     """For any payload of text (or other JSON) values the result has exactly the lead keys."""
     lead, problems = normalize_lead(payload)

@@ -22,31 +22,11 @@ from graph.nodes.classify import Classification, intent_for, persona_for, segmen
 from graph.nodes.score import Score, score_lead, score_learned
 from graph.normalize import normalize_lead
 from tests.helpers import ROOT
+from tests.strategies import PAYLOAD_FIELDS
 
 CONFIG = load_scoring(ROOT / "infra" / "scoring.yaml")
 RECEIVED_AT = "2026-03-02T09:30:00+00:00"
 
-FIELDS = (
-    "email",
-    "first_name",
-    "last_name",
-    "full_name",
-    "company",
-    "title",
-    "phone",
-    "country",
-    "state",
-    "city",
-    "website",
-    "message",
-    "source",
-    "form_id",
-    "event_id",
-    "submitted_at",
-    "utm",
-    "consent",
-    "properties",
-)
 PLAUSIBLE: dict[str, list[Any]] = {
     "email": ["lena@northwind-freight.de", "sam@gmail.com", "x@mailinator.com", "info@acme.io"],
     "title": ["VP Sales", "Chief Revenue Officer", "RevOps Manager", "Intern", "Head of IT"],
@@ -112,7 +92,7 @@ def field_value(name: str) -> st.SearchStrategy[Any]:
 
 payloads = st.fixed_dictionaries(
     {},
-    optional={name: field_value(name) for name in FIELDS},
+    optional={name: field_value(name) for name in PAYLOAD_FIELDS},
 ).flatmap(
     lambda known: st.dictionaries(st.text(max_size=20), values, max_size=4).map(
         lambda extra: {**extra, **known}
