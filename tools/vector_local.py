@@ -1,12 +1,13 @@
 """Similar-account memory in one SQLite file: the embedded default of `VectorMemory`.
 
-Rows are `(id, vector, metadata, updated_at)`: the vector as little-endian float32 bytes, the
-metadata as JSON (sanitized to Pinecone's rules, see `tools.vector`). An upsert replaces the
-row with the same id and bumps a version counter in the same transaction. A query scores every
-stored vector by cosine similarity with numpy over a matrix cached in memory; the cache is
-reloaded only when the version counter has moved, so an upsert from another instance or
-another process is seen by the next query. The file's dimension is recorded on first use and
-checked on every open and write.
+Rows are `(id, vector, metadata, updated_at, version)`: the vector as little-endian float32
+bytes, the metadata as JSON (sanitized to Pinecone's rules, see `tools.vector`). An upsert
+replaces the row with the same id, bumps a version counter and stamps its rows with the new
+version, in one transaction. A query scores every stored vector by cosine similarity with numpy
+over a matrix cached in memory; when the counter has moved, only the rows written since the
+cached version are read and patched in, so an upsert from another instance or another process
+is seen by the next query without reloading the whole file. The file's dimension is recorded
+on first use and checked on every open and write.
 
 Several processes may share the file (WAL journal, 10 s busy timeout, writes in
 `BEGIN IMMEDIATE`); blocking calls run in a worker thread on one lock-guarded connection per
@@ -34,7 +35,8 @@ CREATE TABLE IF NOT EXISTS vectors (
     id TEXT PRIMARY KEY,
     vector BLOB NOT NULL,
     metadata TEXT NOT NULL,
-    updated_at TEXT NOT NULL
+    updated_at TEXT NOT NULL,
+    version INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS vector_meta (
     key TEXT PRIMARY KEY,
@@ -54,6 +56,7 @@ class _Matrix:
     ids: list[str]
     unit: np.ndarray  # (n, dim) float32, each row of norm 1 (or 0 for a zero vector)
     metadata: list[str]  # raw JSON, decoded only for the rows a query returns
+    position: dict[str, int]  # id → row
 
 
 def _decode(blob: bytes) -> np.ndarray:
@@ -88,6 +91,10 @@ class LocalVectorMemory(SqliteFile):
     def _settle_dim(self, conn: sqlite3.Connection) -> None:
         """Record this instance's dimension in a new file, or check it against the file's."""
         with immediate(conn):
+            columns = {row[1] for row in conn.execute("PRAGMA table_info(vectors)")}
+            if "version" not in columns:  # a file written before rows carried their version
+                conn.execute("ALTER TABLE vectors ADD COLUMN version INTEGER NOT NULL DEFAULT 0")
+            conn.execute("CREATE INDEX IF NOT EXISTS vectors_version ON vectors (version)")
             if self.dim is not None:
                 conn.execute(
                     "INSERT INTO vector_meta (key, value) VALUES ('dim', ?)"
@@ -140,13 +147,18 @@ class LocalVectorMemory(SqliteFile):
                 self._check_dim(conn)
                 if self.dim != dim:
                     raise ValueError(f"vectors have {dim} dimensions, the memory holds {self.dim}")
-                conn.executemany(
-                    "INSERT INTO vectors (id, vector, metadata, updated_at) VALUES (?, ?, ?, ?)"
-                    " ON CONFLICT (id) DO UPDATE SET vector = excluded.vector,"
-                    " metadata = excluded.metadata, updated_at = excluded.updated_at",
-                    rows,
-                )
                 conn.execute("UPDATE vector_meta SET value = value + 1 WHERE key = 'version'")
+                version = conn.execute(
+                    "SELECT value FROM vector_meta WHERE key = 'version'"
+                ).fetchone()[0]
+                conn.executemany(
+                    "INSERT INTO vectors (id, vector, metadata, updated_at, version)"
+                    " VALUES (?, ?, ?, ?, ?)"
+                    " ON CONFLICT (id) DO UPDATE SET vector = excluded.vector,"
+                    " metadata = excluded.metadata, updated_at = excluded.updated_at,"
+                    " version = excluded.version",
+                    [(*row, version) for row in rows],
+                )
 
         return write
 
@@ -190,32 +202,45 @@ class LocalVectorMemory(SqliteFile):
         ]
 
     def _current(self, conn: sqlite3.Connection) -> _Matrix:
-        """The cached matrix, reloaded in one read transaction if the file's version moved."""
+        """The cached matrix, brought up to the file's version in one read transaction."""
         conn.execute("BEGIN")
         try:
             version = int(
                 conn.execute("SELECT value FROM vector_meta WHERE key = 'version'").fetchone()[0]
             )
-            if self._matrix is None or self._matrix.version != version:
-                self._matrix = self._load(conn, version)
+            cached = self._matrix
+            if cached is None or version < cached.version:  # new instance, or a file replaced
+                self._matrix = self._load(conn, version, None)
+            elif version != cached.version:
+                self._matrix = self._load(conn, version, cached)
         finally:
             conn.execute("COMMIT")
+        assert self._matrix is not None
         return self._matrix
 
-    def _load(self, conn: sqlite3.Connection, version: int) -> _Matrix:
-        rows = conn.execute("SELECT id, vector, metadata FROM vectors ORDER BY id").fetchall()
+    def _load(self, conn: sqlite3.Connection, version: int, cached: _Matrix | None) -> _Matrix:
+        """The matrix at `version`: every row, or `cached` patched with the rows written since."""
+        since = cached.version if cached is not None else -1
+        rows = conn.execute(
+            "SELECT id, vector, metadata FROM vectors WHERE version > ? ORDER BY id", (since,)
+        ).fetchall()
         dim = self.dim or (len(rows[0][1]) // _FLOAT.itemsize if rows else 0)
-        unit = np.zeros((len(rows), dim), dtype=np.float32)
-        for i, row in enumerate(rows):
-            unit[i] = _decode(row[1])
-        norms = np.linalg.norm(unit, axis=1, keepdims=True)
-        np.divide(unit, norms, out=unit, where=norms > 0)
-        return _Matrix(
-            version=version,
-            ids=[row[0] for row in rows],
-            unit=unit,
-            metadata=[row[2] for row in rows],
-        )
+        if cached is None:
+            cached = _Matrix(version, [], np.zeros((0, dim), dtype=np.float32), [], {})
+        ids, metadata, position = list(cached.ids), list(cached.metadata), dict(cached.position)
+        fresh = [row for row in rows if row[0] not in position]
+        unit = np.vstack([cached.unit, np.zeros((len(fresh), dim), dtype=np.float32)])
+        for row in fresh:
+            position[row[0]] = len(ids)
+            ids.append(row[0])
+            metadata.append(row[2])
+        for item_id, blob, meta in rows:
+            i = position[item_id]
+            vector = _decode(blob)
+            norm = float(np.linalg.norm(vector))
+            unit[i] = vector / norm if norm > 0 else vector
+            metadata[i] = meta
+        return _Matrix(version, ids, unit, metadata, position)
 
     async def fetch(self, ids: list[str]) -> dict[str, dict[str, Any]]:
         """The stored vectors with these ids: `{id: {"id", "values", "metadata"}}`; absent

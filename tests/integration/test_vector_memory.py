@@ -11,6 +11,7 @@ import asyncio
 import base64
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import time
@@ -429,6 +430,44 @@ async def test_local_instances_on_one_file_see_each_others_upserts(tmp_path: Pat
     assert results[0]["metadata"] == {"outcome": "won"}
     await reader.close()
     await writer.close()
+
+
+async def test_local_cache_patched_by_writes_answers_like_a_fresh_load(tmp_path: Path) -> None:
+    """A reader that catches up on many small writes ranks exactly as a newly opened one."""
+    path = tmp_path / "vectors.sqlite3"
+    reader = await LocalVectorMemory(path, DIM).open()
+    writer = await LocalVectorMemory(path, DIM).open()
+    rng = np.random.default_rng(7)
+    for i in range(40):
+        await writer.upsert([(f"acct-{i % 15}", rng.normal(size=DIM).tolist(), {"i": i})])
+        await reader.query(vec(1), top_k=3)
+    fresh = await LocalVectorMemory(path, DIM).open()
+    probe = rng.normal(size=DIM).tolist()
+    patched, loaded = await reader.query(probe, top_k=15), await fresh.query(probe, top_k=15)
+    assert [(r["id"], r["metadata"]) for r in patched] == [(r["id"], r["metadata"]) for r in loaded]
+    assert [r["score"] for r in patched] == pytest.approx([r["score"] for r in loaded], abs=1e-6)
+    for memory in (reader, writer, fresh):
+        await memory.close()
+
+
+async def test_local_file_from_before_row_versions_still_opens(tmp_path: Path) -> None:
+    """A file whose rows carry no version is upgraded on open and keeps its vectors."""
+    path = tmp_path / "vectors.sqlite3"
+    with sqlite3.connect(path) as conn:
+        conn.executescript(
+            "CREATE TABLE vectors (id TEXT PRIMARY KEY, vector BLOB NOT NULL,"
+            " metadata TEXT NOT NULL, updated_at TEXT NOT NULL);"
+            "CREATE TABLE vector_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+            f"INSERT INTO vector_meta VALUES ('version', 1), ('dim', {DIM});"
+        )
+        conn.execute(
+            "INSERT INTO vectors VALUES ('acct-old', ?, '{}', '2026-01-01T00:00:00+00:00')",
+            (np.asarray(vec(1), dtype="<f4").tobytes(),),
+        )
+    memory = await LocalVectorMemory(path, DIM).open()
+    await memory.upsert([("acct-new", vec(0, 1), {})])
+    assert [r["id"] for r in await memory.query(vec(1), top_k=2)] == ["acct-old", "acct-new"]
+    await memory.close()
 
 
 async def test_local_file_refuses_vectors_of_another_dimension(tmp_path: Path) -> None:
