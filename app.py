@@ -20,7 +20,6 @@ from typing import Annotated, Any, Literal
 import structlog
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
-from langchain_core.runnables import RunnableConfig
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -30,6 +29,7 @@ from pydantic import (
 )
 
 from graph.intake import LeadIn, idempotency_key, lead_id_for
+from graph.runner import thread
 from graph.services import Services, open_services
 from tools.logs import configure_logging
 from tools.ports import LeadRecord
@@ -340,7 +340,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         if first != claim:
             return JSONResponse({"ok": True, "ignored": "duplicate click"})
-        config: RunnableConfig = {"configurable": {"thread_id": click.lead_id}}
+        config = thread(click.lead_id)
         routing = (await services.graph.aget_state(config)).values.get("routing") or {}
         clicker = services.context.routing.rep_by_slack_id(click.user_id)
         team = routing.get("team")
@@ -412,7 +412,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         record = await services.context.store.get_lead(lead_id)
         if record is None:
             raise HTTPException(404, f"no lead {lead_id}")
-        config: RunnableConfig = {"configurable": {"thread_id": lead_id}}
+        config = thread(lead_id)
         snapshot = await services.graph.aget_state(config)
         history = [s async for s in services.graph.aget_state_history(config)]
         history.reverse()

@@ -14,12 +14,12 @@ from datetime import datetime
 from typing import Any, Literal, cast
 
 import structlog
-from langchain_core.runnables import RunnableConfig
 from langgraph.graph.state import CompiledStateGraph
 
 from graph.context import Context
 from graph.nodes.notify import build_message, schedule_sla
 from graph.nodes.route import availability, working_deadline
+from graph.runner import thread
 from graph.state import LeadState
 
 Action = Literal["accept", "reassign", "not_a_fit"]
@@ -67,7 +67,7 @@ async def apply_action(
         raise ActionError(f"unknown action {action!r} (use {', '.join(ACTIONS)})")
     token = await _lease(ctx, lead_id)
     try:
-        config: RunnableConfig = {"configurable": {"thread_id": lead_id}}
+        config = thread(lead_id)
         snapshot = await graph.aget_state(config)
         state = cast(LeadState, snapshot.values)
         routing = dict(state.get("routing") or {})

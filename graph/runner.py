@@ -23,6 +23,11 @@ from tools.ports import LeadRecord, Store
 log = structlog.get_logger("lead_router.runner")
 
 
+def thread(lead_id: str) -> RunnableConfig:
+    """The graph config of a lead's thread: the lead id is the thread id."""
+    return {"configurable": {"thread_id": lead_id}}
+
+
 def initial_state(record: LeadRecord) -> LeadState:
     """The graph's input for a lead that has not started."""
     return {
@@ -79,7 +84,7 @@ class LeadRunner:
 
     async def _run(self, record: LeadRecord) -> str:
         lead_id = record.lead_id
-        config: RunnableConfig = {"configurable": {"thread_id": lead_id}}
+        config = thread(lead_id)
         await self.store.update_lead(
             lead_id, status="processing", error=None, attempts=record.attempts + 1
         )

@@ -8,12 +8,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiosqlite
 import structlog
-from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from langgraph.graph.state import CompiledStateGraph
@@ -27,7 +26,7 @@ from graph.learning import LearnedModel
 from graph.matching import AccountIndex
 from graph.memory import account_key, remember
 from graph.normalize import normalize_lead
-from graph.runner import LeadRunner
+from graph.runner import LeadRunner, thread
 from tools.calendar_builtin import BuiltinCalendar
 from tools.crm_builtin import BuiltinCRM
 from tools.directory import InMemoryDirectory, load_accounts_csv
@@ -56,7 +55,10 @@ class Services:
     task: AsyncTaskiqDecoratedTask[[str], Any]
     outbox: Outbox | None
     crm: BuiltinCRM | None
-    action_task: AsyncTaskiqDecoratedTask[..., Any] | None = None
+    action_task: AsyncTaskiqDecoratedTask[..., Any] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.action_task = register_action(self.broker, self.act)
 
     async def enqueue(self, lead_id: str) -> None:
         """Queue `process_lead(lead_id)`."""
@@ -72,8 +74,6 @@ class Services:
         expect_hop: int | None = None,
     ) -> None:
         """Queue a rep action (accept, reassign, not a fit) on the lead."""
-        if self.action_task is None:
-            self.action_task = register_action(self.broker, self.act)
         await self.action_task.kiq(lead_id, action, actor, reason, expect_hop)
 
     async def act(
@@ -128,7 +128,7 @@ class Services:
         ctx = self.context
         if ctx.vectors is None or ctx.embedder is None:
             return None
-        config: RunnableConfig = {"configurable": {"thread_id": lead_id}}
+        config = thread(lead_id)
         enrichment = (await self.graph.aget_state(config)).values.get("enrichment") or {}
         key = account_key(enrichment)
         if key is None:
@@ -325,5 +325,4 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             outbox=outbox,
             crm=crm,
         )
-        services.action_task = register_action(broker, services.act)
         yield services

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import uvicorn
 
+from graph.runner import thread
 from tools.ports import LeadRecord
 from tools.settings import Settings
 
@@ -96,7 +97,7 @@ async def submit(services: Services, payload: dict[str, Any], **fields: Any) -> 
 
 async def lead_state(services: Services, lead_id: str) -> dict[str, Any]:
     """The lead's graph state as its last checkpoint holds it."""
-    snapshot = await services.graph.aget_state({"configurable": {"thread_id": lead_id}})
+    snapshot = await services.graph.aget_state(thread(lead_id))
     return dict(snapshot.values)
 
 
