@@ -15,7 +15,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import structlog
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
@@ -37,6 +37,7 @@ from tools.settings import Settings
 from tools.slack_signature import InvalidInteraction, parse_interaction, verify_slack_request
 
 log = structlog.get_logger("lead_router.api")
+M = TypeVar("M", bound=BaseModel)
 
 SIGNATURE_WINDOW_S = 300
 
@@ -149,6 +150,26 @@ async def read_json(
     return data
 
 
+async def parse_body(
+    request: Request,
+    settings: Settings,
+    model: type[M],
+    what: str,
+    *,
+    signature: str | None = None,
+    timestamp: str | None = None,
+    signed: bool = True,
+) -> tuple[M, dict[str, Any]] | JSONResponse:
+    """The body validated as `model` (and as the raw object), or the 4xx answer naming why."""
+    data = await read_json(request, settings, signature, timestamp, signed=signed)
+    if isinstance(data, JSONResponse):
+        return data
+    try:
+        return model.model_validate(data), data
+    except ValidationError as exc:
+        return problem(422, f"invalid {what}", errors=validation_problems(exc))
+
+
 def get_services(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
@@ -210,13 +231,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ) -> JSONResponse:
         """Accept a lead: 202 queued, or 200 for a repeat of a delivery already taken."""
         started = time.perf_counter()
-        data = await read_json(request, settings, x_signature, x_timestamp)
-        if isinstance(data, JSONResponse):
-            return data
-        try:
-            lead = LeadIn.model_validate(data)
-        except ValidationError as exc:
-            return problem(422, "invalid lead", errors=validation_problems(exc))
+        parsed = await parse_body(
+            request, settings, LeadIn, "lead", signature=x_signature, timestamp=x_timestamp
+        )
+        if isinstance(parsed, JSONResponse):
+            return parsed
+        lead, data = parsed
 
         key, chosen = idempotency_key(idempotency_key_header, data, lead)
         lead_id = lead_id_for(key)
@@ -279,13 +299,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         x_timestamp: Annotated[str | None, Header()] = None,
     ) -> JSONResponse:
         """Record what became of a lead (won, lost, converted) for learning and memory."""
-        data = await read_json(request, settings, x_signature, x_timestamp)
-        if isinstance(data, JSONResponse):
-            return data
-        try:
-            outcome = OutcomeIn.model_validate(data)
-        except ValidationError as exc:
-            return problem(422, "invalid outcome", errors=validation_problems(exc))
+        parsed = await parse_body(
+            request, settings, OutcomeIn, "outcome", signature=x_signature, timestamp=x_timestamp
+        )
+        if isinstance(parsed, JSONResponse):
+            return parsed
+        outcome = parsed[0]
         store = services.context.store
         lead_id = outcome.lead_id
         if not lead_id and outcome.email:
@@ -366,13 +385,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lead_id: str, request: Request, services: ServicesDep, _: AdminDep
     ) -> JSONResponse:
         """Apply a rep's decision (accept, reassign, not_a_fit) as the Slack buttons do."""
-        data = await read_json(request, settings, None, None, signed=False)
-        if isinstance(data, JSONResponse):
-            return data
-        try:
-            action = ActionIn.model_validate(data)
-        except ValidationError as exc:
-            return problem(422, "invalid action", errors=validation_problems(exc))
+        parsed = await parse_body(request, settings, ActionIn, "action", signed=False)
+        if isinstance(parsed, JSONResponse):
+            return parsed
+        action = parsed[0]
         if await services.context.store.get_lead(lead_id) is None:
             return problem(404, f"no lead {lead_id}")
         result = await services.act(
