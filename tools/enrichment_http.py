@@ -34,7 +34,6 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from types import TracebackType
 from typing import Any, Final, Self
 from urllib.parse import quote
@@ -53,6 +52,7 @@ from tenacity import (
 
 from graph.normalize import website_domain
 from graph.regions import country_code
+from tools.retry import log_retry, retry_after_seconds
 
 log = structlog.get_logger("lead_router.enrichment_http")
 
@@ -167,24 +167,6 @@ def _describe(exc: BaseException | None) -> str:
         return f"timed out ({type(exc).__name__})"
     text = str(exc)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-def retry_after_s(value: str | None, now: datetime | None = None) -> float | None:
-    """Seconds a `Retry-After` header asks for (seconds or an HTTP date); None if unreadable."""
-    if value is None or not value.strip():
-        return None
-    text = value.strip()
-    try:
-        seconds = float(text)
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(text)
-        except (TypeError, ValueError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
-    return max(0.0, seconds) if math.isfinite(seconds) else None
 
 
 def _snippet(response: httpx.Response, limit: int = 200) -> str:
@@ -424,7 +406,13 @@ class HttpEnrichmentProvider:
             stop=stop_after_attempt(self.max_attempts),
             wait=self._wait,
             sleep=self._sleep,
-            before_sleep=self._log_retry(wanted),
+            before_sleep=log_retry(
+                log,
+                "enrichment lookup failed, retrying",
+                _describe,
+                provider=self.host,
+                domain=wanted,
+            ),
         )
         attempts = 0
         try:
@@ -466,7 +454,7 @@ class HttpEnrichmentProvider:
             return
         if status in _TRANSIENT_STATUSES or status >= 500:
             raise _Transient(
-                status, retry_after_s(response.headers.get("Retry-After")), _snippet(response)
+                status, retry_after_seconds(response.headers.get("Retry-After")), _snippet(response)
             )
         if status in {401, 403}:
             hint = "no API key was sent" if self._api_key is None else "check the API key"
@@ -488,20 +476,6 @@ class HttpEnrichmentProvider:
         if isinstance(exc, _Transient) and exc.retry_after_s is not None:
             return min(exc.retry_after_s, self.max_retry_after_s)
         return float(self._backoff(state))
-
-    def _log_retry(self, domain: str) -> Callable[[RetryCallState], None]:
-        def before_sleep(state: RetryCallState) -> None:
-            exc = state.outcome.exception() if state.outcome else None
-            log.warning(
-                "enrichment lookup failed, retrying",
-                provider=self.host,
-                domain=domain,
-                attempt=state.attempt_number,
-                error=_describe(exc),
-                wait_s=round(state.upcoming_sleep, 3),
-            )
-
-        return before_sleep
 
     # Parsing
 

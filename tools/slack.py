@@ -51,11 +51,12 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 from tenacity import (
     AsyncRetrying,
-    RetryCallState,
     retry_if_exception,
     stop_after_attempt,
     wait_exponential_jitter,
 )
+
+from tools.retry import log_retry
 
 if TYPE_CHECKING:
     from tools.ports import Notifier, Store
@@ -161,6 +162,10 @@ class _RateLimitRetry(AsyncRateLimitErrorRetryHandler):
         await super().prepare_for_next_attempt_async(
             state=state, request=request, response=response, error=error
         )
+
+
+def _describe(exc: BaseException | None) -> str:
+    return f"{type(exc).__name__}: {exc}"[:300]
 
 
 def _is_transient(exc: BaseException) -> bool:
@@ -377,19 +382,6 @@ class SlackNotifier:
             finally:
                 pace.last = time.monotonic()
 
-    def _log_retry(self, method: str) -> Callable[[RetryCallState], None]:
-        def before_sleep(state: RetryCallState) -> None:
-            exc = state.outcome.exception() if state.outcome else None
-            log.warning(
-                "slack call failed; retrying",
-                method=method,
-                attempt=state.attempt_number,
-                wait_s=round(state.upcoming_sleep, 3),
-                error=f"{type(exc).__name__}: {exc}"[:300],
-            )
-
-        return before_sleep
-
     async def _call(
         self,
         method: str,
@@ -402,7 +394,7 @@ class SlackNotifier:
             retry=retry_if_exception(_is_transient),
             stop=stop_after_attempt(self.max_attempts),
             wait=self._backoff,
-            before_sleep=self._log_retry(method),
+            before_sleep=log_retry(log, "slack call failed; retrying", _describe, method=method),
             reraise=True,
         )
         attempts = 0

@@ -30,8 +30,6 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -55,6 +53,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from tools.retry import log_retry, retry_after_seconds
 from tools.vector import VectorMemoryError, check_top_k, check_vector, sanitize_metadata
 
 if TYPE_CHECKING:
@@ -84,15 +83,7 @@ def retry_after_s(exc: BaseException) -> float | None:
     if exc.retry_after is not None:
         return max(0.0, float(exc.retry_after))
     raw = {k.lower(): v for k, v in (exc.headers or {}).items()}.get("retry-after")
-    if not raw:
-        return None
-    try:
-        when = parsedate_to_datetime(raw)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+    return retry_after_seconds(raw)
 
 
 def _no_sdk_retries(index: Index) -> None:
@@ -207,7 +198,9 @@ class PineconeVectorMemory:
             stop=stop_after_attempt(self.max_attempts),
             wait=self._wait,
             sleep=self._sleep,
-            before_sleep=self._log_retry(operation),
+            before_sleep=log_retry(
+                log, "pinecone call failed, retrying", _describe, operation=operation
+            ),
         )
         try:
             async for attempt in retrying:
@@ -229,19 +222,6 @@ class PineconeVectorMemory:
                 f"Pinecone {operation} failed ({self._where()}): {_describe(exc)}"
             ) from exc
         raise AssertionError("unreachable: tenacity either returns or raises")
-
-    def _log_retry(self, operation: str) -> Callable[[RetryCallState], None]:
-        def before_sleep(state: RetryCallState) -> None:
-            exc = state.outcome.exception() if state.outcome else None
-            log.warning(
-                "pinecone call failed, retrying",
-                operation=operation,
-                attempt=state.attempt_number,
-                error=_describe(exc),
-                wait_s=round(state.upcoming_sleep, 3),
-            )
-
-        return before_sleep
 
     def _where(self) -> str:
         return f"host {self.host}" if self.host else f"index {self.index_name!r}"

@@ -1,0 +1,50 @@
+"""What the adapters' retries share: reading `Retry-After` and logging each retry."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+from tenacity import RetryCallState
+
+
+def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds a `Retry-After` header asks for (seconds or an HTTP date); None if unreadable."""
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(text)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+    return max(0.0, seconds) if math.isfinite(seconds) else None
+
+
+def log_retry(
+    log: Any,
+    event: str,
+    describe: Callable[[BaseException | None], str],
+    **fields: Any,
+) -> Callable[[RetryCallState], None]:
+    """A tenacity `before_sleep` hook that logs a warning with the attempt, error and wait."""
+
+    def before_sleep(state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        log.warning(
+            event,
+            **fields,
+            attempt=state.attempt_number,
+            error=describe(exc),
+            wait_s=round(state.upcoming_sleep, 3),
+        )
+
+    return before_sleep
