@@ -14,6 +14,8 @@ from urllib.parse import urlparse
 
 import pytest
 
+from tests.helpers import unavailable
+
 REDIS_TEST_URL = os.environ.get("REDIS_TEST_URL", "redis://127.0.0.1:6379/15")
 POSTGRES_TEST_URL = os.environ.get("POSTGRES_TEST_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
@@ -29,12 +31,10 @@ def _reachable(url: str) -> bool:
 
 def require_service(name: str, url: str) -> None:
     """Fail under CI, skip elsewhere, when the service at `url` does not answer."""
-    if _reachable(url):
-        return
-    message = f"{name} is not reachable at {url}"
-    if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
-        pytest.fail(f"{message} (CI=true: service tests must run)", pytrace=False)
-    pytest.skip(f"{message}; set {name.upper()}_TEST_URL or start it")
+    if not _reachable(url):
+        unavailable(
+            f"{name} is not reachable at {url}", hint=f"set {name.upper()}_TEST_URL or start it"
+        )
 
 
 @pytest.fixture

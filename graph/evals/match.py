@@ -36,7 +36,6 @@ import argparse
 import csv
 import hashlib
 import json
-import os
 import random
 import re
 import statistics
@@ -48,12 +47,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+from graph.evals import DATA_ENV, default_data_dir
 from graph.matching import DEFAULT_THRESHOLD, AccountIndex, name_key
 from graph.normalize import normalize_lead
 from tools.directory import registrable_domain
 
-DATA_ENV: Final = "LEAD_ROUTER_EVAL_DATA"
-REPO_ROOT: Final = Path(__file__).resolve().parents[2]
 SPLITS: Final = ("test", "dev")
 DATA_FILES: Final = (
     "matching/patstat_input.csv",
@@ -144,12 +142,6 @@ _CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])")
 
 
 # Data loading ----------------------------------------------------------------------------------
-
-
-def default_data_dir() -> Path:
-    """`$LEAD_ROUTER_EVAL_DATA`, else `../shared/data` beside the repository."""
-    configured = os.environ.get(DATA_ENV)
-    return Path(configured) if configured else REPO_ROOT.parent / "shared" / "data"
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:

@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import sys
 import tempfile
 import time
@@ -35,6 +34,7 @@ from typing import Any, Final
 
 import numpy as np
 
+from graph.evals import DATA_ENV, default_data_dir
 from graph.learning import (
     POST_CONTACT_COLUMNS,
     X_EDUCATION_LABEL,
@@ -45,8 +45,6 @@ from graph.learning import (
     to_number,
 )
 
-DATA_ENV: Final = "LEAD_ROUTER_EVAL_DATA"
-REPO_ROOT: Final = Path(__file__).resolve().parents[2]
 SPLIT_SEED: Final = 0
 TEST_SHARE: Final = 0.30
 LEADS_CSV: Final = Path("leads") / "x_education_leads.csv"
@@ -54,12 +52,6 @@ CRM_FILES: Final = tuple(
     Path("crm") / name for name in ("sales_pipeline.csv", "accounts.csv", "products.csv")
 )
 CRM_TYPOS: Final = {"GTXPro": "GTX Pro", "technolgy": "technology", "Philipines": "Philippines"}
-
-
-def default_data_dir() -> Path:
-    """`$LEAD_ROUTER_EVAL_DATA`, else `../shared/data` beside the repository."""
-    configured = os.environ.get(DATA_ENV)
-    return Path(configured) if configured else REPO_ROOT.parent / "shared" / "data"
 
 
 def missing_files(data_dir: Path) -> list[Path]:

@@ -7,13 +7,14 @@ skipped with the reason.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from graph.evals.match import DATA_ENV, DATA_FILES, default_data_dir, run
+from graph.evals import DATA_ENV, default_data_dir
+from graph.evals.match import DATA_FILES, run
+from tests.helpers import unavailable
 
 TARGET_PRECISION = 0.98
 TARGET_RECALL = 0.90
@@ -25,10 +26,10 @@ def _data_dir() -> Path:
     data_dir = default_data_dir()
     if all((data_dir / name).is_file() for name in DATA_FILES):
         return data_dir
-    message = f"evaluation data not found at {data_dir}"
-    if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
-        pytest.fail(f"{message} (CI=true: the evaluation must run)", pytrace=False)
-    pytest.skip(f"{message}; set {DATA_ENV} to the shared data directory")
+    unavailable(
+        f"evaluation data not found at {data_dir}",
+        hint=f"set {DATA_ENV} to the shared data directory",
+    )
 
 
 @pytest.fixture(scope="module")

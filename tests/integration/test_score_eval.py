@@ -6,24 +6,25 @@ Under CI=true missing data fails the tests; elsewhere they are skipped with the 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from graph.evals.score import DATA_ENV, cli, default_data_dir, missing_files, run
+from graph.evals import DATA_ENV, default_data_dir
+from graph.evals.score import cli, missing_files, run
 from graph.learning import ID_COLUMNS, POST_CONTACT_COLUMNS, X_EDUCATION_LABEL, LearnedModel
+from tests.helpers import unavailable
 
 
 def _data_dir() -> Path:
     data_dir = default_data_dir()
     absent = missing_files(data_dir)
     if absent:
-        message = f"evaluation data missing under {data_dir} ({absent[0]}); set {DATA_ENV}"
-        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
-            pytest.fail(f"{message} (CI=true: the score evaluation must run)", pytrace=False)
-        pytest.skip(message)
+        unavailable(
+            f"evaluation data missing under {data_dir} ({absent[0]})",
+            hint=f"set {DATA_ENV} to the shared data directory",
+        )
     return data_dir
 
 
