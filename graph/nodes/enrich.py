@@ -166,7 +166,6 @@ async def enrich(state: LeadState, runtime: Runtime[Context]) -> EnrichUpdate:
         elif provider == "inference":
             inferred = {
                 "name": lead.get("company"),
-                "domain": domain,
                 "state": lead.get("state"),
                 "city": lead.get("city"),
             }
