@@ -31,10 +31,16 @@ Evidence and its confidence, strongest first:
   no other account's name uses, the account's words left out count half (`Pharmacia` →
   `Pharmacia & Upjohn Groningen`); a typed word the account lacks (`Shell Canada`, often
   another legal entity) or a brand shared by two accounts gets no such discount.
-  Two typed words the directory knows as one, in either order (`La Roche` → `LaRoche`,
-  `Microelectronics ST` → `STMicroelectronics`), are joined, and an
-  unknown run-on word is split into two known ones that then count only together. The whole
-  name written without spaces one edit away from an account's also counts.
+  A word spelt differently but sounding the same (`sound_key`: `ph`/`f`, `c`/`k`/`s`, `y`/`i`,
+  `z`/`s`, `dzh`/`g`, doubled letters; `Filips`, `Elektroniks`, `Teknolodzhi`) counts as a
+  one-letter typo of its length, first letter included; words under six letters never do
+  (`Kopia` is not `Copia`). An abbreviation keeping a word's first three letters and dropping
+  others (`Pharmls` → `Pharmaceuticals`, `Interunivir` → `Interuniversitair`) counts like a
+  truncation. Two typed words the directory knows as one, in either order (`La Roche` →
+  `LaRoche`, `Microelectronics ST` → `STMicroelectronics`), are joined, and an unknown
+  run-on word is split into the fewest known words, legal forms dropped (`UnileverNV`,
+  `HunterDouglasIndsB` with its `B.V.` cut by a fixed-width field), which then count only
+  together. The whole name written without spaces one edit away from an account's also counts.
 - `name_initialism`: the typed name is the initials of an account's name of three or more
   words (`IBM` ↔ `International Business Machines`), or the other way round. Initials are weak
   evidence: 0.40 alone, below the default threshold; 0.90 when corroborated, that is when the
@@ -63,7 +69,7 @@ Rules applied to the scores:
   order when both are numbers). `tie_break` names the rule that decided: `confidence`,
   `owner`, `parent` or `lowest_id` (None when a single candidate qualified).
 - Abstain: `match` returns None when the best confidence is below `threshold`.
-  `DEFAULT_THRESHOLD` (0.63) was chosen on the dev split of `python cli.py eval match`: among
+  `DEFAULT_THRESHOLD` (0.66) was chosen on the dev split of `python cli.py eval match`: among
   the thresholds keeping dev precision at or above 0.99 on both name-matching data sets, the
   strictest one whose mean dev recall is within 0.01 of the best. Confidences are scores on
   one scale, not calibrated probabilities.
@@ -90,7 +96,7 @@ from tools.directory import registrable_domain
 
 Method = Literal["email_domain", "website", "name_exact", "name_fuzzy", "name_initialism"]
 
-DEFAULT_THRESHOLD: Final = 0.63
+DEFAULT_THRESHOLD: Final = 0.66
 DEFAULT_MARGIN: Final = 0.05
 
 CONF_EMAIL_DOMAIN: Final = 0.99
@@ -106,12 +112,16 @@ CONF_DOMAIN_CONFLICT_CAP: Final = 0.40
 AMBIGUITY_PENALTY: Final = 0.50
 
 SIM_TRUNCATION: Final = 0.70
+SOUND_MIN_LENGTH: Final = 6
 BRAND_UNMATCHED_FACTOR: Final = 0.85
 OMITTED_WORD_DISCOUNT: Final = 0.5
 TYPO_MIN_LENGTH: Final = 5
 TYPO_SHORT: Final = {5: 0.40, 6: 0.45, 7: 0.50, 8: 0.70}
 TRUNCATION_MIN_LENGTH: Final = 4
 TRUNCATION_FANOUT: Final = 8
+ABBREVIATION_MIN_LENGTH: Final = 5
+ABBREVIATION_SCAN: Final = 64
+RUN_ON_MAX_PARTS: Final = 4
 GENERIC_WEIGHT_SHARE: Final = 0.25
 LOCATION_WEIGHT_SHARE: Final = 0.15
 UNKNOWN_WEIGHT_SHARE: Final = 0.3
@@ -311,6 +321,33 @@ def _domain_label(domain: str | None) -> str | None:
     return domain.split(".", 1)[0].replace("-", "") if domain else None
 
 
+_SOUNDS: Final = (
+    (re.compile(r"sch"), "sh"),
+    (re.compile(r"d?zh"), "j"),
+    (re.compile(r"ph"), "f"),
+    (re.compile(r"th"), "t"),
+    (re.compile(r"ck|ch|q"), "k"),
+    (re.compile(r"x"), "ks"),
+    (re.compile(r"c(?=[eiy])"), "s"),
+    (re.compile(r"c"), "k"),
+    (re.compile(r"g(?=[eiy])"), "j"),
+    (re.compile(r"y"), "i"),
+    (re.compile(r"z"), "s"),
+    (re.compile(r"(?<=[aeiou])h(?=[^aeiou])"), ""),
+    (re.compile(r"(.)\1+"), r"\1"),
+)
+
+
+@functools.lru_cache(maxsize=65536)
+def sound_key(token: str) -> str:
+    """A word as it sounds, roughly, across the spellings of European company names and their
+    transliterations: `philips`/`filips`, `alcatel`/`alkatel`, `technology`/`teknolodzhi`,
+    `electronics`/`ehlektroniks` and `phillips` all fold to one key per word."""
+    for pattern, replacement in _SOUNDS:
+        token = pattern.sub(replacement, token)
+    return token
+
+
 def _deletes(token: str) -> Iterator[str]:
     """The token with each one character removed (its SymSpell distance-1 neighbourhood)."""
     for index in range(len(token)):
@@ -419,6 +456,7 @@ class AccountIndex:
         self._by_initialism: dict[str, list[int]] = defaultdict(list)
         self._postings: dict[str, list[int]] = defaultdict(list)
         self._token_deletes: dict[str, set[str]] = defaultdict(set)
+        self._sounds: dict[str, set[str]] = defaultdict(set)
         self._compact_deletes: dict[str, set[str]] = defaultdict(set)
         for row in accounts:
             self._add(row)
@@ -480,6 +518,7 @@ class AccountIndex:
             if token not in self._postings and len(token) >= TYPO_MIN_LENGTH:
                 for variant in _deletes(token):
                     self._token_deletes[variant].add(token)
+                self._sounds[sound_key(token)].add(token)
             self._postings[token].append(account.index)
 
     def _weight_for(self, token: str, frequency: int) -> float:
@@ -678,14 +717,41 @@ class AccountIndex:
         return _Part(matches, truncations, weight, rarity)
 
     def _split(self, token: str) -> tuple[str, ...]:
+        """An unknown run-on token as the fewest known words (`hunterdouglasinds` →
+        `hunter`, `douglas`, `industries`), or itself when it is no such run.
+
+        Words are directory words of three or more letters (abbreviations expanded) and legal
+        forms, which are dropped; after two or more words the last piece may also be the start
+        of a legal form, as a fixed-width field cuts `…INDS B.V.` to `…INDSB`.
+        """
         if token in self._postings or len(token) < 5 or token.startswith(LOCATION_PREFIX):
             return (token,)
-        for cut in range(len(token) - 2, 2, -1):
-            head = ABBREVIATIONS.get(token[:cut], token[:cut])
-            tail = ABBREVIATIONS.get(token[cut:], token[cut:])
-            if head in self._postings and tail in self._postings:
-                return head, tail
-        return (token,)
+        size = len(token)
+        # best[i]: the fewest pieces covering token[:i], as (pieces, words kept).
+        best: list[tuple[int, tuple[str, ...]] | None] = [None] * (size + 1)
+        best[0] = (0, ())
+        for end in range(1, size + 1):
+            for start in range(max(0, end - 40), end):
+                before = best[start]
+                if before is None or before[0] >= RUN_ON_MAX_PARTS:
+                    continue
+                piece = token[start:end]
+                word = ABBREVIATIONS.get(piece, piece)
+                if len(piece) >= (2 if start else 3) and word in self._postings:
+                    kept: tuple[str, ...] = (*before[1], word)
+                elif piece in UNAMBIGUOUS_LEGAL_TOKENS or (
+                    end == size and len(before[1]) >= 2 and _starts_legal_form(piece)
+                ):
+                    kept = before[1]
+                else:
+                    continue
+                current = best[end]
+                if current is None or before[0] + 1 < current[0]:
+                    best[end] = (before[0] + 1, kept)
+        found = best[size]
+        if found is None or found[0] < 2 or not found[1]:
+            return (token,)
+        return found[1]
 
     def _token_matches(self, token: str) -> tuple[dict[str, float], frozenset[str]]:
         """Directory tokens like one typed token with their similarity (0–1), and which of
@@ -709,6 +775,8 @@ class AccountIndex:
                     and OSA.distance(token, vocab, score_cutoff=1) <= 1
                 ):
                     matches[vocab] = _typo_similarity(token, vocab)
+            for vocab, similarity in self._sound_alikes(token).items():
+                matches[vocab] = max(similarity, matches.get(vocab, 0.0))
         if len(token) >= TRUNCATION_MIN_LENGTH:
             start = bisect.bisect_left(self._vocabulary, token)
             longer = []
@@ -717,12 +785,46 @@ class AccountIndex:
                     break
                 if len(vocab) >= len(token) + 2:
                     longer.append(vocab)
+            longer.extend(self._abbreviated(token))
             if len(longer) <= TRUNCATION_FANOUT:
                 truncations = frozenset(vocab for vocab in longer if vocab not in matches)
                 for vocab in truncations:
                     matches[vocab] = SIM_TRUNCATION
                 return matches, truncations
         return matches, frozenset()
+
+    def _sound_alikes(self, token: str) -> dict[str, float]:
+        """Directory words spelt differently but sounding the same as an unknown typed word
+        (`filips` → `philips`), scored like a one-letter typo of the same length, the first
+        letter included (`ph` and `f` sound alike). Words under
+        six letters are left out: `kopia` and `copia` are more often two companies than one
+        misspelt."""
+        if len(token) < SOUND_MIN_LENGTH:
+            return {}
+        return {
+            vocab: _typo_similarity(token, vocab, same_start=True)
+            for vocab in self._sounds.get(sound_key(token), ())
+            if len(vocab) >= SOUND_MIN_LENGTH
+        }
+
+    def _abbreviated(self, token: str) -> list[str]:
+        """Longer directory words an unknown word abbreviates by dropping letters, keeping its
+        first three (`interunivir` → `interuniversitair`); plain truncations are found apart."""
+        if len(token) < ABBREVIATION_MIN_LENGTH:
+            return []
+        head = token[:3]
+        start = bisect.bisect_left(self._vocabulary, head)
+        found = []
+        for vocab in self._vocabulary[start : start + ABBREVIATION_SCAN]:
+            if not vocab.startswith(head):
+                break
+            if (
+                len(vocab) >= len(token) + 2
+                and not vocab.startswith(token)
+                and _subsequence(token, vocab)
+            ):
+                found.append(vocab)
+        return found
 
     def _fuzzy_evidence(self, tokens: tuple[str, ...], offer: Offer) -> int:
         """Score the candidate block by weighted token overlap; returns the block size."""
@@ -909,18 +1011,30 @@ def _brand(tokens: tuple[str, ...]) -> str | None:
     )
 
 
+def _subsequence(short: str, long: str) -> bool:
+    """Every letter of `short` appears in `long`, in order."""
+    letters = iter(long)
+    return all(letter in letters for letter in short)
+
+
+def _starts_legal_form(piece: str) -> bool:
+    """`b` or `bv`: the start of a legal form that is never part of a brand."""
+    return any(form.startswith(piece) for form in UNAMBIGUOUS_LEGAL_TOKENS)
+
+
 def _corporate(domain: str, own: set[str]) -> bool:
     """A domain worth matching on: not the team's own, not free-mail, not disposable."""
     return domain not in own and not is_free_mail(domain) and not is_disposable(domain)
 
 
-def _typo_similarity(one: str, other: str) -> float:
+def _typo_similarity(one: str, other: str, *, same_start: bool = False) -> float:
     """Similarity of two words one edit apart, by the longer one's length: 0.40 to 0.70 for
     five to eight letters (short words one edit apart are usually different words), then
-    `1 - 1/(length - 2)`; 0.1 less when the first letter differs, as it is rarely mistyped."""
+    `1 - 1/(length - 2)`; 0.1 less when the first letter differs, as it is rarely mistyped
+    (`same_start`: the first sounds are known to agree)."""
     length = max(len(one), len(other))
     similarity = TYPO_SHORT.get(length) or 1 - 1 / (length - 2)
-    return similarity - 0.1 if one[0] != other[0] else similarity
+    return similarity - 0.1 if one[0] != other[0] and not same_start else similarity
 
 
 def _initialism_confidence(corroborated: bool) -> float:

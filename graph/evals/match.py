@@ -684,6 +684,13 @@ def timing(companies: Sequence[Company], leads: Sequence[Lead]) -> dict[str, Any
         d for d, lead in zip(durations, leads, strict=True) if lead.kind == "free_mail_name"
     ]
     durations.sort()
+    # How many accounts a name-only lead scores: the candidate block, not the directory.
+    scoring = AccountIndex([company.account() for company in companies], threshold=0.0)
+    blocks = []
+    for lead in leads:
+        if lead.kind == "free_mail_name":
+            found = scoring.match(company_name=lead.company_name)
+            blocks.append(found.block_size if found else 0)
     return {
         "directory_accounts": len(index),
         "leads": len(leads),
@@ -692,6 +699,8 @@ def timing(companies: Sequence[Company], leads: Sequence[Lead]) -> dict[str, Any
         "p50_us": round(durations[len(durations) // 2], 1),
         "p99_us": round(durations[int(len(durations) * 0.99)], 1),
         "avg_us_name_only": round(statistics.fmean(name_only), 1) if name_only else None,
+        "avg_accounts_scored_name_only": round(statistics.fmean(blocks), 1) if blocks else None,
+        "max_accounts_scored_name_only": max(blocks, default=None),
     }
 
 
@@ -911,6 +920,10 @@ def _report(result: dict[str, Any], splits: Sequence[str]) -> list[str]:
         f"timing: {t['avg_us_per_match']} µs per match on average (p50 {t['p50_us']}, "
         f"p99 {t['p99_us']}, name-only {t['avg_us_name_only']}) over {t['leads']} leads; "
         f"{t['directory_accounts']} accounts indexed in {t['build_ms']} ms"
+    )
+    lines.append(
+        f"accounts scored per name-only lead: {t['avg_accounts_scored_name_only']} on average, "
+        f"at most {t['max_accounts_scored_name_only']} of {t['directory_accounts']}"
     )
     lines.append(
         f"threshold chosen on dev (strictest within 0.01 of the best mean recall of (a) and (b) "

@@ -14,11 +14,12 @@ import pytest
 
 from graph.evals import DATA_ENV, default_data_dir
 from graph.evals.match import DATA_FILES, run
+from graph.matching import BLOCK_MAX
 from tests.helpers import unavailable
 
 TARGET_PRECISION = 0.98
 TARGET_RECALL = 0.90
-PATSTAT_RECALL_FLOOR = 0.81
+PATSTAT_RECALL_FLOOR = 0.84
 
 
 def _data_dir() -> Path:
@@ -47,7 +48,7 @@ def test_patstat_names_meet_the_precision_target_on_the_test_split(
 
 
 def test_patstat_recall_does_not_regress_on_the_test_split(summary: dict[str, Any]) -> None:
-    """(a) patstat name variants: test recall stays near the measured 0.82 or better."""
+    """(a) patstat name variants: test recall stays near the measured 0.85 or better."""
     test = summary["patstat"]["test"]
     assert test["recall"] >= PATSTAT_RECALL_FLOOR, test
 
@@ -55,12 +56,12 @@ def test_patstat_recall_does_not_regress_on_the_test_split(summary: dict[str, An
 @pytest.mark.xfail(
     strict=True,
     reason=(
-        "(a) test recall is 0.82 on distinct names (0.90 per input record): 72 of the 182 test "
-        "names belong to one organisation (Philips, recall 0.68 on it), many of them legal "
-        "names sharing one word with the canonical name plus words the directory does not "
-        "know; without it recall is 0.91. Dev holds the same shape as negatives (Shell Canada, "
-        "Shell Oil are other organisations), so a brand shared with extra words is not enough. "
-        "Rules and threshold (0.63) were chosen on dev and not retuned on test."
+        "(a) test recall is 0.85 on distinct names (0.91 per input record): 72 of the 182 test "
+        "names belong to one organisation (Philips, recall 0.74 on it), most of them its former "
+        "legal name (Philips' Gloeilampenfabrieken), which shares one word with the canonical "
+        "name; without it recall is 0.92. Dev holds the same shape as negatives (Shell Canada, "
+        "Shell Oil are other organisations), so a brand plus extra words is not enough. "
+        "Rules and threshold (0.66) were chosen on dev and not retuned on test."
     ),
 )
 def test_patstat_names_meet_the_recall_target_on_the_test_split(
@@ -83,11 +84,14 @@ def test_company_leads_have_negatives(summary: dict[str, Any]) -> None:
     assert summary["patstat"]["test"]["negatives"] > 0
 
 
-def test_matching_is_indexed_and_fast(summary: dict[str, Any]) -> None:
-    """On a 5,000+ account directory a match takes well under a millisecond on average."""
+def test_matching_is_indexed_not_a_scan(summary: dict[str, Any]) -> None:
+    """On a 5,000+ account directory a name-only lead scores a small candidate block drawn
+    from the indexes, not the directory (the time per match is printed by the command)."""
     timing = summary["timing"]
-    assert timing["directory_accounts"] >= 5000
-    assert timing["avg_us_per_match"] < 1000, timing
+    accounts = timing["directory_accounts"]
+    assert accounts >= 5000
+    assert timing["avg_accounts_scored_name_only"] < 0.01 * accounts, timing
+    assert timing["max_accounts_scored_name_only"] <= BLOCK_MAX, timing
 
 
 def test_default_threshold_is_the_one_chosen_on_dev(summary: dict[str, Any]) -> None:

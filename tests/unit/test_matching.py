@@ -340,3 +340,58 @@ def test_two_words_are_joined_in_either_order(form_index: AccountIndex) -> None:
     """Word-sorted sources write `ST Microelectronics` as `MICROELECTRONICS ST`."""
     found = form_index.match(company_name="MICROELECTRONICS ST")
     assert found is not None and found.account_id == "3"
+
+
+SPELLING_DIRECTORY = [
+    account("1", "Koninklijke Philips Electronics N.V."),
+    account("2", "Hunter Douglas Industries B.V."),
+    account("3", "Unilever N.V."),
+    account("4", "Millennium Pharmaceuticals Inc."),
+    account("5", "Millennium Foods"),
+    account("6", "Copia"),
+    account("7", "Synder"),
+    account("8", "Loop Health"),
+    account("9", "Alcatel N.V."),
+]
+
+
+@pytest.fixture(scope="module")
+def spelling_index() -> AccountIndex:
+    return AccountIndex(SPELLING_DIRECTORY)
+
+
+def test_words_spelt_as_they_sound_match(spelling_index: AccountIndex) -> None:
+    """`Filips Elektroniks` is two letters off each word, but each sounds like the account's."""
+    found = spelling_index.match(company_name="FILIPS ELEKTRONIKS")
+    assert found is not None and found.account_id == "1"
+    transliterated = spelling_index.match(company_name="EHLEKTRONIKS FILIPS")
+    assert transliterated is not None and transliterated.account_id == "1"
+
+
+def test_a_sound_alike_word_counts_no_more_than_a_typo(spelling_index: AccountIndex) -> None:
+    """Short names that sound alike are usually two companies: `Kopia` is not `Copia`, and
+    `Cinder` alone is not `Synder`."""
+    assert spelling_index.match(company_name="Kopia") is None
+    assert spelling_index.match(company_name="Cinder") is None
+    assert spelling_index.match(company_name="Alkatel") is None
+
+
+def test_an_abbreviation_dropping_letters_matches(spelling_index: AccountIndex) -> None:
+    """`PHARMLS` keeps the first letters of `Pharmaceuticals` and drops some: it tells the two
+    Millennium accounts apart."""
+    found = spelling_index.match(company_name="MILLENNIUM PHARMLS")
+    assert found is not None and found.account_id == "4"
+
+
+def test_a_run_on_name_splits_into_words_and_legal_forms(spelling_index: AccountIndex) -> None:
+    """Several words and a legal form written as one, even when a fixed-width field cut the
+    legal form short."""
+    glued = spelling_index.match(company_name="UNILEVERNV")
+    assert glued is not None and glued.account_id == "3"
+    cut = spelling_index.match(company_name="HUNTERDOUGLASINDSB")
+    assert cut is not None and cut.account_id == "2"
+
+
+def test_a_plural_is_not_a_word_and_a_cut_legal_form(spelling_index: AccountIndex) -> None:
+    """`Loops` is not `Loop` plus the start of a legal form such as `S.A.`."""
+    assert spelling_index.match(company_name="Loops") is None
