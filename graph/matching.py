@@ -92,7 +92,7 @@ from rapidfuzz.distance import OSA
 
 from graph.normalize import is_disposable, is_free_mail
 from graph.regions import country_code
-from tools.directory import registrable_domain
+from tools.directory import registrable_domain, split_aliases
 
 Method = Literal["email_domain", "website", "name_exact", "name_fuzzy", "name_initialism"]
 
@@ -371,7 +371,8 @@ class AccountMatch:
     """The account a lead was matched to, how, and how sure the matcher is.
 
     `candidates` are the top accounts considered (the chosen one included), `block_size` how
-    many accounts were scored, `notes` any disagreement between the domain and the typed name.
+    many accounts were scored, `notes` any disagreement between the domain and the typed name,
+    `alias` the account's other name (former or trade name) the typed name matched, if any.
     """
 
     account_id: str
@@ -382,6 +383,7 @@ class AccountMatch:
     method: Method
     confidence: float
     matched_on: str
+    alias: str | None = None
     candidates: tuple[Candidate, ...] = ()
     tie_break: str | None = None
     block_size: int = 0
@@ -407,6 +409,8 @@ class _Account:
     parent_account_id: str | None
     tokens: tuple[str, ...]
     token_set: frozenset[str]
+    primary: int = 0
+    alias: str | None = None
     brand: str | None = None
     weight: float = 0.0
 
@@ -416,6 +420,7 @@ class _Evidence:
     confidence: float
     method: Method
     matched_on: str
+    alias: str | None = None
 
 
 @dataclass(frozen=True)
@@ -448,7 +453,9 @@ class AccountIndex:
     ) -> None:
         self.threshold = threshold
         self.margin = margin
+        # One entry per name: an account's own name, then each of its aliases.
         self._accounts: list[_Account] = []
+        self._names: dict[int, list[int]] = defaultdict(list)
         self._by_id: dict[str, _Account] = {}
         self._by_domain: dict[str, list[int]] = defaultdict(list)
         self._by_key: dict[str, list[int]] = defaultdict(list)
@@ -465,11 +472,14 @@ class AccountIndex:
             for account in self._accounts
             if account.parent_account_id in self._by_id
         )
-        total = max(len(self._accounts), 1)
-        self._max_weight = math.log(1 + total)
-        self._weights = {
-            token: self._weight_for(token, len(posting))
+        self._frequency = {
+            token: len({self._accounts[index].primary for index in posting})
             for token, posting in self._postings.items()
+        }
+        self._max_weight = math.log(1 + max(len(self._by_id), 1))
+        self._weights = {
+            token: self._weight_for(token, frequency)
+            for token, frequency in self._frequency.items()
         }
         for account in self._accounts:
             account.weight = sum(self._weight(token) for token in account.tokens)
@@ -477,7 +487,7 @@ class AccountIndex:
         self._vocabulary = sorted(self._postings)
 
     def __len__(self) -> int:
-        return len(self._accounts)
+        return len(self._by_id)
 
     def _add(self, row: Mapping[str, Any]) -> None:
         account_id = str(row["account_id"])
@@ -485,7 +495,6 @@ class AccountIndex:
             return
         found = (registrable_domain(row.get("domain")), registrable_domain(row.get("website")))
         domains = tuple(dict.fromkeys(domain for domain in found if domain))
-        tokens = name_tokens(row.get("name"))
         parent = row.get("parent_account_id")
         account = _Account(
             index=len(self._accounts),
@@ -496,34 +505,49 @@ class AccountIndex:
             labels=frozenset(label for label in map(_domain_label, domains) if label),
             owner_email=row.get("owner_email") or None,
             parent_account_id=str(parent) if parent else None,
-            tokens=tokens,
-            token_set=frozenset(tokens),
+            tokens=name_tokens(row.get("name")),
+            token_set=frozenset(),
         )
-        self._accounts.append(account)
+        account.primary = account.index
         self._by_id[account_id] = account
         for domain in domains:
             self._by_domain[domain].append(account.index)
+        self._add_name(account)
+        known = {account.tokens}
+        for alias in split_aliases(row.get("aliases")):
+            tokens = name_tokens(alias)
+            if tokens and tokens not in known:
+                known.add(tokens)
+                entry = replace(account, index=len(self._accounts), tokens=tokens, alias=alias)
+                self._add_name(entry)
+
+    def _add_name(self, entry: _Account) -> None:
+        """Index one name of an account (its own or an alias) under the name indexes."""
+        entry.token_set = frozenset(entry.tokens)
+        self._accounts.append(entry)
+        self._names[entry.primary].append(entry.index)
+        tokens = entry.tokens
         if not tokens:
             return
-        self._by_key[" ".join(tokens)].append(account.index)
+        self._by_key[" ".join(tokens)].append(entry.index)
         compact = "".join(tokens)
-        self._by_compact[compact].append(account.index)
+        self._by_compact[compact].append(entry.index)
         if len(compact) >= 8:
             for variant in _deletes(compact):
                 self._compact_deletes[variant].add(compact)
         initials = initialism(tokens)
         if initials:
-            self._by_initialism[initials].append(account.index)
+            self._by_initialism[initials].append(entry.index)
         for token in dict.fromkeys(tokens):
             if token not in self._postings and len(token) >= TYPO_MIN_LENGTH:
                 for variant in _deletes(token):
                     self._token_deletes[variant].add(token)
                 self._sounds[sound_key(token)].add(token)
-            self._postings[token].append(account.index)
+            self._postings[token].append(entry.index)
 
     def _weight_for(self, token: str, frequency: int) -> float:
         """Rarity of a token among account names, generic and location words capped low."""
-        weight = math.log(1 + len(self._accounts) / frequency) if frequency else self._max_weight
+        weight = math.log(1 + len(self._by_id) / frequency) if frequency else self._max_weight
         if not frequency:
             weight *= UNKNOWN_WEIGHT_SHARE
         if token in GENERIC_TOKENS or token in FORM_TOKENS:
@@ -635,9 +659,10 @@ class AccountIndex:
         key = " ".join(tokens)
 
         def offer(index: int, confidence: float, method: Method) -> None:
-            current = evidence.get(index)
+            entry = self._accounts[index]
+            current = evidence.get(entry.primary)
             if current is None or confidence > current.confidence:
-                evidence[index] = _Evidence(confidence, method, key)
+                evidence[entry.primary] = _Evidence(confidence, method, key, entry.alias)
 
         for index in self._by_key.get(key, ()):
             offer(index, CONF_NAME_EXACT, "name_exact")
@@ -713,7 +738,7 @@ class AccountIndex:
             weight = self._weight(token)
         else:
             weight = max(self._weight(vocab) for vocab in matches)
-        rarity = min((len(self._postings[vocab]) for vocab in matches), default=0)
+        rarity = min((self._frequency[vocab] for vocab in matches), default=0)
         return _Part(matches, truncations, weight, rarity)
 
     def _split(self, token: str) -> tuple[str, ...]:
@@ -906,14 +931,15 @@ class AccountIndex:
     def _unique_brand(self, account: _Account, matched: set[str]) -> bool:
         """The account's brand was matched and no other account's name uses it."""
         brand = account.brand
-        return brand is not None and brand in matched and len(self._postings[brand]) == 1
+        return brand is not None and brand in matched and self._frequency.get(brand) == 1
 
     def _similarity(self, tokens: tuple[str, ...], account: _Account) -> float:
-        """Weighted token overlap (0–1) of a typed name and one account's name."""
-        if tokens == account.tokens:
+        """Weighted token overlap (0–1) of a typed name and the closest of an account's names."""
+        names = [self._accounts[index] for index in self._names[account.primary]]
+        if any(tokens == name.tokens for name in names):
             return 1.0
         groups, lead_weight = self._lead_parts(tokens)
-        return self._score(groups, lead_weight, account)
+        return max(self._score(groups, lead_weight, name) for name in names)
 
     # Decision ------------------------------------------------------------------------------
 
@@ -972,6 +998,7 @@ class AccountIndex:
             method=ev.method,
             confidence=round(min(max(ev.confidence, 0.0), 1.0), 4),
             matched_on=ev.matched_on,
+            alias=ev.alias,
             candidates=tuple(self._candidate(i, item) for i, item in ranked[:TOP_CANDIDATES]),
             tie_break=rule,
             block_size=block_size,

@@ -388,6 +388,7 @@ def _seed_account(
         "state": row.get("state"),
         "city": row.get("city"),
         "website": row.get("website"),
+        "aliases": row.get("aliases") or None,
         **(row.get("properties") or {}),
     }
     if domain in claimed:

@@ -28,6 +28,7 @@ ACCOUNT_COLUMNS = (
     "state",
     "city",
     "parent_account_id",
+    "aliases",
 )
 
 
@@ -48,6 +49,15 @@ def registrable_domain(value: str | None) -> str | None:
     if not text or any(ch.isspace() for ch in text):
         return None
     return _extractor()(text).top_domain_under_public_suffix or None
+
+
+def split_aliases(value: Any) -> tuple[str, ...]:
+    """An account's other names (former, trade or local names): a list, or one CSV cell
+    separated by `|` (`Facebook|Facebook, Inc.`); blanks dropped."""
+    if not value:
+        return ()
+    names = value.split("|") if isinstance(value, str) else [str(name) for name in value]
+    return tuple(dict.fromkeys(name.strip() for name in names if name and name.strip()))
 
 
 def _parse_employees(raw: str) -> int:
@@ -86,6 +96,7 @@ def _parse_row(values: dict[str, str], extras: dict[str, str]) -> dict[str, Any]
         "state": values.get("state") or None,
         "city": values.get("city") or None,
         "parent_account_id": values.get("parent_account_id") or None,
+        "aliases": list(split_aliases(values.get("aliases"))),
         "properties": {key: value for key, value in extras.items() if value},
     }
 

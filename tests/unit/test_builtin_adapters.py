@@ -189,6 +189,21 @@ def test_load_accounts_csv_normalizes_columns(tmp_path: Path) -> None:
     assert rows[2]["employees"] is None
 
 
+def test_load_accounts_csv_reads_aliases(tmp_path: Path) -> None:
+    """`aliases` is one cell of names separated by `|`: blanks and repeats dropped."""
+    path = tmp_path / "accounts.csv"
+    path.write_text(
+        "account_id,name,domain,aliases\n"
+        'M-1,Meta Platforms,meta.com,"Facebook| Facebook, Inc. ||Facebook"\n'
+        "M-2,Initech,initech.com,\n",
+        encoding="utf-8",
+    )
+    rows = load_accounts_csv(path)
+    assert rows[0]["aliases"] == ["Facebook", "Facebook, Inc."]
+    assert rows[1]["aliases"] == []
+    assert "aliases" not in rows[0]["properties"]
+
+
 @pytest.mark.parametrize(
     ("bad_row", "problem"),
     [

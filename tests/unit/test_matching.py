@@ -395,3 +395,51 @@ def test_a_run_on_name_splits_into_words_and_legal_forms(spelling_index: Account
 def test_a_plural_is_not_a_word_and_a_cut_legal_form(spelling_index: AccountIndex) -> None:
     """`Loops` is not `Loop` plus the start of a legal form such as `S.A.`."""
     assert spelling_index.match(company_name="Loops") is None
+
+
+ALIAS_DIRECTORY = [
+    account(
+        "1",
+        "Koninklijke Philips Electronics N.V.",
+        "philips.com",
+        aliases=["N.V. Philips' Gloeilampenfabrieken", "Philips Electronics North America"],
+    ),
+    account("2", "Shell Internationale Research Maatschappij B.V.", "shell.com"),
+    account("3", "Meta Platforms", "meta.com", aliases="Facebook|Facebook, Inc."),
+    account("4", "Gloeilampen Fabriek Utrecht", "gfu.nl"),
+]
+
+
+@pytest.fixture(scope="module")
+def alias_index() -> AccountIndex:
+    return AccountIndex(ALIAS_DIRECTORY)
+
+
+def test_a_former_name_matches_its_account(alias_index: AccountIndex) -> None:
+    """A typed former name matches the account that lists it, and says which alias it used;
+    without the alias the same name stays below the threshold."""
+    found = alias_index.match(company_name="PHILIPS GLOEILAMPENFABRIEKEN")
+    assert found is not None and found.account_id == "1"
+    assert found.alias == "N.V. Philips' Gloeilampenfabrieken"
+    assert found.method == "name_exact"
+    variant = alias_index.match(company_name="GLOEILAMPENFAB PHILIPS")
+    assert variant is not None and variant.account_id == "1"
+    without = AccountIndex([{**ALIAS_DIRECTORY[0], "aliases": []}, *ALIAS_DIRECTORY[1:]])
+    assert without.match(company_name="PHILIPS GLOEILAMPENFABRIEKEN") is None
+
+
+def test_an_alias_is_one_account_not_a_rival(alias_index: AccountIndex) -> None:
+    """An account's own name and its alias sharing a brand do not make it ambiguous with
+    itself, nor make the brand common: `Philips` alone still matches."""
+    found = alias_index.match(company_name="Philips")
+    assert found is not None and found.account_id == "1"
+    assert [c.account_id for c in found.candidates].count("1") == 1
+    assert len(alias_index) == 4
+
+
+def test_a_trade_name_in_one_cell_matches(alias_index: AccountIndex) -> None:
+    """Aliases given as one `|`-separated cell; the own name matches without an alias."""
+    found = alias_index.match(company_name="facebook inc")
+    assert found is not None and (found.account_id, found.alias) == ("3", "Facebook")
+    own = alias_index.match(company_name="Meta Platforms, Inc.")
+    assert own is not None and own.account_id == "3" and own.alias is None
