@@ -850,10 +850,13 @@ def _row(label: str, summary: dict[str, Any]) -> str:
     )
 
 
-def _target(summary: dict[str, Any]) -> str:
+def _target(summary: dict[str, Any], unit: str = "") -> str:
     met = summary["precision"] >= TARGET_PRECISION and summary["recall"] >= TARGET_RECALL
     verdict = "met" if met else "NOT met"
-    return f"  target precision ≥ {TARGET_PRECISION:.2f} at recall ≥ {TARGET_RECALL:.2f}: {verdict}"
+    return (
+        f"  target precision ≥ {TARGET_PRECISION:.2f} at recall ≥ {TARGET_RECALL:.2f}"
+        f"{unit}: {verdict}"
+    )
 
 
 def _report(result: dict[str, Any], splits: Sequence[str]) -> list[str]:
@@ -877,7 +880,8 @@ def _report(result: dict[str, Any], splits: Sequence[str]) -> list[str]:
                 f"{largest['of_names']} names, recall {largest['recall']:.3f} on it, "
                 f"{largest['recall_without_it']:.3f} on the rest"
             )
-        lines.append(_target(result["patstat"][split]))
+        lines.append(_target(result["patstat"][split], " on distinct names"))
+        lines.append(_target(record, " per input record"))
         lines.append("(b) YC 2024 + Fortune 500 leads")
         lines.append(_row("all leads", result["companies"][split]))
         lines.append(_target(result["companies"][split]))
