@@ -116,12 +116,17 @@ SOUND_MIN_LENGTH: Final = 6
 BRAND_UNMATCHED_FACTOR: Final = 0.85
 OMITTED_WORD_DISCOUNT: Final = 0.5
 TYPO_MIN_LENGTH: Final = 5
+# Longer "words" and names are not typed by people; their edit neighbourhoods grow with the
+# square of the length, so they are not searched for typos.
+TYPO_MAX_LENGTH: Final = 40
+COMPACT_MAX_LENGTH: Final = 80
 TYPO_SHORT: Final = {5: 0.40, 6: 0.45, 7: 0.50, 8: 0.70}
 TRUNCATION_MIN_LENGTH: Final = 4
 TRUNCATION_FANOUT: Final = 8
 ABBREVIATION_MIN_LENGTH: Final = 5
 ABBREVIATION_SCAN: Final = 64
 RUN_ON_MAX_PARTS: Final = 4
+RUN_ON_MAX_LENGTH: Final = 60
 GENERIC_WEIGHT_SHARE: Final = 0.25
 LOCATION_WEIGHT_SHARE: Final = 0.15
 UNKNOWN_WEIGHT_SHARE: Final = 0.3
@@ -532,14 +537,14 @@ class AccountIndex:
         self._by_key[" ".join(tokens)].append(entry.index)
         compact = "".join(tokens)
         self._by_compact[compact].append(entry.index)
-        if len(compact) >= 8:
+        if 8 <= len(compact) <= COMPACT_MAX_LENGTH:
             for variant in _deletes(compact):
                 self._compact_deletes[variant].add(compact)
         initials = initialism(tokens)
         if initials:
             self._by_initialism[initials].append(entry.index)
         for token in dict.fromkeys(tokens):
-            if token not in self._postings and len(token) >= TYPO_MIN_LENGTH:
+            if token not in self._postings and TYPO_MIN_LENGTH <= len(token) <= TYPO_MAX_LENGTH:
                 for variant in _deletes(token):
                     self._token_deletes[variant].add(token)
                 self._sounds[sound_key(token)].add(token)
@@ -749,14 +754,16 @@ class AccountIndex:
         forms, which are dropped; after two or more words the last piece may also be the start
         of a legal form, as a fixed-width field cuts `…INDS B.V.` to `…INDSB`.
         """
-        if token in self._postings or len(token) < 5 or token.startswith(LOCATION_PREFIX):
-            return (token,)
         size = len(token)
+        if token in self._postings or not 5 <= size <= RUN_ON_MAX_LENGTH:
+            return (token,)
+        if token.startswith(LOCATION_PREFIX):
+            return (token,)
         # best[i]: the fewest pieces covering token[:i], as (pieces, words kept).
         best: list[tuple[int, tuple[str, ...]] | None] = [None] * (size + 1)
         best[0] = (0, ())
         for end in range(1, size + 1):
-            for start in range(max(0, end - 40), end):
+            for start in range(end):
                 before = best[start]
                 if before is None or before[0] >= RUN_ON_MAX_PARTS:
                     continue
@@ -788,7 +795,7 @@ class AccountIndex:
         if token in self._postings:
             return {token: 1.0}, frozenset()
         matches: dict[str, float] = {}
-        if len(token) >= TYPO_MIN_LENGTH:
+        if TYPO_MIN_LENGTH <= len(token) <= TYPO_MAX_LENGTH:
             neighbours = set(self._token_deletes.get(token, ()))
             for variant in _deletes(token):
                 if variant in self._postings:
@@ -865,7 +872,7 @@ class AccountIndex:
                 block.update(self._postings[vocab])
 
         compact = "".join(tokens)
-        if len(compact) >= 8:
+        if 8 <= len(compact) <= COMPACT_MAX_LENGTH:
             near = set(self._compact_deletes.get(compact, ()))
             for variant in _deletes(compact):
                 near.update(self._compact_deletes.get(variant, ()))
