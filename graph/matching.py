@@ -2,7 +2,9 @@
 
 `AccountIndex` is built once from account rows (the dicts `tools.directory.load_accounts_csv`
 returns) and answers `match(...)` from hash indexes and a small candidate block, never by
-scanning the directory.
+scanning the directory. An account's `aliases` (former, trade or local names) are indexed as
+further names of the same account: each is matched like the account's own name, none rivals
+it, and the match reports the alias it used.
 
 Evidence and its confidence, strongest first:
 
