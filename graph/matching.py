@@ -757,9 +757,11 @@ class AccountIndex:
         of a legal form, as a fixed-width field cuts `…INDS B.V.` to `…INDSB`.
         """
         size = len(token)
-        if token in self._postings or not 5 <= size <= RUN_ON_MAX_LENGTH:
-            return (token,)
-        if token.startswith(LOCATION_PREFIX):
+        if (
+            token in self._postings
+            or not 5 <= size <= RUN_ON_MAX_LENGTH
+            or token.startswith(LOCATION_PREFIX)
+        ):
             return (token,)
         # best[i]: the fewest pieces covering token[:i], as (pieces, words kept).
         best: list[tuple[int, tuple[str, ...]] | None] = [None] * (size + 1)

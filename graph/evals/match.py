@@ -39,7 +39,6 @@ import json
 import random
 import re
 import statistics
-import sys
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
@@ -47,7 +46,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from graph.evals import DATA_ENV, default_data_dir
+from graph.evals import add_data_argument, data_dir_or_none
 from graph.matching import DEFAULT_THRESHOLD, AccountIndex, name_key
 from graph.normalize import normalize_lead
 from tools.directory import registrable_domain
@@ -684,12 +683,13 @@ def timing(companies: Sequence[Company], leads: Sequence[Lead]) -> dict[str, Any
         d for d, lead in zip(durations, leads, strict=True) if lead.kind == "free_mail_name"
     ]
     durations.sort()
-    # How many accounts a name-only lead scores: the candidate block, not the directory.
-    scoring = AccountIndex([company.account() for company in companies], threshold=0.0)
+    # How many accounts a name-only lead scores: the candidate block, not the directory. At
+    # threshold 0 every lead with any evidence returns a match carrying its block size.
+    index.threshold = 0.0
     blocks = []
     for lead in leads:
         if lead.kind == "free_mail_name":
-            found = scoring.match(company_name=lead.company_name)
+            found = index.match(company_name=lead.company_name)
             blocks.append(found.block_size if found else 0)
     return {
         "directory_accounts": len(index),
@@ -957,12 +957,7 @@ def cli(argv: list[str]) -> int:
         prog="cli.py eval match",
         description="Precision, recall and speed of lead-to-account matching on shared data.",
     )
-    parser.add_argument(
-        "--data",
-        type=Path,
-        default=None,
-        help=f"data directory (default ${DATA_ENV} or <repo>/../shared/data)",
-    )
+    add_data_argument(parser)
     parser.add_argument(
         "--split",
         choices=("test", "dev", "all"),
@@ -971,14 +966,8 @@ def cli(argv: list[str]) -> int:
         "chosen) or all (default: test first, then dev)",
     )
     args = parser.parse_args(argv)
-    data_dir: Path = args.data or default_data_dir()
-    missing = [name for name in DATA_FILES if not (data_dir / name).is_file()]
-    if missing:
-        print(
-            f"eval match: evaluation data missing in {data_dir}: {', '.join(missing)}; "
-            f"pass --data PATH or set {DATA_ENV}",
-            file=sys.stderr,
-        )
+    data_dir = data_dir_or_none("eval match", args.data, DATA_FILES)
+    if data_dir is None:
         return 2
     result = run(data_dir)
     splits = SPLITS if args.split == "all" else (args.split,)

@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import sys
 import tempfile
 import time
 from collections import Counter
@@ -34,7 +33,7 @@ from typing import Any, Final
 
 import numpy as np
 
-from graph.evals import DATA_ENV, default_data_dir
+from graph.evals import add_data_argument, data_dir_or_none
 from graph.learning import (
     POST_CONTACT_COLUMNS,
     X_EDUCATION_LABEL,
@@ -333,12 +332,7 @@ def cli(argv: list[str]) -> int:
         description="ROC-AUC, PR-AUC, top-decile lift and Brier of the learned scorer on real "
         "outcomes, against a HistGradientBoosting anchor on the same columns and split.",
     )
-    parser.add_argument(
-        "--data",
-        type=Path,
-        default=None,
-        help=f"data directory (default ${DATA_ENV} or <repo>/../shared/data)",
-    )
+    add_data_argument(parser)
     parser.add_argument(
         "--save-model",
         type=Path,
@@ -347,15 +341,8 @@ def cli(argv: list[str]) -> int:
         help="also write the model trained on the x_education 70%% split to PATH (JSON)",
     )
     args = parser.parse_args(argv)
-    data_dir: Path = args.data or default_data_dir()
-    absent = missing_files(data_dir)
-    if absent:
-        print(
-            f"eval score: no evaluation data at {data_dir} (missing "
-            f"{', '.join(str(p.relative_to(data_dir)) for p in absent)}); "
-            f"pass --data PATH or set {DATA_ENV}",
-            file=sys.stderr,
-        )
+    data_dir = data_dir_or_none("eval score", args.data, (LEADS_CSV, *CRM_FILES))
+    if data_dir is None:
         return 2
     result = run(data_dir, save_model=args.save_model)
     for line in report(result):
