@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cksum requirements-dev.txt | cut -d' ' -f1)
-CODE := app.py cli.py graph tools tests infra/make_samples.py
+CODE := app.py cli.py service graph domain tools offline tests infra/make_samples.py
 
 .DEFAULT_GOAL := help
 .PHONY: help install demo test lint typecheck check serve worker lock samples clean
@@ -28,11 +28,12 @@ demo: $(STAMP) ## Run the sample leads through the service on embedded defaults 
 test: $(STAMP) ## Run every test (Redis/PostgreSQL tests fail, not skip, under CI=true)
 	$(PY) -m pytest -q -ra
 
-lint: $(STAMP) ## ruff check and ruff format --check
+lint: $(STAMP) ## ruff check, ruff format --check and the layer contract (lint-imports)
 	$(VENV)/bin/ruff check $(CODE)
 	$(VENV)/bin/ruff format --check $(CODE)
+	$(VENV)/bin/lint-imports --no-cache
 
-typecheck: $(STAMP) ## mypy on app.py, cli.py, graph and tools
+typecheck: $(STAMP) ## mypy on app.py, cli.py and every layer
 	$(VENV)/bin/mypy
 
 check: lint typecheck test ## Everything CI runs

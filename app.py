@@ -28,12 +28,12 @@ from pydantic import (
     model_validator,
 )
 
-from graph.intake import LeadIn, idempotency_key, lead_id_for
-from graph.runner import thread
-from graph.services import Services, open_services
-from tools.logs import configure_logging
+from domain.intake import LeadIn, idempotency_key, lead_id_for
+from service.logs import configure_logging
+from service.runner import thread
+from service.settings import Settings
+from service.wiring import Services, open_services
 from tools.ports import LeadRecord
-from tools.settings import Settings
 from tools.slack_signature import InvalidInteraction, parse_interaction, verify_slack_request
 
 log = structlog.get_logger("lead_router.api")

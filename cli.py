@@ -34,9 +34,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 async def _worker(concurrency: int | None) -> int:
     from taskiq.api import run_receiver_task
 
-    from graph.services import open_services
-    from tools.logs import configure_logging
-    from tools.settings import Settings
+    from service.logs import configure_logging
+    from service.settings import Settings
+    from service.wiring import open_services
 
     settings = Settings()
     configure_logging(settings.log_level)
@@ -98,7 +98,7 @@ async def _demo(leads_file: Path, data_dir: Path, timeout_s: float, rate: float)
     import uvicorn
 
     from app import create_app
-    from tools.settings import Settings
+    from service.settings import Settings
 
     await asyncio.to_thread(shutil.rmtree, data_dir, True)
     settings = Settings(
@@ -237,22 +237,22 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     """Measure decisions on the shared third-party data; JSON summary on the last line."""
     if args.what == "match":
-        from graph.evals.match import cli as run_eval
+        from offline.evals.match import cli as run_eval
     else:
-        from graph.evals.score import cli as run_eval
+        from offline.evals.score import cli as run_eval
     return run_eval(args.rest)
 
 
 def cmd_learn(args: argparse.Namespace) -> int:
     """Fit the learned scorer on stored outcomes or a CSV export and make it current."""
-    from graph.train import cli as run_learn
+    from offline.learn import cli as run_learn
 
     return run_learn(args.rest)
 
 
 def cmd_backtest(args: argparse.Namespace) -> int:
     """Replay historical leads through the current config, with no side effects."""
-    from graph.backtest import cli as run_backtest
+    from offline.backtest import cli as run_backtest
 
     return run_backtest(args.rest)
 

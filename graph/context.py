@@ -6,12 +6,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from graph.config import RoutingConfig, ScoringConfig
-from graph.learning import LearnedModel
-from graph.matching import AccountIndex
-from tools.enrichment_http import HttpEnrichmentProvider
-from tools.ports import CRM, Calendar, CompanyDirectory, Embedder, Notifier, Store, VectorMemory
-from tools.settings import Settings
+from domain.config import RoutingConfig, ScoringConfig
+from domain.learned_model import LearnedModel
+from domain.matching import AccountIndex
+from tools.ports import (
+    CRM,
+    Calendar,
+    CompanyDirectory,
+    Embedder,
+    EnrichmentProvider,
+    Notifier,
+    Store,
+    VectorMemory,
+)
 
 
 def utcnow() -> datetime:
@@ -19,10 +26,30 @@ def utcnow() -> datetime:
 
 
 @dataclass(frozen=True)
+class RunSettings:
+    """The process settings the nodes read (the service builds this from its `Settings`)."""
+
+    dedupe_window_minutes: int = 30
+    own_domains: list[str] = field(default_factory=list)
+    enrichment_order: list[str] = field(
+        default_factory=lambda: ["crm", "directory", "http", "inference"]
+    )
+    enrichment_fields: list[str] = field(
+        default_factory=lambda: ["name", "industry", "employees", "country"]
+    )
+    enrichment_min_confidence: float = 0.7
+    enrichment_budget: int = 1
+    enrichment_cache_ttl_s: int = 7 * 86400
+    similar_accounts_k: int = 5
+    lease_ttl_ms: int = 30_000
+    fault_after_effect: str | None = None
+
+
+@dataclass(frozen=True)
 class Context:
     """Clients and config one lead's run needs; built once per process, shared by runs."""
 
-    settings: Settings
+    settings: RunSettings
     routing: RoutingConfig
     scoring: ScoringConfig
     store: Store
@@ -31,7 +58,7 @@ class Context:
     notifier: Notifier
     calendar: Calendar
     matcher: AccountIndex = field(default_factory=lambda: AccountIndex([]))
-    enricher: HttpEnrichmentProvider | None = None
+    enricher: EnrichmentProvider | None = None
     vectors: VectorMemory | None = None
     embedder: Embedder | None = None
     model: LearnedModel | None = None

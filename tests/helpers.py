@@ -21,12 +21,12 @@ import httpx
 import pytest
 import uvicorn
 
-from graph.runner import thread
+from service.runner import thread
+from service.settings import Settings
 from tools.ports import LeadRecord
-from tools.settings import Settings
 
 if TYPE_CHECKING:
-    from graph.services import Services
+    from service.wiring import Services
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -9,12 +9,12 @@ Fuzzy name matching lives elsewhere; this module only answers "which account own
 from __future__ import annotations
 
 import csv
-import functools
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import tldextract
+from domain.accounts import split_aliases
+from domain.normalize import registrable_domain
 
 ACCOUNT_COLUMNS = (
     "account_id",
@@ -30,34 +30,6 @@ ACCOUNT_COLUMNS = (
     "parent_account_id",
     "aliases",
 )
-
-
-@functools.cache
-def _extractor() -> tldextract.TLDExtract:
-    """The public-suffix parser, built once, from the bundled list only (no network, no disk)."""
-    return tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
-
-
-def registrable_domain(value: str | None) -> str | None:
-    """Lower-cased registrable domain of a domain, URL or email address; None when there is none.
-
-    `https://www.acme.co.uk/x` → `acme.co.uk`, `jo@EU.Acme.com` → `acme.com`, `localhost` → None.
-    """
-    text = (value or "").strip().lower()
-    if "@" in text and "/" not in text:
-        text = text.rsplit("@", 1)[1]
-    if not text or any(ch.isspace() for ch in text):
-        return None
-    return _extractor()(text).top_domain_under_public_suffix or None
-
-
-def split_aliases(value: Any) -> tuple[str, ...]:
-    """An account's other names (former, trade or local names): a list, or one CSV cell
-    separated by `|` (`Facebook|Facebook, Inc.`); blanks dropped."""
-    if not value:
-        return ()
-    names = value.split("|") if isinstance(value, str) else [str(name) for name in value]
-    return tuple(dict.fromkeys(name.strip() for name in names if name and name.strip()))
 
 
 def _parse_employees(raw: str) -> int:

@@ -10,9 +10,7 @@ and the vector is L2-normalized, so the dot product of two vectors is their cosi
 The hash is keyed by nothing that changes between processes or Python versions (never
 `hash()`), so a vector stored today matches one computed tomorrow on another machine.
 
-`account_text(account)` renders an account's firmographics (name, industry, country, size
-band, description) into the text to embed, so accounts sharing an industry, a country and a
-size band share many features and end up close.
+What text an account is embedded from is `domain.accounts.account_text`.
 """
 
 from __future__ import annotations
@@ -22,8 +20,6 @@ import math
 import re
 import unicodedata
 from collections import Counter
-from functools import lru_cache
-from typing import Any
 
 import numpy as np
 
@@ -35,16 +31,6 @@ TRIGRAM_WEIGHT = 0.5
 EMPTY_TOKEN = "\x00empty"
 
 _WORD = re.compile(r"[a-z0-9]+(?:[-'][a-z0-9]+)*")
-# Upper bounds of the employee-count bands, the usual B2B segmentation grain.
-_SIZE_BANDS: tuple[tuple[int, str], ...] = (
-    (10, "1-10"),
-    (50, "11-50"),
-    (200, "51-200"),
-    (500, "201-500"),
-    (1000, "501-1000"),
-    (5000, "1001-5000"),
-    (10000, "5001-10000"),
-)
 
 
 def normalize(text: str) -> str:
@@ -103,77 +89,3 @@ class LocalEmbedder:
             vector[index] = sign
             return vector
         return vector / norm
-
-
-def _plain(value: Any) -> Any:
-    """An enrichment field may be `{"value", "source", "confidence"}`; return its value."""
-    if isinstance(value, dict) and "value" in value:
-        return value["value"]
-    return value
-
-
-def _first(account: dict[str, Any], *keys: str) -> Any:
-    for key in keys:
-        value = _plain(account.get(key))
-        if value not in (None, "", [], {}):
-            return value
-    return None
-
-
-def size_band(employees: Any) -> str | None:
-    """The employee-count band of `employees` (a number or a numeric string), or None."""
-    if isinstance(employees, bool) or employees is None:
-        return None
-    if isinstance(employees, str):
-        digits = employees.replace(",", "").replace("_", "").strip().rstrip("+")
-        if not digits.isdigit():
-            return employees.strip() or None
-        employees = int(digits)
-    if not isinstance(employees, int | float) or not math.isfinite(employees) or employees < 1:
-        return None
-    for upper, band in _SIZE_BANDS:
-        if employees <= upper:
-            return band
-    return "10001+"
-
-
-@lru_cache(maxsize=512)
-def country_name(value: str) -> str:
-    """The common English name of a country given by name or ISO code; else `value` itself."""
-    import pycountry
-
-    try:
-        country = pycountry.countries.lookup(value.strip())
-    except LookupError:
-        return value.strip()
-    return str(getattr(country, "common_name", None) or country.name)
-
-
-def account_text(account: dict[str, Any]) -> str:
-    """Render an account's firmographics as the text its embedding is computed from.
-
-    Reads `name` (or `company`), `industry`, `country`, the size band from `size_band` or
-    `employees`, and `description`; a field may be a plain value or an enrichment field
-    (`{"value": ..., "source": ..., "confidence": ...}`). One line per field, without labels
-    (a label shared by every account would only add the same amount to every similarity);
-    missing fields are left out.
-    """
-    parts: list[str] = []
-    name = _first(account, "name", "company", "company_name")
-    if name is not None:
-        parts.append(str(name))
-    industry = _first(account, "industry", "sector")
-    if industry is not None:
-        parts.append(str(industry))
-    country = _first(account, "country", "country_code")
-    if country is not None:
-        parts.append(country_name(str(country)))
-    band = _first(account, "size_band") or size_band(
-        _first(account, "employees", "employee_count", "size")
-    )
-    if band is not None:
-        parts.append(f"{band} employees")
-    description = _first(account, "description", "about")
-    if description is not None:
-        parts.append(str(description))
-    return "\n".join(parts)

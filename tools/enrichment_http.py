@@ -50,8 +50,8 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from graph.normalize import website_domain
-from graph.regions import country_code
+from domain.normalize import website_domain
+from domain.regions import country_code
 from tools.retry import log_retry, retry_after_seconds
 
 log = structlog.get_logger("lead_router.enrichment_http")

@@ -1,4 +1,4 @@
-"""Open the configured Store (Redis when REDIS_URL is set, else SQLite) and share its rules.
+"""The rules the Store backends share (Redis and SQLite; `service.backends` opens one).
 
 Both backends import the helpers below, so record encoding, field merging, ordering keys and
 the weighted round-robin choice are defined once.
@@ -10,32 +10,13 @@ import dataclasses
 import json
 import math
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from tools.ports import LeadRecord, Store
+from tools.ports import LeadRecord
 
-if TYPE_CHECKING:
-    from tools.settings import Settings
-
-MIN_RECORD_TTL_DAYS = 30
 LEAD_FIELDS = frozenset(field.name for field in dataclasses.fields(LeadRecord))
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
-
-
-async def open_store(settings: Settings) -> Store:
-    """Open RedisStore when settings.redis_url is set, else SqliteStore in settings.data_dir."""
-    record_ttl_s = max(settings.idempotency_ttl_days, MIN_RECORD_TTL_DAYS) * 86_400
-    if settings.redis_url:
-        from tools.store_redis import RedisStore
-
-        return await RedisStore(
-            settings.redis_url, prefix=settings.redis_prefix, record_ttl_s=record_ttl_s
-        ).open()
-    from tools.store_sqlite import SqliteStore
-
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return await SqliteStore(settings.sqlite_path, record_ttl_s=record_ttl_s).open()
 
 
 def utc_now_iso() -> str:

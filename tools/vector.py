@@ -1,14 +1,10 @@
-"""Open the configured similar-account memory and embedder, and share their rules.
+"""The similar-account memory's shared rules, and the OpenAI-compatible embedder.
 
-`open_vector_memory(settings)` returns Pinecone when PINECONE_API_KEY is set (PINECONE_INDEX,
-PINECONE_HOST for a local endpoint), else the local index in DATA_DIR (DESIGN §4).
-`open_embedder(settings)` returns the deterministic local embedder unless EMBEDDINGS_MODEL
-names an OpenAI-compatible embeddings model.
-
-Both memory backends import the helpers below, so metadata rules, vector checks and the error
-type callers catch are defined once. Metadata follows Pinecone's rules on both: values are
-strings, numbers, booleans or lists of strings; None is dropped and anything else is
-stringified (objects as JSON).
+Which memory and embedder a process uses is chosen in `service.backends`. Both memory
+backends import the helpers below, so metadata rules, vector checks and the error type callers
+catch are defined once. Metadata follows Pinecone's rules on both: values are strings,
+numbers, booleans or lists of strings; None is dropped and anything else is stringified
+(objects as JSON).
 """
 
 from __future__ import annotations
@@ -16,13 +12,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
-
-from tools.embedder_local import DEFAULT_DIM, LocalEmbedder
-from tools.ports import Embedder, VectorMemory
-
-if TYPE_CHECKING:
-    from tools.settings import Settings
+from typing import Any
 
 LOCAL_FILENAME = "vectors.sqlite3"
 
@@ -110,42 +100,3 @@ class OpenAIEmbedder:
         if vectors:
             self.dim = len(vectors[0])
         return vectors
-
-
-def open_embedder(settings: Settings) -> Embedder:
-    """LocalEmbedder by default; OpenAIEmbedder when settings.embeddings_model is set."""
-    if settings.embeddings_model:
-        if settings.openai_api_key is None:
-            raise ValueError(
-                "EMBEDDINGS_MODEL is set: set OPENAI_API_KEY too (any value for an endpoint "
-                "without auth, with OPENAI_BASE_URL pointing at it)"
-            )
-        api_key = settings.openai_api_key.get_secret_value()
-        return OpenAIEmbedder(
-            settings.embeddings_model, api_key=api_key, base_url=settings.openai_base_url
-        )
-    return LocalEmbedder(DEFAULT_DIM)
-
-
-async def open_vector_memory(settings: Settings, dim: int | None = None) -> VectorMemory:
-    """Open PineconeVectorMemory when settings.pinecone_api_key is set, else LocalVectorMemory.
-
-    `dim` is the embedder's dimension. The local index checks it against the file; left None
-    it is the local embedder's when EMBEDDINGS_MODEL is unset, else taken from the file or the
-    first upsert. A Pinecone index has its own dimension, fixed when it was created.
-    """
-    if settings.pinecone_api_key:
-        from tools.vector_pinecone import PineconeVectorMemory
-
-        if not settings.pinecone_index and not settings.pinecone_host:
-            raise ValueError("PINECONE_API_KEY is set: set PINECONE_INDEX (or PINECONE_HOST) too")
-        return PineconeVectorMemory(
-            api_key=settings.pinecone_api_key.get_secret_value(),
-            index=settings.pinecone_index or "",
-            host=settings.pinecone_host,
-        )
-    from tools.vector_local import LocalVectorMemory
-
-    if dim is None and not settings.embeddings_model:
-        dim = DEFAULT_DIM
-    return await LocalVectorMemory(settings.data_dir / LOCAL_FILENAME, dim).open()

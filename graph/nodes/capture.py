@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from langgraph.runtime import Runtime
 
+from domain.normalize import normalize_lead
 from graph.context import Context
 from graph.nodes._node import timed
-from graph.normalize import normalize_lead
 from graph.state import CaptureUpdate, LeadState
 
 

@@ -11,7 +11,7 @@ from typing import Any, Literal
 from langgraph.runtime import Runtime
 from pydantic import BaseModel, Field
 
-from graph.config import ScoringConfig
+from domain.config import ScoringConfig
 from graph.context import Context
 from graph.nodes._node import timed
 from graph.state import ClassifyUpdate, LeadState

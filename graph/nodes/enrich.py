@@ -16,10 +16,11 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
+from domain.accounts import account_key
+from domain.regions import region_for
 from graph.context import Context
-from graph.memory import account_key, similar_accounts
 from graph.nodes._node import timed
-from graph.regions import region_for
+from graph.similar_accounts import similar_accounts
 from graph.state import EnrichUpdate, LeadState
 
 FIELDS = ("name", "domain", "industry", "employees", "country", "state", "city")

@@ -7,9 +7,10 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
+from domain.accounts import account_key
 from graph.context import Context
-from graph.memory import account_key, remember
 from graph.nodes._node import once, timed
+from graph.similar_accounts import remember
 from graph.state import LeadState, NotifyUpdate
 
 

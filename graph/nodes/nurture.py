@@ -7,9 +7,9 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
+from domain.prompts import render, sections
 from graph.context import Context
 from graph.nodes._node import timed
-from graph.prompting import render, sections
 from graph.state import LeadState, NurtureUpdate
 
 TRACKS: dict[str, dict[str, str]] = {

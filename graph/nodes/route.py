@@ -9,10 +9,10 @@ from zoneinfo import ZoneInfo
 
 from langgraph.runtime import Runtime
 
-from graph.config import Rep, RoutingConfig, ScoringConfig, Target, Team
+from domain.config import Rep, RoutingConfig, ScoringConfig, Target, Team
+from domain.rules import first_match
 from graph.context import Context
 from graph.nodes._node import timed
-from graph.rules import first_match
 from graph.state import LeadState, RouteUpdate
 from tools.ports import Store
 

@@ -12,9 +12,9 @@ from typing import Any, Literal
 from langgraph.runtime import Runtime
 from pydantic import BaseModel, Field, model_validator
 
-from graph.config import ScoringConfig
+from domain.config import ScoringConfig
+from domain.learned_model import LearnedModel
 from graph.context import Context
-from graph.learning import LearnedModel
 from graph.nodes._node import timed
 from graph.state import LeadState, ScoreUpdate
 

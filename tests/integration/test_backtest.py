@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from graph.backtest import cli, read_leads, run
-from tools.settings import Settings
+from offline.backtest import cli, read_leads, run
+from service.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "infra" / "sample_leads.jsonl"

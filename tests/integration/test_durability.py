@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from graph.services import open_services
+from service.wiring import open_services
 from tests.helpers import lead_payload, lead_state, make_settings, submit
 
 

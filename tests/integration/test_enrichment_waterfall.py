@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from graph.services import Services, open_services
+from service.wiring import Services, open_services
 from tests.fakes.enrichment_server import API_KEY, FakeEnrichment
 from tests.helpers import ROOT, lead_payload, make_settings, submit_and_run
 

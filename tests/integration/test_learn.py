@@ -18,11 +18,11 @@ from typing import Any
 
 import pytest
 
-from graph.learning import LearnedModel
-from graph.services import open_services
-from graph.train import cli
+from domain.learned_model import LearnedModel
+from offline.learn import cli
+from service.settings import Settings
+from service.wiring import open_services
 from tests.helpers import lead_payload, make_settings, submit_and_run
-from tools.settings import Settings
 
 SOURCES = ("Google", "Direct Traffic", "Referral", "Organic Search")
 HIGH = {"Total Time": 1900, "Lead Source": "Google"}

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from graph.evals import DATA_ENV, default_data_dir
-from graph.evals.match import DATA_FILES, run
-from graph.matching import BLOCK_MAX
+from domain.matching import BLOCK_MAX
+from offline.evals import DATA_ENV, default_data_dir
+from offline.evals.match import DATA_FILES, run
 from tests.helpers import unavailable
 
 TARGET_PRECISION = 0.98

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 import yaml
 
-from graph.config import RoutingConfig, Team, load_routing
+from domain.config import RoutingConfig, Team, load_routing
 from graph.nodes.route import pick_from_team
-from graph.services import open_services
+from service.wiring import open_services
 from tests.helpers import ROOT, lead_payload, lead_state, make_settings, submit
 from tools.ports import Store
 from tools.store_redis import RedisStore

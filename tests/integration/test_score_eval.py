@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from graph.evals import DATA_ENV, default_data_dir
-from graph.evals.score import cli, missing_files, run
-from graph.learning import ID_COLUMNS, POST_CONTACT_COLUMNS, X_EDUCATION_LABEL, LearnedModel
+from domain.learned_model import ID_COLUMNS, POST_CONTACT_COLUMNS, X_EDUCATION_LABEL, LearnedModel
+from offline.evals import DATA_ENV, default_data_dir
+from offline.evals.score import cli, missing_files, run
 from tests.helpers import unavailable
 
 

@@ -18,10 +18,10 @@ from typing import Any
 import httpx
 import pytest
 
-from graph.services import open_services
+from service.backends import open_store
+from service.settings import Settings
+from service.wiring import open_services
 from tests.helpers import lead_payload, live_server, make_settings, submit_and_run, wait_status
-from tools.settings import Settings
-from tools.store import open_store
 
 NOVARIN = {"company": "Novarin Software Inc.", "domain": "novarinsoftware.com", "id": "ACC-1016"}
 ZELLMOOR = {

@@ -14,8 +14,8 @@ import httpx
 import pytest
 import yaml
 
-from graph.actions import MAX_HOPS
-from graph.services import Services, open_services
+from service.rep_actions import MAX_HOPS
+from service.wiring import Services, open_services
 from tests.helpers import (
     ROOT,
     lead_payload,

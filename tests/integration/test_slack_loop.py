@@ -25,11 +25,11 @@ import httpx
 import pytest
 import yaml
 
-from graph.config import load_routing
+from domain.config import load_routing
+from service.settings import Settings
 from tests.fakes.slack_server import TEAM_ID, FakeSlack, running_slack
 from tests.helpers import ROOT, lead_payload, live_server, make_settings, wait_for, wait_status
 from tools.crm_builtin import BuiltinCRM
-from tools.settings import Settings
 
 TOKEN = "xoxb-loop-test-token"
 SIGNING_SECRET = "3c1f0e9b7a2d44c8a6b5e1f0d9c8b7a6"

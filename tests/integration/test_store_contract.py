@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
+from service.backends import open_store
+from service.settings import Settings
 from tools.ports import LeadRecord, RoundRobinPick, Store
-from tools.settings import Settings
-from tools.store import open_store
 from tools.store_redis import RedisStore
 from tools.store_sqlite import SqliteStore
 

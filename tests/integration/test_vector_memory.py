@@ -25,18 +25,14 @@ import pytest
 from fastapi import FastAPI, Request
 from pinecone.errors import ServiceError
 
+from domain.accounts import account_text
+from service.backends import open_embedder, open_vector_memory
 from tests.fakes import serving
 from tests.fakes.pinecone_server import FakePinecone, running_pinecone
 from tests.helpers import Waits, make_settings
-from tools.embedder_local import LocalEmbedder, account_text
+from tools.embedder_local import LocalEmbedder
 from tools.ports import VectorMemory
-from tools.vector import (
-    OpenAIEmbedder,
-    VectorMemoryError,
-    open_embedder,
-    open_vector_memory,
-    sanitize_metadata,
-)
+from tools.vector import OpenAIEmbedder, VectorMemoryError, sanitize_metadata
 from tools.vector_local import LocalVectorMemory
 from tools.vector_pinecone import PineconeVectorMemory
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from graph.config import ConfigError, load_routing, load_scoring
+from domain.config import ConfigError, load_routing, load_scoring
 
 INFRA = Path(__file__).resolve().parents[2] / "infra"
 

@@ -10,13 +10,13 @@ from typing import Any
 
 import pytest
 
-from graph.config import Rule, load_routing, load_scoring
+from domain.config import Rule, load_routing, load_scoring
+from domain.rules import evaluate, first_match
 from graph.nodes.classify import intent_for, persona_for, spam_for
 from graph.nodes.draft import compose
 from graph.nodes.notify import build_message
 from graph.nodes.route import choose_action, pick_from_team
 from graph.nodes.score import score_lead
-from graph.rules import evaluate, first_match
 from graph.state import LeadState
 from tools.store_sqlite import SqliteStore
 

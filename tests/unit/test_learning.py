@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from graph.learning import LearnedModel, parse_label
+from domain.learned_model import LearnedModel, parse_label
 
 SOURCES = {"Google": 0.8, "Referral": 1.5, "Ads": -0.5, "Direct": 0.0, "Select": 0.0}
 COLUMNS = ["Prospect ID", "visits", "minutes", "source", "country", "newsletter", "note"]

@@ -1,4 +1,4 @@
-"""Unit tests for lead-to-account matching (graph/matching.py) on small synthetic directories."""
+"""Unit tests for lead-to-account matching (domain/matching.py) on small synthetic directories."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from graph.matching import DEFAULT_THRESHOLD, AccountIndex, name_key
+from domain.matching import DEFAULT_THRESHOLD, AccountIndex, name_key
 
 
 def account(account_id: str, name: str, domain: str | None = None, **extra: Any) -> dict[str, Any]:

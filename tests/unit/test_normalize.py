@@ -1,4 +1,4 @@
-"""Unit tests for lead normalization (graph/normalize.py) and country regions (graph/regions.py)."""
+"""Unit tests for lead normalization (domain/normalize.py) and regions (domain/regions.py)."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ import requests
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from graph import normalize
-from graph.normalize import (
+from domain import normalize
+from domain.normalize import (
     LEAD_KEYS,
     MESSAGE_MAX_CHARS,
     disposable_domains,
@@ -30,7 +30,7 @@ from graph.normalize import (
     registrable_domain,
     website_domain,
 )
-from graph.regions import COUNTRY_REGION, REGIONS, country_code, region_for
+from domain.regions import COUNTRY_REGION, REGIONS, country_code, region_for
 from tests.strategies import PAYLOAD_FIELDS
 
 
@@ -170,6 +170,19 @@ def test_registrable_domain_helper_rejects_malformed_hosts() -> None:
     """The helper returns None for empty, spaced or suffix-less hosts."""
     assert registrable_domain("EU.Acme.CO.UK.") == "acme.co.uk"
     assert [registrable_domain(v) for v in (None, "", "a b.com", "localhost")] == [None] * 4
+
+
+def test_registrable_domain_takes_urls_emails_and_ports_alike() -> None:
+    """One contract for the lead's domain and the accounts': a URL, an email or host:port."""
+    given = ("https://www.acme.co.uk/x", "jo@EU.Acme.co.uk", "acme.co.uk:443", "acme.co.uk/about")
+    assert {registrable_domain(v) for v in given} == {"acme.co.uk"}
+
+
+def test_registrable_domain_rejects_empty_labels_and_leading_hyphens() -> None:
+    """`a..b.com` and `-acme.com` are not hostnames, so they have no registrable domain."""
+    assert [registrable_domain(v) for v in ("a..b.com", "-acme.com", "https://www.htp")] == [
+        None
+    ] * 3
 
 
 def test_website_domain_helper_handles_non_text() -> None:

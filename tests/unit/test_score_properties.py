@@ -16,11 +16,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from graph.config import ScoringConfig, load_scoring
-from graph.learning import LearnedModel
+from domain.config import ScoringConfig, load_scoring
+from domain.learned_model import LearnedModel
+from domain.normalize import normalize_lead
 from graph.nodes.classify import Classification, intent_for, persona_for, segment_for, spam_for
 from graph.nodes.score import Score, score_lead, score_learned
-from graph.normalize import normalize_lead
 from tests.helpers import ROOT
 from tests.strategies import PAYLOAD_FIELDS
 

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from graph.config import Rep
+from domain.config import Rep
 from graph.nodes.route import working_deadline
 
 BERLIN = ZoneInfo("Europe/Berlin")

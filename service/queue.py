@@ -12,7 +12,7 @@ from typing import Any
 from taskiq import AsyncBroker, AsyncTaskiqDecoratedTask, InMemoryBroker
 from taskiq_redis import RedisStreamBroker
 
-from tools.settings import Settings
+from service.settings import Settings
 
 TASK_NAME = "process_lead"
 

@@ -19,8 +19,8 @@ from langgraph.graph.state import CompiledStateGraph
 from graph.context import Context
 from graph.nodes.notify import build_message, schedule_sla
 from graph.nodes.route import availability, working_deadline
-from graph.runner import thread
 from graph.state import LeadState
+from service.runner import thread
 
 Action = Literal["accept", "reassign", "not_a_fit"]
 ACTIONS: tuple[Action, ...] = ("accept", "reassign", "not_a_fit")

@@ -23,7 +23,7 @@ recall = correct matches / leads whose organisation is in the directory.
 Split: every organisation (leuven_id) and company (registrable domain) falls in `dev` or
 `test` by a hash of its id, 50/50. The matcher's threshold and rules are chosen on `dev`
 only; `test` is what the command reports first. A sweep over thresholds on dev is printed so
-the choice of `graph.matching.DEFAULT_THRESHOLD` can be checked.
+the choice of `domain.matching.DEFAULT_THRESHOLD` can be checked.
 
 Also measured: enrichment field accuracy (country, employee band, industry) when only a
 corporate email is given, and the time per `match` call over all leads of (b) on the full
@@ -46,10 +46,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from graph.evals import add_data_argument, data_dir_or_none
-from graph.matching import DEFAULT_THRESHOLD, AccountIndex, name_key
-from graph.normalize import normalize_lead
-from tools.directory import registrable_domain
+from domain.matching import DEFAULT_THRESHOLD, AccountIndex, name_key
+from domain.normalize import normalize_lead, registrable_domain
+from offline.evals import add_data_argument, data_dir_or_none
 
 SPLITS: Final = ("test", "dev")
 DATA_FILES: Final = (

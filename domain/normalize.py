@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 import phonenumbers
 import tldextract
 
-from graph.regions import COUNTRY_REGION, country_code, region_for
+from domain.regions import COUNTRY_REGION, country_code, region_for
 
 DATA_DIR: Final = Path(__file__).resolve().parent / "data"
 
@@ -178,15 +178,23 @@ def _split_host(host: str) -> tuple[str, str] | None:
     return f"{result.domain}.{result.suffix}", result.suffix
 
 
-def registrable_domain(host: str | None) -> str | None:
-    """Registrable domain of a hostname, Public Suffix aware: `mail.eu.acme.co.uk` → `acme.co.uk`.
+def registrable_domain(value: str | None) -> str | None:
+    """Registrable domain of a hostname, URL or email address, Public Suffix aware; else None.
 
-    None for a malformed host or one without a public suffix (`localhost`, `acme.internal`).
+    `mail.eu.acme.co.uk`, `https://www.acme.co.uk/x`, `acme.co.uk:443` and `jo@EU.Acme.co.uk`
+    all give `acme.co.uk`. None for a malformed host (`a..b.com`, `-acme.com`, `a b.com`) or
+    one without a public suffix (`localhost`, `acme.internal`).
     """
-    if not host:
-        return None
-    host = host.strip().lower().rstrip(".")
-    if not _HOSTNAME.fullmatch(host):
+    text = (value or "").strip().lower()
+    if "@" in text and "/" not in text:
+        text = text.rsplit("@", 1)[1]
+    if "/" in text or ":" in text:
+        try:
+            text = urlsplit(text if "://" in text else "//" + text.lstrip("/")).hostname or ""
+        except ValueError:
+            return None
+    host = text.rstrip(".")
+    if not host or not _HOSTNAME.fullmatch(host):
         return None
     parts = _split_host(host)
     return parts[0] if parts else None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from graph.config import Rule
+from domain.config import Rule
 
 _MISSING = object()
 

@@ -4,7 +4,7 @@ Two data sets, both real third-party data read from the shared data directory:
 
 - `x_education`: 9,240 inbound leads with the outcome `Converted`
   (`leads/x_education_leads.csv`). The post-contact columns named in the data README
-  (`graph.learning.POST_CONTACT_COLUMNS`) and the id columns are excluded; every other column
+  (`domain.learned_model.POST_CONTACT_COLUMNS`) and the id columns are excluded; every other column
   is a lead property, as it would arrive in a webhook's `properties`.
 - `crm`: Won/Lost opportunities (`crm/sales_pipeline.csv`) joined with the account's
   firmographics (`crm/accounts.csv`) and the product (`crm/products.csv`). The source's typos
@@ -33,8 +33,7 @@ from typing import Any, Final
 
 import numpy as np
 
-from graph.evals import add_data_argument, data_dir_or_none
-from graph.learning import (
+from domain.learned_model import (
     POST_CONTACT_COLUMNS,
     X_EDUCATION_LABEL,
     LearnedModel,
@@ -43,6 +42,7 @@ from graph.learning import (
     read_csv,
     to_number,
 )
+from offline.evals import add_data_argument, data_dir_or_none
 
 SPLIT_SEED: Final = 0
 TEST_SHARE: Final = 0.30

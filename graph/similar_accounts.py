@@ -10,19 +10,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from tools.embedder_local import account_text
+from domain.accounts import META_FIELDS, account_text
 from tools.ports import Embedder, VectorMemory
-
-META_FIELDS = ("name", "domain", "industry", "employees", "country", "region")
-
-
-def account_key(enrichment: dict[str, Any]) -> str | None:
-    """The memory id of the lead's account: the matched account, else its company domain."""
-    match = enrichment.get("account_match") or {}
-    if match.get("account_id"):
-        return f"account:{match['account_id']}"
-    domain = (enrichment.get("company") or {}).get("domain")
-    return f"domain:{domain}" if domain else None
 
 
 async def embed(embedder: Embedder, company: dict[str, Any]) -> list[float]:

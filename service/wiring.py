@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,26 +19,26 @@ from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from langgraph.graph.state import CompiledStateGraph
 from taskiq import AsyncBroker, AsyncTaskiqDecoratedTask, InMemoryBroker
 
-from graph.actions import ActionError, apply_action
+from domain.accounts import account_key
+from domain.config import RoutingConfig, ScoringConfig, load_routing, load_scoring
+from domain.learned_model import LearnedModel
+from domain.matching import AccountIndex
+from domain.normalize import normalize_lead
 from graph.builder import build_graph
-from graph.config import RoutingConfig, ScoringConfig, load_routing, load_scoring
-from graph.context import Context
-from graph.learning import LearnedModel
-from graph.matching import AccountIndex
-from graph.memory import account_key, remember
-from graph.normalize import normalize_lead
-from graph.runner import LeadRunner, thread
+from graph.context import Context, RunSettings
+from graph.similar_accounts import remember
+from service.backends import open_embedder, open_store, open_vector_memory
+from service.queue import make_broker, register, register_action
+from service.rep_actions import ActionError, apply_action
+from service.runner import LeadRunner, thread
+from service.settings import Settings
 from tools.calendar_builtin import BuiltinCalendar
 from tools.crm_builtin import BuiltinCRM
 from tools.directory import InMemoryDirectory, load_accounts_csv
 from tools.enrichment_http import HttpEnrichmentProvider
 from tools.outbox import Outbox
 from tools.ports import Notifier
-from tools.queue import make_broker, register, register_action
-from tools.settings import Settings
 from tools.slack import SlackNotifier, StoreReceipts
-from tools.store import open_store
-from tools.vector import open_embedder, open_vector_memory
 
 log = structlog.get_logger("lead_router.services")
 
@@ -187,6 +188,13 @@ class Services:
         return out
 
 
+def run_settings(settings: Settings) -> RunSettings:
+    """The part of the process settings that the graph's nodes read."""
+    return RunSettings(
+        **{f.name: getattr(settings, f.name) for f in dataclasses.fields(RunSettings)}
+    )
+
+
 @contextlib.asynccontextmanager
 async def _checkpointer(settings: Settings) -> AsyncIterator[BaseCheckpointSaver[Any]]:
     if settings.database_url:
@@ -279,7 +287,7 @@ async def open_context(
             fallback_channel=settings.slack_fallback_channel,
         )
     context = Context(
-        settings=settings,
+        settings=run_settings(settings),
         routing=routing,
         scoring=scoring,
         store=store,

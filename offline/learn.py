@@ -15,9 +15,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from graph.learning import LearnedModel, parse_label, read_csv
-from tools.settings import Settings
-from tools.store import open_store
+from domain.learned_model import LearnedModel, parse_label, read_csv
+from service.backends import open_store
+from service.settings import Settings
 
 OPEN_OUTCOMES = {"open"}
 

@@ -47,18 +47,18 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from pydantic import ValidationError
 
-from graph.config import ConfigError, RoutingConfig, ScoringConfig, load_routing, load_scoring
+from domain.config import ConfigError, RoutingConfig, ScoringConfig, load_routing, load_scoring
+from domain.intake import LeadIn, idempotency_key, lead_id_for
+from domain.normalize import normalize_lead, parse_timestamp
 from graph.context import Context
-from graph.intake import LeadIn, idempotency_key, lead_id_for
 from graph.nodes.capture import capture
 from graph.nodes.classify import classify
 from graph.nodes.enrich import enrich
 from graph.nodes.route import route
 from graph.nodes.score import score
-from graph.normalize import normalize_lead, parse_timestamp
-from graph.services import open_context
 from graph.state import LeadState
-from tools.settings import Settings
+from service.settings import Settings
+from service.wiring import open_context
 from tools.vector import LOCAL_FILENAME
 
 LABELS: Final = ("team", "owner", "action")
@@ -635,7 +635,7 @@ def cli(argv: list[str]) -> int:
     parser.add_argument("--json-only", action="store_true", help="print only the JSON summary line")
     args = parser.parse_args(argv)
 
-    from tools.logs import configure_logging
+    from service.logs import configure_logging
 
     settings = Settings()
     configure_logging(settings.log_level)

@@ -92,9 +92,9 @@ from typing import Any, Final, Literal
 
 from rapidfuzz.distance import OSA
 
-from graph.normalize import is_disposable, is_free_mail
-from graph.regions import country_code
-from tools.directory import registrable_domain, split_aliases
+from domain.accounts import split_aliases
+from domain.normalize import is_disposable, is_free_mail, registrable_domain
+from domain.regions import country_code
 
 Method = Literal["email_domain", "website", "name_exact", "name_fuzzy", "name_initialism"]
 

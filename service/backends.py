@@ -1,0 +1,66 @@
+"""Open each backend from the settings: the embedded default unless its production setting
+is present (DESIGN §4). The one place that names concrete adapter classes for these ports.
+"""
+
+from __future__ import annotations
+
+from service.settings import Settings
+from tools.embedder_local import DEFAULT_DIM, LocalEmbedder
+from tools.ports import Embedder, Store, VectorMemory
+from tools.vector import LOCAL_FILENAME, OpenAIEmbedder
+
+MIN_RECORD_TTL_DAYS = 30
+
+
+async def open_store(settings: Settings) -> Store:
+    """Open RedisStore when settings.redis_url is set, else SqliteStore in settings.data_dir."""
+    record_ttl_s = max(settings.idempotency_ttl_days, MIN_RECORD_TTL_DAYS) * 86_400
+    if settings.redis_url:
+        from tools.store_redis import RedisStore
+
+        return await RedisStore(
+            settings.redis_url, prefix=settings.redis_prefix, record_ttl_s=record_ttl_s
+        ).open()
+    from tools.store_sqlite import SqliteStore
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return await SqliteStore(settings.sqlite_path, record_ttl_s=record_ttl_s).open()
+
+
+def open_embedder(settings: Settings) -> Embedder:
+    """LocalEmbedder by default; OpenAIEmbedder when settings.embeddings_model is set."""
+    if settings.embeddings_model:
+        if settings.openai_api_key is None:
+            raise ValueError(
+                "EMBEDDINGS_MODEL is set: set OPENAI_API_KEY too (any value for an endpoint "
+                "without auth, with OPENAI_BASE_URL pointing at it)"
+            )
+        api_key = settings.openai_api_key.get_secret_value()
+        return OpenAIEmbedder(
+            settings.embeddings_model, api_key=api_key, base_url=settings.openai_base_url
+        )
+    return LocalEmbedder(DEFAULT_DIM)
+
+
+async def open_vector_memory(settings: Settings, dim: int | None = None) -> VectorMemory:
+    """Open PineconeVectorMemory when settings.pinecone_api_key is set, else LocalVectorMemory.
+
+    `dim` is the embedder's dimension. The local index checks it against the file; left None
+    it is the local embedder's when EMBEDDINGS_MODEL is unset, else taken from the file or the
+    first upsert. A Pinecone index has its own dimension, fixed when it was created.
+    """
+    if settings.pinecone_api_key:
+        from tools.vector_pinecone import PineconeVectorMemory
+
+        if not settings.pinecone_index and not settings.pinecone_host:
+            raise ValueError("PINECONE_API_KEY is set: set PINECONE_INDEX (or PINECONE_HOST) too")
+        return PineconeVectorMemory(
+            api_key=settings.pinecone_api_key.get_secret_value(),
+            index=settings.pinecone_index or "",
+            host=settings.pinecone_host,
+        )
+    from tools.vector_local import LocalVectorMemory
+
+    if dim is None and not settings.embeddings_model:
+        dim = DEFAULT_DIM
+    return await LocalVectorMemory(settings.data_dir / LOCAL_FILENAME, dim).open()
