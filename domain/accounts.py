@@ -8,8 +8,11 @@ accounts sharing an industry, a country and a size band share many features and 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
+
+from domain.records import Enrichment
 
 META_FIELDS = ("name", "domain", "industry", "employees", "country", "region")
 
@@ -25,12 +28,12 @@ _SIZE_BANDS: tuple[tuple[int, str], ...] = (
 )
 
 
-def account_key(enrichment: dict[str, Any]) -> str | None:
+def account_key(enrichment: Enrichment) -> str | None:
     """The memory id of the lead's account: the matched account, else its company domain."""
-    match = enrichment.get("account_match") or {}
-    if match.get("account_id"):
+    match = enrichment.get("account_match")
+    if match and match.get("account_id"):
         return f"account:{match['account_id']}"
-    domain = (enrichment.get("company") or {}).get("domain")
+    domain = enrichment.get("company", {}).get("domain")
     return f"domain:{domain}" if domain else None
 
 
@@ -41,7 +44,7 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _first(account: dict[str, Any], *keys: str) -> Any:
+def _first(account: Mapping[str, Any], *keys: str) -> Any:
     for key in keys:
         value = _plain(account.get(key))
         if value not in (None, "", [], {}):
@@ -78,7 +81,7 @@ def country_name(value: str) -> str:
     return str(getattr(country, "common_name", None) or country.name)
 
 
-def account_text(account: dict[str, Any]) -> str:
+def account_text(account: Mapping[str, Any]) -> str:
     """Render an account's firmographics as the text its embedding is computed from.
 
     Reads `name` (or `company`), `industry`, `country`, the size band from `size_band` or

@@ -191,14 +191,14 @@ class Points(_Strict):
     reason: str
 
 
-class Segment(_Strict):
+class IcpSegmentRule(_Strict):
     id: str
     employees: dict[str, float] = Field(default_factory=dict)
 
 
 class Icp(_Strict):
     abstain_below: float = Field(default=0.5, ge=0, le=1)
-    segments: list[Segment] = Field(default_factory=list)
+    segments: list[IcpSegmentRule] = Field(default_factory=list)
     target_industries: list[str] = Field(default_factory=list)
 
 
@@ -218,7 +218,7 @@ class Engagement(_Strict):
     reason: str
 
 
-class Intent(_Strict):
+class IntentPoints(_Strict):
     message: dict[str, Points] = Field(default_factory=dict)
     form: dict[str, Points] = Field(default_factory=dict)
     engagement: list[Engagement] = Field(default_factory=list)
@@ -236,7 +236,7 @@ class Recency(_Strict):
     reason: str
 
 
-class Timing(_Strict):
+class TimingPoints(_Strict):
     urgency: Urgency | None = None
     recency: list[Recency] = Field(default_factory=list)
 
@@ -263,8 +263,8 @@ class ScoringConfig(_Strict):
     model_version: str
     icp: Icp = Field(default_factory=Icp)
     fit: Fit = Field(default_factory=Fit)
-    intent: Intent = Field(default_factory=Intent)
-    timing: Timing = Field(default_factory=Timing)
+    intent: IntentPoints = Field(default_factory=IntentPoints)
+    timing: TimingPoints = Field(default_factory=TimingPoints)
     prior: Prior = Field(default_factory=Prior)
     grades: dict[Literal["A", "B", "C"], float]
     actions: Actions

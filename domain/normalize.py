@@ -15,12 +15,13 @@ import re
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, cast
 from urllib.parse import urlsplit
 
 import phonenumbers
 import tldextract
 
+from domain.records import Lead, Problem
 from domain.regions import COUNTRY_REGION, country_code, region_for
 
 DATA_DIR: Final = Path(__file__).resolve().parent / "data"
@@ -60,8 +61,6 @@ FULL_NAME_MAX_CHARS: Final = 250
 FIELD_MAX_CHARS: Final = 200
 PHONE_MAX_CHARS: Final = 64
 WEBSITE_MAX_CHARS: Final = 2048
-
-Problem = dict[str, str]
 
 
 # Shared data, built once ---------------------------------------------------------------------
@@ -599,7 +598,7 @@ def _object(payload: dict[str, Any], field: str, problems: list[Problem]) -> dic
 # Entry point ---------------------------------------------------------------------------------
 
 
-def normalize_lead(payload: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, str]]]:
+def normalize_lead(payload: dict[str, Any]) -> tuple[Lead, list[Problem]]:
     """The normalized lead (exactly the keys of `LEAD_KEYS`) and the non-fatal problems found.
 
     Country comes from the form; when the form has none it is inferred from the phone's
@@ -670,4 +669,4 @@ def normalize_lead(payload: dict[str, Any]) -> tuple[dict[str, Any], list[dict[s
     lead["utm"] = _object(payload, "utm", problems)
     lead["consent"] = _object(payload, "consent", problems)
     lead["properties"] = _object(payload, "properties", problems)
-    return lead, problems
+    return cast(Lead, lead), problems

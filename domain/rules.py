@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from domain.config import Rule
+from domain.records import RuleTried
 
 _MISSING = object()
 
@@ -14,7 +16,7 @@ def get_path(data: Any, dotted: str) -> Any:
     """The value at a dotted path (`enrichment.company.region`), or a missing marker."""
     current = data
     for part in dotted.split("."):
-        if isinstance(current, dict) and part in current:
+        if isinstance(current, Mapping) and part in current:
             current = current[part]
         elif isinstance(current, list) and part.isdigit() and int(part) < len(current):
             current = current[int(part)]
@@ -33,7 +35,7 @@ def _holds(op: str, expected: Any, actual: Any) -> bool:
     if actual is _MISSING or actual is None:
         return op == "not_in"
     if op == "equals":
-        return _norm(actual) == _norm(expected)
+        return bool(_norm(actual) == _norm(expected))
     if op == "in":
         return _norm(actual) in {_norm(v) for v in expected}
     if op == "not_in":
@@ -47,7 +49,7 @@ def _holds(op: str, expected: Any, actual: Any) -> bool:
     return {"gte": a >= e, "lte": a <= e, "gt": a > e, "lt": a < e}[op]
 
 
-def evaluate(rule: Rule, state: dict[str, Any]) -> tuple[bool, list[str]]:
+def evaluate(rule: Rule, state: Mapping[str, Any]) -> tuple[bool, list[str]]:
     """Whether every condition of the rule holds, and a line per condition saying why."""
     notes: list[str] = []
     ok = True
@@ -62,11 +64,9 @@ def evaluate(rule: Rule, state: dict[str, Any]) -> tuple[bool, list[str]]:
     return ok, notes
 
 
-def first_match(
-    rules: list[Rule], state: dict[str, Any]
-) -> tuple[Rule | None, list[dict[str, Any]]]:
+def first_match(rules: list[Rule], state: Mapping[str, Any]) -> tuple[Rule | None, list[RuleTried]]:
     """The first rule whose conditions all hold, and the trace of every rule tried."""
-    trace: list[dict[str, Any]] = []
+    trace: list[RuleTried] = []
     for rule in rules:
         ok, notes = evaluate(rule, state)
         trace.append({"rule": rule.id, "matched": ok, "checks": notes})

@@ -8,13 +8,15 @@ asks for the nearest accounts, and the outcome webhook updates the outcome.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from typing import Any
 
 from domain.accounts import META_FIELDS, account_text
+from domain.records import SimilarAccount
 from tools.ports import Embedder, VectorMemory
 
 
-async def embed(embedder: Embedder, company: dict[str, Any]) -> list[float]:
+async def embed(embedder: Embedder, company: Mapping[str, Any]) -> list[float]:
     """The company's vector (embedders may block on I/O, so off the event loop)."""
     vectors = await asyncio.to_thread(embedder.embed, [account_text(company)])
     return vectors[0]
@@ -23,16 +25,16 @@ async def embed(embedder: Embedder, company: dict[str, Any]) -> list[float]:
 async def similar_accounts(
     memory: VectorMemory,
     embedder: Embedder,
-    company: dict[str, Any],
+    company: Mapping[str, Any],
     *,
     k: int,
     exclude: str | None,
-) -> list[dict[str, Any]]:
+) -> list[SimilarAccount]:
     """The `k` most similar remembered accounts (never the lead's own), with their outcomes."""
     if k <= 0 or not company:
         return []
     hits = await memory.query(await embed(embedder, company), k + 1)
-    out = []
+    out: list[SimilarAccount] = []
     for hit in hits:
         if hit["id"] == exclude:
             continue
@@ -55,7 +57,7 @@ async def remember(
     memory: VectorMemory,
     embedder: Embedder,
     key: str,
-    company: dict[str, Any],
+    company: Mapping[str, Any],
     *,
     lead_id: str,
     outcome: str | None = None,

@@ -1,91 +1,91 @@
 """The lead's state as it moves through the graph (DESIGN §2).
 
-Every top-level value is JSON-serializable. Only `errors` and `timings` accumulate; every
-other key is written by exactly one node and replaced whole.
+`LeadState` is the decision record of `domain.records` plus the two keys that accumulate,
+with their reducers. Every other key is written by one node and replaced whole; each node's
+update type lists exactly the keys it writes.
 """
 
 from __future__ import annotations
 
 import operator
-from typing import Annotated, Any, Literal, NotRequired, TypedDict
+from typing import Annotated, NotRequired, TypedDict
 
-Status = Literal["queued", "processing", "completed", "failed"]
-Action = Literal["book", "draft", "nurture", "disqualify", "support"]
+from domain.records import (
+    Booking,
+    Capture,
+    Classification,
+    DecisionRecord,
+    Deliveries,
+    Draft,
+    Enrichment,
+    ErrorEntry,
+    Lead,
+    Nurture,
+    Routing,
+    Score,
+    Status,
+    Timing,
+)
 
 
-def merge_timings(left: dict[str, Any] | None, right: dict[str, Any] | None) -> dict[str, Any]:
+def merge_timings(
+    left: dict[str, Timing] | None, right: dict[str, Timing] | None
+) -> dict[str, Timing]:
     """Merge per-node timing entries; a node that runs again replaces its own entry."""
     return {**(left or {}), **(right or {})}
 
 
-class LeadState(TypedDict, total=False):
+class LeadState(DecisionRecord, total=False):
     """The whole decision record of one lead."""
 
-    lead_id: str
-    received_at: str
-    source: str
-    raw: dict[str, Any]
-    lead: dict[str, Any]
-    capture: dict[str, Any]
-    enrichment: dict[str, Any]
-    classification: dict[str, Any]
-    score: dict[str, Any]
-    routing: dict[str, Any]
-    booking: dict[str, Any]
-    draft: dict[str, Any]
-    nurture: dict[str, Any]
-    deliveries: dict[str, Any]
-    status: Status
-    errors: Annotated[list[dict[str, Any]], operator.add]
-    timings: Annotated[dict[str, Any], merge_timings]
+    errors: Annotated[list[ErrorEntry], operator.add]
+    timings: Annotated[dict[str, Timing], merge_timings]
 
 
 class CaptureUpdate(TypedDict):
-    """What capture writes; each node's update type lists exactly its keys."""
-
-    lead: dict[str, Any]
-    capture: dict[str, Any]
-    timings: NotRequired[dict[str, Any]]
+    lead: Lead
+    capture: Capture
+    timings: NotRequired[dict[str, Timing]]
 
 
 class EnrichUpdate(TypedDict):
-    enrichment: dict[str, Any]
-    errors: NotRequired[list[dict[str, Any]]]
-    timings: NotRequired[dict[str, Any]]
+    enrichment: Enrichment
+    errors: NotRequired[list[ErrorEntry]]
+    timings: NotRequired[dict[str, Timing]]
 
 
 class ClassifyUpdate(TypedDict):
-    classification: dict[str, Any]
-    timings: NotRequired[dict[str, Any]]
+    classification: Classification
+    timings: NotRequired[dict[str, Timing]]
 
 
 class ScoreUpdate(TypedDict):
-    score: dict[str, Any]
-    timings: NotRequired[dict[str, Any]]
+    score: Score
+    timings: NotRequired[dict[str, Timing]]
 
 
 class RouteUpdate(TypedDict):
-    routing: dict[str, Any]
-    timings: NotRequired[dict[str, Any]]
+    routing: Routing
+    timings: NotRequired[dict[str, Timing]]
 
 
 class BookUpdate(TypedDict):
-    booking: dict[str, Any]
-    timings: NotRequired[dict[str, Any]]
+    booking: Booking
+    timings: NotRequired[dict[str, Timing]]
 
 
 class DraftUpdate(TypedDict):
-    draft: dict[str, Any]
-    timings: NotRequired[dict[str, Any]]
+    draft: Draft
+    timings: NotRequired[dict[str, Timing]]
 
 
 class NurtureUpdate(TypedDict):
-    nurture: dict[str, Any]
-    timings: NotRequired[dict[str, Any]]
+    nurture: Nurture
+    timings: NotRequired[dict[str, Timing]]
 
 
 class NotifyUpdate(TypedDict):
-    deliveries: dict[str, Any]
+    deliveries: Deliveries
     status: Status
-    errors: NotRequired[list[dict[str, Any]]]
-    timings: NotRequired[dict[str, Any]]
+    errors: NotRequired[list[ErrorEntry]]
+    timings: NotRequired[dict[str, Timing]]

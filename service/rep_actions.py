@@ -16,9 +16,12 @@ from typing import Any, Literal, cast
 import structlog
 from langgraph.graph.state import CompiledStateGraph
 
+from domain.records import Routing
+from domain.rep_message import closed, lead_message, notice
+from domain.routing import working_deadline
 from graph.context import Context
-from graph.nodes.notify import build_message, schedule_sla
-from graph.nodes.route import availability, working_deadline
+from graph.nodes.notify import schedule_sla
+from graph.nodes.route import assign_from_pool
 from graph.state import LeadState
 from service.runner import thread
 
@@ -31,16 +34,6 @@ log = structlog.get_logger("lead_router.actions")
 
 class ActionError(ValueError):
     """The action cannot apply to this lead as it stands; the message says why."""
-
-
-def _status_block(text: str) -> dict[str, Any]:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}
-
-
-def _closed_blocks(message: dict[str, Any], status: str) -> list[dict[str, Any]]:
-    """The original blocks with the buttons replaced by what happened."""
-    blocks = [b for b in message["blocks"] if b.get("type") != "actions"]
-    return [*blocks, _status_block(status)]
 
 
 async def _lease(ctx: Context, lead_id: str) -> str:
@@ -70,7 +63,7 @@ async def apply_action(
         config = thread(lead_id)
         snapshot = await graph.aget_state(config)
         state = cast(LeadState, snapshot.values)
-        routing = dict(state.get("routing") or {})
+        routing: dict[str, Any] = dict(state.get("routing") or {})
         if not routing or snapshot.next:
             raise ActionError(f"lead {lead_id} has not been routed yet")
         if expect_hop is not None and routing.get("hops", 0) != expect_hop:
@@ -97,7 +90,7 @@ async def apply_action(
             result = await _not_a_fit(ctx, state, routing, event, deliveries)
         else:
             result = await _reassign(ctx, state, routing, event, deliveries, now)
-        routing["log"] = [*routing.get("log", []), event]
+        routing["log"] = [*(routing.get("log") or []), event]
         await graph.aupdate_state(
             config, {"routing": routing, "deliveries": deliveries}, as_node="notify"
         )
@@ -114,10 +107,10 @@ async def _edit_message(
     ctx: Context, state: LeadState, deliveries: dict[str, Any], status: str
 ) -> None:
     receipt = deliveries.get("rep.message")
-    message = build_message(state, ctx)
+    message = lead_message(state, ctx.routing)
     if receipt and receipt.get("id") and message:
         deliveries["rep.message.update"] = await ctx.notifier.update(
-            receipt, f"{message['text']} — {status}", _closed_blocks(message, status)
+            receipt, closed(message, status)
         )
 
 
@@ -196,39 +189,24 @@ async def _reassign(
         await _tell_manager(ctx, state, routing, hop, f"needs an owner ({why})")
         return {"result": "escalated", "detail": why}
     tried = {owner, *(e.get("from") for e in routing.get("log", []) if e.get("from"))}
-    today = await ctx.store.pool_counts(f"day:{now.date().isoformat()}")
-    candidates: list[tuple[str, float]] = []
-    skipped = []
-    for rep_id in team.pool:
-        rep = cfg.rep(rep_id)
-        why_not = (
-            "already had this lead"
-            if rep_id in tried
-            else availability(rep, team, now, today.get(rep_id, 0))
-        )
-        if why_not:
-            skipped.append({"rep": rep_id, "reason": why_not})
-        else:
-            candidates.append((rep_id, rep.weight))
-    if not candidates:
+    # The pick also counts toward the new owner's daily capacity, as a first routing does.
+    assigned = await assign_from_pool(
+        team, cfg, ctx.store, now, f"{state['lead_id']}#hop{hop}", exclude=tried
+    )
+    skipped = assigned.get("skipped", [])
+    picked, round_robin = assigned.get("rep"), assigned.get("round_robin", {})
+    if not picked:
         event.update(result="escalated", skipped=skipped)
         await _tell_manager(ctx, state, routing, hop, "no other rep in the pool is available")
         return {"result": "escalated", "detail": "no other rep available", "skipped": skipped}
-    pick = await ctx.store.pick_weighted(
-        f"team:{team.id}", f"{state['lead_id']}#hop{hop}", candidates
-    )
-    new_rep = cfg.rep(pick.rep_id)
-    # The lead now counts toward the new owner's daily capacity, as a first routing does.
-    await ctx.store.pick_weighted(
-        f"day:{now.date().isoformat()}", f"{state['lead_id']}#hop{hop}", [(new_rep.id, 1.0)]
-    )
+    new_rep = cfg.rep(picked)
     await _edit_message(ctx, state, deliveries, f"↪ Reassigned to {new_rep.name} ({event['by']})")
     event.update(
         {
             "from": owner,
             "to": new_rep.id,
             "skipped": skipped,
-            "round_robin": {"pool": team.id, "sequence": pick.sequence},
+            "round_robin": {"pool": team.id, "sequence": round_robin.get("sequence", 0)},
         }
     )
     routing.update(
@@ -243,8 +221,8 @@ async def _reassign(
     contact_id = await _contact_id(ctx, state)
     if contact_id:
         deliveries[f"crm.owner.hop{hop}"] = await ctx.crm.assign_owner(contact_id, new_rep.email)
-    moved: LeadState = {**state, "routing": routing}
-    message = build_message(moved, ctx)
+    moved: LeadState = {**state, "routing": cast(Routing, routing)}
+    message = lead_message(moved, ctx.routing)
     if message:
         receipt = await ctx.notifier.send(f"{state['lead_id']}:rep:hop{hop}", message)
         deliveries["rep.message"] = receipt
@@ -274,11 +252,5 @@ async def _tell_manager(
     )
     await ctx.notifier.send(
         f"{state['lead_id']}:manager:hop{hop}",
-        {
-            "channel": manager.slack_id or f"dm:{manager.id}",
-            "recipient": manager.id,
-            "text": text,
-            "blocks": [_status_block(text)],
-            "lead_id": state["lead_id"],
-        },
+        notice(state["lead_id"], manager.slack_id or f"dm:{manager.id}", manager.id, text),
     )

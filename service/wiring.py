@@ -24,6 +24,7 @@ from domain.config import RoutingConfig, ScoringConfig, load_routing, load_scori
 from domain.learned_model import LearnedModel
 from domain.matching import AccountIndex
 from domain.normalize import normalize_lead
+from domain.records import Enrichment
 from graph.builder import build_graph
 from graph.context import Context, RunSettings
 from graph.similar_accounts import remember
@@ -130,9 +131,11 @@ class Services:
         if ctx.vectors is None or ctx.embedder is None:
             return None
         config = thread(lead_id)
-        enrichment = (await self.graph.aget_state(config)).values.get("enrichment") or {}
-        key = account_key(enrichment)
-        if key is None:
+        enrichment: Enrichment | None = (await self.graph.aget_state(config)).values.get(
+            "enrichment"
+        )
+        key = account_key(enrichment) if enrichment else None
+        if enrichment is None or key is None:
             return None
         return await remember(
             ctx.vectors,

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from domain.records import Booking
 from tools.sqlite_file import SqliteFile, immediate
 
 _IDS = uuid.UUID("c2f1d7a4-6b0e-4f3a-9d85-3e7a1b2c9f40")
@@ -120,7 +121,7 @@ class Availability:
             day += timedelta(days=1)
 
 
-def _booking(row: sqlite3.Row) -> dict[str, Any]:
+def _booking(row: sqlite3.Row) -> Booking:
     start = datetime.fromisoformat(row["start_utc"])
     return {
         "booking_id": row["id"],
@@ -157,7 +158,7 @@ class BuiltinCalendar(SqliteFile):
 
     async def book(
         self, key: str, rep: dict[str, Any], attendee: dict[str, Any], after: datetime
-    ) -> dict[str, Any]:
+    ) -> Booking:
         """Book the rep's first free slot at or after `after` + lead time; once per `key`.
 
         Returns `{"booking_id", "rep_id", "start", "end", "rep_local_start", "timezone", "link",
@@ -174,7 +175,7 @@ class BuiltinCalendar(SqliteFile):
         until = earliest + self.horizon
         attendee_json = json.dumps(attendee, sort_keys=True, default=str)
 
-        def book(conn: sqlite3.Connection) -> dict[str, Any]:
+        def book(conn: sqlite3.Connection) -> Booking:
             with immediate(conn):
                 return self._book_locked(conn, key, availability, attendee_json, earliest, until)
 
@@ -188,7 +189,7 @@ class BuiltinCalendar(SqliteFile):
         attendee_json: str,
         earliest: datetime,
         until: datetime,
-    ) -> dict[str, Any]:
+    ) -> Booking:
         """Inside the write transaction: the stored booking for `key`, or a new one."""
         row = conn.execute("SELECT * FROM bookings WHERE key = ?", (key,)).fetchone()
         if row is not None:

@@ -17,6 +17,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from domain.rep_message import RepMessage, summary
+from tools.slack import block_kit
 from tools.sqlite_file import SqliteFile
 
 _IDS = uuid.UUID("0f6a2c1d-93b4-4c55-8e0e-7d1b5a9c4e21")
@@ -66,28 +68,25 @@ class Outbox(SqliteFile):
     def __init__(self, path: Path) -> None:
         super().__init__(path, _SCHEMA, row_factory=sqlite3.Row, create_parent=True)
 
-    async def send(self, key: str, message: dict[str, Any]) -> dict[str, Any]:
+    async def send(self, key: str, message: RepMessage) -> dict[str, Any]:
         """Store `message` once under `key`; a repeat returns the first receipt, same id.
 
-        `message` has `channel` ("dm" or a channel such as "#sales-emea"), `recipient` (rep or
-        queue id), `text`, optional `blocks` (Slack Block Kit) and `lead_id`. Returns
-        `{"id", "key", "channel", "recipient", "created", "at"}`.
+        The stored row has the message's `channel` (a Slack destination, `dm:<rep>` or
+        `queue:<id>`), `recipient`, `lead_id`, its one-line `text` and the Block Kit `blocks`
+        Slack would show. Returns `{"id", "key", "channel", "recipient", "created", "at"}`.
         """
         if not key:
             raise ValueError("an outbox message needs a key")
         missing = [name for name in ("channel", "recipient") if not message.get(name)]
         if missing:
             raise ValueError(f"outbox message {key!r} has no {' or '.join(missing)}")
-        blocks = message.get("blocks") or []
-        if not isinstance(blocks, builtins.list):
-            raise ValueError(f"outbox message {key!r}: blocks must be a list of Block Kit blocks")
         values = (
             str(uuid.uuid5(_IDS, key)),
             key,
             str(message["channel"]),
             str(message["recipient"]),
-            str(message.get("text") or ""),
-            json.dumps(blocks, default=str),
+            summary(message),
+            json.dumps(block_kit(message), default=str),
             message.get("lead_id"),
             datetime.now(UTC).isoformat(timespec="microseconds"),
         )
@@ -107,11 +106,10 @@ class Outbox(SqliteFile):
 
         return await self._run(insert)
 
-    async def update(
-        self, receipt: dict[str, Any], text: str, blocks: builtins.list[dict[str, Any]]
-    ) -> dict[str, Any]:
+    async def update(self, receipt: dict[str, Any], message: RepMessage) -> dict[str, Any]:
         """Replace the text and blocks of the message a `send` receipt points at."""
         message_id = receipt.get("id")
+        text, blocks = summary(message), block_kit(message)
 
         def change(conn: sqlite3.Connection) -> dict[str, Any]:
             changed = conn.execute(

@@ -10,6 +10,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from domain.records import Booking
+from domain.rep_message import RepMessage
+
 
 @dataclass
 class LeadRecord:
@@ -161,15 +164,14 @@ class CompanyDirectory(Protocol):
 
 
 class Notifier(Protocol):
-    """Rep notifications: the outbox by default, Slack when configured."""
+    """Rep notifications: the outbox by default, Slack when configured. Each renders the
+    channel-neutral `RepMessage` its own way (Slack Block Kit)."""
 
     async def ping(self) -> None: ...
 
-    async def send(self, key: str, message: dict[str, Any]) -> dict[str, Any]: ...
+    async def send(self, key: str, message: RepMessage) -> dict[str, Any]: ...
 
-    async def update(
-        self, receipt: dict[str, Any], text: str, blocks: list[dict[str, Any]]
-    ) -> dict[str, Any]: ...
+    async def update(self, receipt: dict[str, Any], message: RepMessage) -> dict[str, Any]: ...
 
 
 class Calendar(Protocol):
@@ -177,7 +179,7 @@ class Calendar(Protocol):
 
     async def book(
         self, key: str, rep: dict[str, Any], attendee: dict[str, Any], after: datetime
-    ) -> dict[str, Any]: ...
+    ) -> Booking: ...
 
 
 class Embedder(Protocol):

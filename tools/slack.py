@@ -56,6 +56,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from domain.rep_message import RepMessage, summary
 from tools.retry import log_retry
 
 if TYPE_CHECKING:
@@ -267,23 +268,22 @@ class SlackNotifier:
         """Check the token and the workspace with `auth.test`."""
         await self._call("auth.test", self._client.auth_test)
 
-    async def send(self, key: str, message: dict[str, Any]) -> dict[str, Any]:
+    async def send(self, key: str, message: RepMessage) -> dict[str, Any]:
         """Post `message` once under `key`; a repeat returns the first receipt without posting.
 
-        `message` has `channel` (a Slack user id, `#name`, a channel id, or `dm:`/`queue:` for
-        a recipient without Slack), `recipient` (rep or queue id), `text`, `blocks` (Block Kit)
-        and `lead_id`. Returns `{"id", "ts", "channel", "key", "recipient", "created", "at",
-        "provider"}` where `channel` is the channel id and `id` the message ts.
+        `message["channel"]` is a Slack user id, `#name`, a channel id, or `dm:`/`queue:` for a
+        recipient without Slack; the post carries `summary(message)` as its text and
+        `block_kit(message)` as its blocks. Returns `{"id", "ts", "channel", "key",
+        "recipient", "created", "at", "provider"}` where `channel` is the channel id and `id`
+        the message ts.
         """
         if not key:
             raise ValueError("a Slack message needs a key")
         target = self._destination(key, message)
-        text = str(message.get("text") or "")
-        blocks = message.get("blocks") or []
-        if not isinstance(blocks, list):
-            raise ValueError(f"Slack message {key!r}: blocks must be a list of Block Kit blocks")
-        if not text and not blocks:
-            raise ValueError(f"Slack message {key!r} has neither text nor blocks")
+        text = summary(message)
+        blocks = block_kit(message)
+        if not text:
+            raise ValueError(f"Slack message {key!r} has no text")
         lock = self._key_locks.get(key)
         if lock is None:
             lock = self._key_locks[key] = asyncio.Lock()
@@ -317,13 +317,12 @@ class SlackNotifier:
             log.info("slack message posted", key=key, channel=channel_id, ts=ts)
             return await self.receipts.put(key, receipt)
 
-    async def update(
-        self, receipt: Mapping[str, Any], text: str, blocks: list[dict[str, Any]]
-    ) -> dict[str, Any]:
+    async def update(self, receipt: Mapping[str, Any], message: RepMessage) -> dict[str, Any]:
         """Edit the message a `send` receipt points at with `chat.update`."""
         channel, ts = receipt.get("channel"), receipt.get("ts")
         if not channel or not ts:
             raise ValueError(f"not a Slack message receipt (no channel or ts): {dict(receipt)}")
+        text, blocks = summary(message), block_kit(message)
         response = await self._call(
             "chat.update",
             lambda: self._client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks),
@@ -341,7 +340,7 @@ class SlackNotifier:
 
     # Destinations
 
-    def _destination(self, key: str, message: dict[str, Any]) -> str:
+    def _destination(self, key: str, message: RepMessage) -> str:
         channel = str(message.get("channel") or "").strip()
         if not channel:
             raise ValueError(f"Slack message {key!r} has no channel")
@@ -420,3 +419,54 @@ if TYPE_CHECKING:
     def _is_receipt_store(memory: MemoryReceipts, store: StoreReceipts) -> list[ReceiptStore]:
         """mypy checks that both receipt stores satisfy `ReceiptStore`."""
         return [memory, store]
+
+
+# Block Kit: how a `RepMessage` looks in Slack (the outbox stores the same blocks).
+
+_BUTTONS: dict[str, tuple[str, str | None]] = {
+    "accept": ("Accept", "primary"),
+    "reassign": ("Reassign", None),
+    "not_a_fit": ("Not a fit", "danger"),
+}
+
+
+def _mrkdwn(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+
+
+def _context(text: str) -> dict[str, Any]:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}
+
+
+def block_kit(message: RepMessage) -> list[dict[str, Any]]:
+    """The Block Kit blocks of a rep message: headline, facts, reasons, the lead's words, the
+    draft, the meeting, then the decision buttons, or what was decided."""
+    if message["kind"] == "notice":
+        return [_context(message["text"])]
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": message["text"][:150]}},
+        _mrkdwn("\n".join(f"*{fact['label']}:* {fact['value']}" for fact in message["facts"])),
+        _mrkdwn("*Why this score*\n" + "\n".join(message["reasons"])),
+    ]
+    if message["message"]:
+        blocks.append(_mrkdwn(f"*Message*\n> {message['message'][:500]}"))
+    draft = message["draft"]
+    if draft:
+        blocks.append(_mrkdwn(f"*Draft: {draft['subject']}*\n{draft['body'][:1500]}"))
+    meeting = message["meeting"]
+    if meeting:
+        blocks.append(_mrkdwn(f"*Meeting held:* {meeting['start']} — {meeting['link']}"))
+    lead_id = message["lead_id"]
+    if message["decisions"]:
+        buttons = []
+        for decision in message["decisions"]:
+            label, style = _BUTTONS[decision]
+            button: dict[str, Any] = {"type": "button", "action_id": decision}
+            if style:
+                button["style"] = style
+            button.update(value=lead_id, text={"type": "plain_text", "text": label})
+            buttons.append(button)
+        blocks.append({"type": "actions", "block_id": f"lead:{lead_id}", "elements": buttons})
+    if message.get("status"):
+        blocks.append(_context(message["status"]))
+    return blocks

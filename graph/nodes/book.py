@@ -17,9 +17,10 @@ async def book(state: LeadState, runtime: Runtime[Context]) -> BookUpdate:
     ctx = runtime.context
     routing = state.get("routing", {})
     lead = state.get("lead", {})
-    if not routing.get("owner"):
+    owner = routing.get("owner")
+    if not owner:
         return {"booking": {"status": "skipped", "reason": "no rep owns this lead"}}
-    rep = ctx.routing.rep(routing["owner"]).model_dump()
+    rep = ctx.routing.rep(owner).model_dump()
     attendee = {
         "email": lead.get("email"),
         "name": lead.get("full_name") or lead.get("email"),

@@ -11,63 +11,24 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from langgraph.runtime import Runtime
 
 from domain.accounts import account_key
-from domain.regions import region_for
+from domain.enrichment import (
+    Waterfall,
+    contact_match,
+    crm_account_match,
+    finish,
+    infer_from_lead,
+    match_domains,
+)
+from domain.records import AccountMatch, Enrichment, ErrorEntry
 from graph.context import Context
 from graph.nodes._node import timed
 from graph.similar_accounts import similar_accounts
 from graph.state import EnrichUpdate, LeadState
-
-FIELDS = ("name", "domain", "industry", "employees", "country", "state", "city")
-COUNTRY_CONFIDENCE = {"form": 0.8, "phone": 0.7, "email_tld": 0.6}
-
-
-class Waterfall:
-    """The fields filled so far, with provenance, and a log of each provider's turn."""
-
-    def __init__(self, wanted: list[str], min_confidence: float, at: datetime) -> None:
-        self.wanted = wanted
-        self.min_confidence = min_confidence
-        self.at = at.isoformat()
-        self.company: dict[str, Any] = {}
-        self.provenance: dict[str, dict[str, Any]] = {}
-        self.log: list[dict[str, Any]] = []
-
-    def done(self) -> bool:
-        return all(
-            self.provenance.get(f, {}).get("confidence", 0) >= self.min_confidence
-            for f in self.wanted
-        )
-
-    def fill(
-        self, values: dict[str, Any], source: str, confidence: float, fetched_at: str | None = None
-    ) -> list[str]:
-        filled = []
-        for name in FIELDS:
-            value = values.get(name)
-            if value in (None, "") or self.company.get(name) not in (None, ""):
-                continue
-            self.company[name] = value
-            self.provenance[name] = {
-                "source": source,
-                "confidence": round(confidence, 3),
-                "fetched_at": fetched_at or self.at,
-            }
-            filled.append(name)
-        return filled
-
-
-def _domains(lead: dict[str, Any], own: set[str]) -> tuple[str | None, str | None]:
-    """The corporate email domain and the website domain worth matching on."""
-    corporate = not (lead.get("free_mail") or lead.get("disposable"))
-    email = lead.get("domain") if corporate and lead.get("domain") not in own else None
-    website = lead.get("website_domain") if lead.get("website_domain") not in own else None
-    return email, website
 
 
 async def _http(ctx: Context, domain: str) -> tuple[dict[str, Any] | None, str]:
@@ -91,24 +52,14 @@ async def enrich(state: LeadState, runtime: Runtime[Context]) -> EnrichUpdate:
     """Find the contact and account, then fill firmographics provider by provider."""
     ctx = runtime.context
     settings = ctx.settings
-    lead = state.get("lead", {})
-    errors: list[dict[str, Any]] = []
+    lead = state["lead"]
+    errors: list[ErrorEntry] = []
     own = {d.lower() for d in settings.own_domains}
-    email_domain, website_domain = _domains(lead, own)
+    email_domain, website_domain = match_domains(lead, own)
     domain = email_domain or website_domain
 
-    contact_match = None
-    if lead.get("email"):
-        contact = await ctx.crm.find_contact(lead["email"])
-        if contact:
-            contact_match = {
-                "contact_id": contact["id"],
-                "owner_email": contact.get("owner_email"),
-                "company_id": contact.get("company_id"),
-                "method": "email",
-                "confidence": 1.0,
-            }
-
+    email = lead.get("email")
+    contact = contact_match(await ctx.crm.find_contact(email) if email else None)
     crm_company = await ctx.crm.find_company_by_domain(domain) if domain else None
     match = ctx.matcher.match(
         email_domain=email_domain,
@@ -116,21 +67,11 @@ async def enrich(state: LeadState, runtime: Runtime[Context]) -> EnrichUpdate:
         company_name=lead.get("company"),
         own_domains=own,
     )
-    account_match: dict[str, Any] | None = None
+    account_match: AccountMatch | None = None
     if match is not None:
-        account_match = {**match.as_dict(), "source": "directory"}
-    if crm_company and (match is None or match.domain != crm_company.get("domain")):
-        account_match = {
-            "account_id": str(crm_company["id"]),
-            "name": crm_company.get("name"),
-            "domain": crm_company.get("domain"),
-            "owner_email": crm_company.get("owner_email"),
-            "parent_account_id": crm_company.get("parent_id"),
-            "method": "email_domain" if domain == email_domain else "website",
-            "confidence": 1.0,
-            "matched_on": domain,
-            "source": "crm",
-        }
+        account_match = cast(AccountMatch, {**match.as_dict(), "source": "directory"})
+    if crm_company and domain and (match is None or match.domain != crm_company.get("domain")):
+        account_match = crm_account_match(crm_company, domain, email_domain)
 
     flow = Waterfall(settings.enrichment_fields, settings.enrichment_min_confidence, ctx.clock())
     budget = settings.enrichment_budget
@@ -165,35 +106,18 @@ async def enrich(state: LeadState, runtime: Runtime[Context]) -> EnrichUpdate:
                         {"node": "enrich", "tool": "http_enrichment", "error": entry["error"]}
                     )
         elif provider == "inference":
-            inferred = {
-                "name": lead.get("company"),
-                "state": lead.get("state"),
-                "city": lead.get("city"),
-            }
-            filled = flow.fill(inferred, "lead", 0.6)
-            if lead.get("country"):
-                confidence = COUNTRY_CONFIDENCE.get(lead.get("country_source") or "", 0.5)
-                filled += flow.fill({"country": lead["country"]}, "lead", confidence)
-            if domain and "name" not in flow.company:
-                label = domain.split(".")[0].replace("-", " ").title()
-                filled += flow.fill({"name": label}, "inferred:domain", 0.3)
-            entry.update(status="used", filled=filled)
+            entry.update(status="used", filled=infer_from_lead(flow, lead, domain))
         else:
             entry.update(status="skipped", reason="nothing to ask")
         entry["ms"] = round((time.perf_counter() - started) * 1000, 3)
         flow.log.append(entry)
 
-    if domain:  # the lead's own domain is a fact, whichever provider filled the rest
-        flow.fill({"domain": domain}, "lead", 1.0)
-    company = flow.company
-    if company.get("country"):
-        company["region"] = region_for(company["country"])
-        flow.provenance["region"] = {**flow.provenance["country"], "source": "derived:country"}
-    enrichment: dict[str, Any] = {
+    company = finish(flow, domain)
+    enrichment: Enrichment = {
         "company": company,
         "provenance": flow.provenance,
         "account_match": account_match,
-        "contact_match": contact_match,
+        "contact_match": contact,
         "similar_accounts": [],
         "waterfall": flow.log,
         "complete": flow.done(),

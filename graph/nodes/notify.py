@@ -8,139 +8,11 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from domain.accounts import account_key
+from domain.rep_message import crm_note, lead_message
 from graph.context import Context
 from graph.nodes._node import once, timed
 from graph.similar_accounts import remember
 from graph.state import LeadState, NotifyUpdate
-
-
-def _reasons(state: LeadState, limit: int = 5) -> list[str]:
-    contributions = state.get("score", {}).get("contributions", [])
-    ranked = sorted(contributions, key=lambda c: abs(c["points"]), reverse=True)
-    return [f"{c['points']:+g} {c['reason']}" for c in ranked[:limit]]
-
-
-def build_message(state: LeadState, ctx: Context) -> dict[str, Any] | None:
-    """The rep (or queue) message with Block Kit blocks, or None when nobody is to be told."""
-    routing = state.get("routing", {})
-    lead = state.get("lead", {})
-    score = state.get("score", {})
-    company = state.get("enrichment", {}).get("company", {})
-    if routing.get("action") == "disqualify":
-        return None
-    if routing.get("owner"):
-        rep = ctx.routing.rep(routing["owner"])
-        team = ctx.routing.team(routing["team"]) if routing.get("team") else None
-        # A DM by Slack id, else the team's channel (naming the rep), else the rep's outbox.
-        channel = rep.slack_id or (team.slack_channel if team else None) or f"dm:{rep.id}"
-        recipient = rep.id
-    elif routing.get("queue"):
-        queue = ctx.routing.queue(routing["queue"])
-        channel, recipient = (queue.slack_channel or f"queue:{queue.id}"), queue.id
-    else:
-        return None
-    who = lead.get("full_name") or lead.get("email")
-    name = company.get("name") or lead.get("company") or lead.get("domain") or "unknown company"
-    headline = (
-        f"New {routing.get('action')} lead: {who} at {name} — "
-        f"score {score.get('total', 0):g} ({score.get('grade', '?')})"
-    )
-    facts = [
-        f"*Email:* {lead.get('email')}",
-        f"*Title:* {lead.get('title') or '—'}",
-        f"*Company:* {name} ({company.get('employees') or '?'} employees, "
-        f"{company.get('country') or '?'})",
-        f"*Routed by:* {routing.get('method')}"
-        + (f" (rule `{routing['rule']}`)" if routing.get("rule") else ""),
-    ]
-    blocks: list[dict[str, Any]] = [
-        {"type": "header", "text": {"type": "plain_text", "text": headline[:150]}},
-        {"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(facts)}},
-        {
-            "type": "section",
-            "text": {"type": "mrkdwn", "text": "*Why this score*\n" + "\n".join(_reasons(state))},
-        },
-    ]
-    if lead.get("message"):
-        blocks.append(
-            {
-                "type": "section",
-                "text": {"type": "mrkdwn", "text": f"*Message*\n> {lead['message'][:500]}"},
-            }
-        )
-    draft = state.get("draft", {})
-    if draft.get("body"):
-        blocks.append(
-            {
-                "type": "section",
-                "text": {
-                    "type": "mrkdwn",
-                    "text": f"*Draft: {draft.get('subject')}*\n{draft['body'][:1500]}",
-                },
-            }
-        )
-    booking = state.get("booking", {})
-    if booking.get("status") == "confirmed":
-        blocks.append(
-            {
-                "type": "section",
-                "text": {
-                    "type": "mrkdwn",
-                    "text": f"*Meeting held:* {booking.get('start')} — {booking.get('link')}",
-                },
-            }
-        )
-    if routing.get("owner"):
-        lead_id = state["lead_id"]
-        blocks.append(
-            {
-                "type": "actions",
-                "block_id": f"lead:{lead_id}",
-                "elements": [
-                    {
-                        "type": "button",
-                        "action_id": "accept",
-                        "style": "primary",
-                        "value": lead_id,
-                        "text": {"type": "plain_text", "text": "Accept"},
-                    },
-                    {
-                        "type": "button",
-                        "action_id": "reassign",
-                        "value": lead_id,
-                        "text": {"type": "plain_text", "text": "Reassign"},
-                    },
-                    {
-                        "type": "button",
-                        "action_id": "not_a_fit",
-                        "style": "danger",
-                        "value": lead_id,
-                        "text": {"type": "plain_text", "text": "Not a fit"},
-                    },
-                ],
-            }
-        )
-    return {
-        "channel": channel,
-        "recipient": recipient,
-        "text": headline,
-        "blocks": blocks,
-        "lead_id": state["lead_id"],
-    }
-
-
-def _note(state: LeadState) -> str:
-    routing = state.get("routing", {})
-    score = state.get("score", {})
-    lines = [
-        f"Lead {state['lead_id']} via {state.get('source')}: action {routing.get('action')}, "
-        f"owner {routing.get('owner') or routing.get('queue') or '—'} ({routing.get('method')}).",
-        f"Score {score.get('total', 0):g} ({score.get('grade')}, {score.get('model_version')}):",
-        *(f"  {r}" for r in _reasons(state, limit=10)),
-    ]
-    if state.get("lead", {}).get("message"):
-        lines.append(f"Message: {state['lead']['message'][:1000]}")
-    return "\n".join(lines)
 
 
 async def schedule_sla(ctx: Context, state: LeadState) -> None:
@@ -163,8 +35,8 @@ async def notify(state: LeadState, runtime: Runtime[Context]) -> NotifyUpdate:
     lead_id = state["lead_id"]
     lead = state.get("lead", {})
     routing = state.get("routing", {})
-    enrichment = state.get("enrichment", {})
-    company = enrichment.get("company", {})
+    enrichment = state["enrichment"]
+    company = enrichment["company"]
     score = state.get("score", {})
     fault = ctx.settings.fault_after_effect
     receipts: dict[str, Any] = {}
@@ -178,7 +50,8 @@ async def notify(state: LeadState, runtime: Runtime[Context]) -> NotifyUpdate:
             lambda: ctx.crm.upsert_company(company["domain"], props),
             fault_after=fault,
         )
-    if lead.get("email"):
+    email = lead.get("email")
+    if email:
         props = {
             "first_name": lead.get("first_name"),
             "last_name": lead.get("last_name"),
@@ -197,23 +70,24 @@ async def notify(state: LeadState, runtime: Runtime[Context]) -> NotifyUpdate:
             ctx.store,
             lead_id,
             "crm.contact",
-            lambda: ctx.crm.upsert_contact(lead["email"], props),
+            lambda: ctx.crm.upsert_contact(email, props),
             fault_after=fault,
         )
         receipts["crm.contact"] = contact
-        if routing.get("owner_email"):
+        owner_email = routing.get("owner_email")
+        if owner_email:
             receipts["crm.owner"] = await once(
                 ctx.store,
                 lead_id,
                 "crm.owner",
-                lambda: ctx.crm.assign_owner(contact["id"], routing["owner_email"]),
+                lambda: ctx.crm.assign_owner(contact["id"], owner_email),
                 fault_after=fault,
             )
         receipts["crm.note"] = await once(
             ctx.store,
             lead_id,
             "crm.note",
-            lambda: ctx.crm.add_note(contact["id"], f"{lead_id}:note", _note(state)),
+            lambda: ctx.crm.add_note(contact["id"], f"{lead_id}:note", crm_note(state)),
             fault_after=fault,
         )
     key = account_key(enrichment)
@@ -226,7 +100,7 @@ async def notify(state: LeadState, runtime: Runtime[Context]) -> NotifyUpdate:
             lambda: remember(vectors, embedder, key, company, lead_id=lead_id),
             fault_after=fault,
         )
-    message = build_message(state, ctx)
+    message = lead_message(state, ctx.routing)
     if message:
         receipts["rep.message"] = await once(
             ctx.store,

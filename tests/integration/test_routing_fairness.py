@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from domain.config import RoutingConfig, Team, load_routing
-from graph.nodes.route import pick_from_team
+from graph.nodes.route import assign_from_pool
 from service.wiring import open_services
 from tests.helpers import ROOT, lead_payload, lead_state, make_settings, submit
 from tools.ports import Store
@@ -78,7 +78,7 @@ async def store(backend: tuple[str, Any]) -> AsyncIterator[Store]:
 async def pick_concurrently(
     team: Team, routing: RoutingConfig, store: Store, lead_ids: list[str]
 ) -> dict[str, dict[str, Any]]:
-    """Route `lead_ids` through `pick_from_team` with WORKERS concurrent workers."""
+    """Route `lead_ids` through `assign_from_pool` with WORKERS concurrent workers."""
     queue: asyncio.Queue[str] = asyncio.Queue()
     for lead_id in lead_ids:
         queue.put_nowait(lead_id)
@@ -87,7 +87,7 @@ async def pick_concurrently(
     async def worker() -> None:
         while not queue.empty():
             lead_id = queue.get_nowait()
-            picks[lead_id] = await pick_from_team(team, routing, store, lead_id, NOW)
+            picks[lead_id] = await assign_from_pool(team, routing, store, NOW, lead_id)
 
     await asyncio.gather(*(worker() for _ in range(WORKERS)))
     return picks
@@ -132,7 +132,7 @@ async def test_a_rep_at_daily_capacity_is_skipped_with_the_reason(
 ) -> None:
     """Once Xia has her 2 leads of the day she is skipped "at capacity" and Yun gets the rest."""
     team = routing.team("capped")
-    picks = [await pick_from_team(team, routing, store, f"cap-{n}", NOW) for n in range(5)]
+    picks = [await assign_from_pool(team, routing, store, NOW, f"cap-{n}") for n in range(5)]
 
     assert [pick["rep"] for pick in picks] == ["x", "y", "x", "y", "y"]
     assert picks[2]["skipped"] == []
@@ -145,9 +145,9 @@ async def test_capacity_counts_per_day(store: Store, routing: RoutingConfig) -> 
     """A rep at capacity today is a candidate again the next day."""
     team = routing.team("capped")
     for n in range(4):
-        await pick_from_team(team, routing, store, f"cap-{n}", NOW)
+        await assign_from_pool(team, routing, store, NOW, f"cap-{n}")
 
-    tomorrow = await pick_from_team(team, routing, store, "cap-next", NOW + timedelta(days=1))
+    tomorrow = await assign_from_pool(team, routing, store, NOW + timedelta(days=1), "cap-next")
 
     assert tomorrow["skipped"] == []
     assert tomorrow["candidates"] == ["x", "y"]
@@ -158,7 +158,7 @@ async def test_a_team_that_respects_hours_skips_a_rep_after_hours(
 ) -> None:
     """At 10:00 UTC Taro in Tokyo (19:00) is skipped with the reason; Lou in London gets it."""
     team = routing.team("office-hours")
-    pick = await pick_from_team(team, routing, store, "late-1", NOW)
+    pick = await assign_from_pool(team, routing, store, NOW, "late-1")
 
     assert pick["rep"] == "l"
     assert pick["skipped"] == [
@@ -170,7 +170,7 @@ async def test_a_team_without_hours_ignores_the_clock(store: Store, routing: Rou
     """A team that does not ask for working hours routes to a rep whose day is over."""
     team = routing.team("weighted")
     night = datetime(2026, 3, 4, 23, 30, tzinfo=UTC)
-    pick = await pick_from_team(team, routing, store, "night-1", night)
+    pick = await assign_from_pool(team, routing, store, night, "night-1")
 
     assert pick["rep"] == "a"
     assert pick["skipped"] == []
@@ -182,7 +182,7 @@ async def test_nobody_available_returns_no_rep_and_every_skip(
     """On a Sunday the office-hours team has nobody; both skips are returned, nothing counted."""
     team = routing.team("office-hours")
     sunday = datetime(2026, 3, 8, 10, 0, tzinfo=UTC)
-    pick = await pick_from_team(team, routing, store, "sunday-1", sunday)
+    pick = await assign_from_pool(team, routing, store, sunday, "sunday-1")
 
     assert pick["rep"] is None
     assert [skip["rep"] for skip in pick["skipped"]] == ["t", "l"]

@@ -20,8 +20,9 @@ from urllib.parse import urlencode
 import pytest
 from pydantic import SecretStr
 
+from domain.rep_message import RepMessage, closed
 from tests.fakes.slack_server import FakeSlack, running_slack
-from tools.slack import MemoryReceipts, SlackError, SlackNotifier
+from tools.slack import MemoryReceipts, SlackError, SlackNotifier, block_kit
 from tools.slack_signature import InvalidInteraction, parse_interaction, verify_slack_request
 
 TOKEN = "xoxb-test-token"
@@ -51,38 +52,20 @@ def notifier(base_url: str, **options: Any) -> SlackNotifier:
     return SlackNotifier(SecretStr(token), base_url=base_url, **settings)
 
 
-def lead_message(channel: str, recipient: str = "ana", lead_id: str = LEAD_ID) -> dict[str, Any]:
+def lead_message(channel: str, recipient: str = "ana", lead_id: str = LEAD_ID) -> RepMessage:
     """A rep message shaped as the notify node builds it."""
-    headline = "New book lead: Maria Costa at Acme GmbH — score 87 (A)"
     return {
+        "kind": "lead",
+        "lead_id": lead_id,
         "channel": channel,
         "recipient": recipient,
-        "text": headline,
-        "blocks": [
-            {"type": "header", "text": {"type": "plain_text", "text": headline}},
-            {
-                "type": "section",
-                "text": {"type": "mrkdwn", "text": "*Why this score*\n+30 ICP: enterprise EMEA"},
-            },
-            {
-                "type": "actions",
-                "block_id": f"lead:{lead_id}",
-                "elements": [
-                    {
-                        "type": "button",
-                        "action_id": action,
-                        "value": lead_id,
-                        "text": {"type": "plain_text", "text": label},
-                    }
-                    for action, label in (
-                        ("accept", "Accept"),
-                        ("reassign", "Reassign"),
-                        ("not_a_fit", "Not a fit"),
-                    )
-                ],
-            },
-        ],
-        "lead_id": lead_id,
+        "text": "New book lead: Maria Costa at Acme GmbH — score 87 (A)",
+        "facts": [{"label": "Email", "value": "maria.costa@acme.de"}],
+        "reasons": ["+30 ICP: enterprise EMEA"],
+        "message": None,
+        "draft": None,
+        "meeting": None,
+        "decisions": ["accept", "reassign", "not_a_fit"],
     }
 
 
@@ -116,7 +99,7 @@ def block_actions_body(action_id: str = "accept") -> bytes:
             "ts": "1767326126.000042",
             "bot_id": "B0LEADBOT",
             "text": "New book lead: Maria Costa at Acme GmbH — score 87 (A)",
-            "blocks": lead_message("U012ANA")["blocks"],
+            "blocks": block_kit(lead_message("U012ANA")),
         },
         "state": {"values": {}},
         "response_url": "https://hooks.slack.com/actions/T0LEADRTR/1234567890/abcDEF123",
@@ -296,13 +279,19 @@ async def test_update_edits_the_posted_message(slack: tuple[str, FakeSlack]) -> 
     """chat.update replaces the text and blocks of the message a receipt points at."""
     base_url, fake = slack
     slack_notifier = notifier(base_url)
-    receipt = await slack_notifier.send("k1", lead_message("U012ANA"))
-    accepted = [{"type": "section", "text": {"type": "mrkdwn", "text": "Accepted by <@U012ANA>"}}]
-    updated = await slack_notifier.update(receipt, "Accepted by Ana", accepted)
+    original = lead_message("U012ANA")
+    receipt = await slack_notifier.send("k1", original)
+    updated = await slack_notifier.update(receipt, closed(original, "Accepted by <@U012ANA>"))
     [message] = fake.messages(receipt["channel"])
     assert message["ts"] == receipt["ts"] == updated["ts"]
-    assert message["text"] == "Accepted by Ana"
-    assert message["blocks"] == accepted
+    assert message["text"] == f"{original['text']} — Accepted by <@U012ANA>"
+    assert [block["type"] for block in message["blocks"]] == [
+        "header",
+        "section",
+        "section",
+        "context",
+    ]
+    assert message["blocks"][-1]["elements"][0]["text"] == "Accepted by <@U012ANA>"
     assert "edited" in message
     assert fake.count("chat.postMessage") == 1
 

@@ -12,10 +12,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from domain.rep_message import notice
 from tools.calendar_builtin import BuiltinCalendar
 from tools.crm_builtin import BuiltinCRM
 from tools.directory import InMemoryDirectory, load_accounts_csv
 from tools.outbox import Outbox
+from tools.slack import block_kit
 
 HEADER = (
     "account_id,name,domain,website,owner_email,industry,employees,country,state,city,"
@@ -248,25 +250,24 @@ def test_directory_looks_up_by_website_domain(tmp_path: Path) -> None:
 
 
 async def test_outbox_send_twice_stores_one_message_with_same_receipt(outbox: Outbox) -> None:
-    """Sending under one key twice stores one message and returns the same receipt id."""
-    message = {"channel": "dm", "recipient": "ana", "text": "New lead", "lead_id": "L1"}
-    first = await outbox.send("L1:notify:ana", {**message, "blocks": [{"type": "section"}]})
-    second = await outbox.send("L1:notify:ana", message)
+    """Sending under one key twice stores one message (the first) and returns the same id."""
+    message = notice("L1", "dm:ana", "ana", "New lead")
+    first = await outbox.send("L1:notify:ana", message)
+    second = await outbox.send("L1:notify:ana", {**message, "text": "Another text"})
 
     assert (first["created"], second["created"]) == (True, False)
     assert second["id"] == first["id"]
     assert second["at"] == first["at"]
     assert await outbox.count() == 1
     stored = await outbox.list(lead_id="L1")
-    assert stored[0]["blocks"] == [{"type": "section"}]
+    assert stored[0]["text"] == "New lead"
+    assert stored[0]["blocks"] == block_kit(message)
 
 
 async def test_outbox_lists_newest_first_and_by_lead(outbox: Outbox) -> None:
     """The outbox lists messages newest first and filters by lead."""
     for n in range(3):
-        await outbox.send(
-            f"k{n}", {"channel": "#sales-emea", "recipient": "emea", "lead_id": f"L{n % 2}"}
-        )
+        await outbox.send(f"k{n}", notice(f"L{n % 2}", "#sales-emea", "emea", f"note {n}"))
 
     assert [m["key"] for m in await outbox.list()] == ["k2", "k1", "k0"]
     assert [m["key"] for m in await outbox.list(lead_id="L0")] == ["k2", "k0"]

@@ -16,11 +16,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from domain.classification import classify_lead
 from domain.config import ScoringConfig, load_scoring
 from domain.learned_model import LearnedModel
 from domain.normalize import normalize_lead
-from graph.nodes.classify import Classification, intent_for, persona_for, segment_for, spam_for
-from graph.nodes.score import Score, score_lead, score_learned
+from domain.records import Score
+from domain.scoring import score_lead, score_learned
 from tests.helpers import ROOT
 from tests.strategies import PAYLOAD_FIELDS
 
@@ -143,24 +144,14 @@ def lead_state(payload: dict[str, Any], found: dict[str, Any], cfg: ScoringConfi
         else None,
         "similar_accounts": found["similar_accounts"],
     }
-    spam = spam_for(lead, payload)
-    intent, evidence = intent_for(lead)
-    if spam.is_spam:
-        intent, evidence = "spam", spam.reasons
-    classification = Classification(
-        persona=persona_for(lead.get("title")),
-        segment=segment_for(company, provenance, cfg),
-        intent=intent,
-        intent_evidence=evidence,
-        spam=spam,
-    )
+    classification = classify_lead(lead, payload, company, provenance, cfg)
     return {
         "lead_id": "lead-1",
         "received_at": RECEIVED_AT,
         "raw": payload,
         "lead": lead,
         "enrichment": enrichment,
-        "classification": classification.model_dump(),
+        "classification": classification,
     }
 
 
@@ -170,9 +161,11 @@ def expected_grade(total: float, cfg: ScoringConfig) -> str:
 
 
 def assert_well_formed(score: Score, cfg: ScoringConfig) -> None:
-    assert 0 <= score.total <= 100
-    assert math.isclose(math.fsum(c.points for c in score.contributions), score.total, abs_tol=1e-6)
-    assert score.grade == expected_grade(score.total, cfg)
+    assert 0 <= score["total"] <= 100
+    assert math.isclose(
+        math.fsum(c["points"] for c in score["contributions"]), score["total"], abs_tol=1e-6
+    )
+    assert score["grade"] == expected_grade(score["total"], cfg)
 
 
 @settings(max_examples=200, deadline=None)
@@ -184,7 +177,7 @@ def test_rule_score_is_bounded_additive_graded_and_repeatable(
     state = lead_state(payload, found, CONFIG)
     score = score_lead(state, CONFIG)
     assert_well_formed(score, CONFIG)
-    assert score.method == "rules" and score.model_version == CONFIG.model_version
+    assert score["method"] == "rules" and score["model_version"] == CONFIG.model_version
     assert score_lead(lead_state(payload, found, CONFIG), CONFIG) == score
 
 
@@ -231,9 +224,9 @@ def test_learned_score_is_bounded_additive_graded_and_repeatable(
     state = lead_state({**payload, "properties": properties}, found, CONFIG)
     score = score_learned(state, CONFIG, model)
     assert_well_formed(score, CONFIG)
-    assert score.method == "learned" and score.model_version == "learned-test"
-    assert math.isclose(score.total, 100 * model.predict_proba([properties])[0], abs_tol=1e-6)
-    assert score.rules is not None and 0 <= score.rules["total"] <= 100
+    assert score["method"] == "learned" and score["model_version"] == "learned-test"
+    assert math.isclose(score["total"], 100 * model.predict_proba([properties])[0], abs_tol=1e-6)
+    assert score["rules"] is not None and 0 <= score["rules"]["total"] <= 100
     assert (
         score_learned(
             lead_state({**payload, "properties": properties}, found, CONFIG), CONFIG, model

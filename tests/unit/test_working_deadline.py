@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from domain.config import Rep
-from graph.nodes.route import working_deadline
+from domain.routing import working_deadline
 
 BERLIN = ZoneInfo("Europe/Berlin")
 

@@ -1,0 +1,361 @@
+"""The decision record of one lead: what each step decided, as typed dicts (DESIGN §2).
+
+These are the value types of the graph's state. Every one is a JSON-serializable dict, stored
+as it is in the checkpoints and shown as it is by `GET /admin/leads/{id}`, so the TypedDicts
+only name the keys that already exist; `total=False` where a step writes some keys only in
+some cases. mypy checks every key a step reads or writes against them.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, TypedDict
+
+Status = Literal["queued", "processing", "completed", "failed"]
+RoutingAction = Literal["book", "draft", "nurture", "disqualify", "support"]
+RepDecision = Literal["accept", "reassign", "not_a_fit"]
+Seniority = Literal["c_level", "vp", "director", "manager", "ic", "unknown"]
+Intent = Literal["demo", "pricing", "support", "partnership", "job_seeker", "spam", "other"]
+Method = Literal[
+    "existing_owner",
+    "named_account",
+    "territory",
+    "round_robin",
+    "fallback",
+    "disqualified",
+    "reassigned",
+]
+
+
+class Problem(TypedDict):
+    """One problem with an input field, as the API and the capture step list them."""
+
+    field: str
+    problem: str
+
+
+class Lead(TypedDict):
+    """The normalized lead: exactly the keys of `domain.normalize.LEAD_KEYS`."""
+
+    email: str | None
+    email_local: str | None
+    email_domain: str | None
+    domain: str | None
+    website_domain: str | None
+    free_mail: bool
+    disposable: bool
+    role_address: bool
+    first_name: str | None
+    last_name: str | None
+    full_name: str | None
+    company: str | None
+    title: str | None
+    phone: str | None
+    country: str | None
+    country_source: str | None
+    state: str | None
+    city: str | None
+    region: str | None
+    message: str | None
+    source: str | None
+    form_id: str | None
+    submitted_at: str | None
+    utm: dict[str, Any]
+    consent: dict[str, Any]
+    properties: dict[str, Any]
+
+
+class Capture(TypedDict):
+    """What capture found: the non-fatal problems, and the earlier lead of a repeat."""
+
+    problems: list[Problem]
+    duplicate_of: str | None
+    dedupe_window_minutes: int
+
+
+class Provenance(TypedDict):
+    """Where an enriched field came from."""
+
+    source: str
+    confidence: float
+    fetched_at: str
+
+
+class Company(TypedDict, total=False):
+    """The lead's company, field by field as the waterfall filled it."""
+
+    name: str
+    domain: str
+    industry: str
+    employees: int
+    country: str
+    state: str
+    city: str
+    region: str | None
+
+
+class ContactMatch(TypedDict):
+    """The CRM contact with the lead's email, and its owner."""
+
+    contact_id: str
+    owner_email: str | None
+    company_id: str | None
+    method: Literal["email"]
+    confidence: float
+
+
+class AccountMatch(TypedDict, total=False):
+    """The account the lead belongs to (`domain.matching.AccountMatch.as_dict`, or the CRM's)."""
+
+    account_id: str
+    name: str | None
+    domain: str | None
+    owner_email: str | None
+    parent_account_id: str | None
+    method: str
+    confidence: float
+    matched_on: str
+    alias: str | None
+    candidates: list[dict[str, Any]]
+    tie_break: str | None
+    block_size: int
+    notes: list[str]
+    source: Literal["directory", "crm"]
+
+
+class SimilarAccount(TypedDict):
+    """A remembered account near the lead's, with what became of it."""
+
+    id: str
+    score: float
+    name: str | None
+    industry: str | None
+    employees: int | None
+    country: str | None
+    outcome: str | None
+
+
+class Enrichment(TypedDict):
+    """The lead's contact, account and firmographics, each field with its provenance."""
+
+    company: Company
+    provenance: dict[str, Provenance]
+    account_match: AccountMatch | None
+    contact_match: ContactMatch | None
+    similar_accounts: list[SimilarAccount]
+    waterfall: list[dict[str, Any]]
+    complete: bool
+
+
+class Persona(TypedDict):
+    seniority: Seniority
+    department: str
+    evidence: list[str]
+
+
+class Segment(TypedDict):
+    id: str | None
+    confidence: float
+    abstained: bool
+    reason: str
+
+
+class Spam(TypedDict):
+    is_spam: bool
+    score: float
+    reasons: list[str]
+
+
+class Classification(TypedDict):
+    """Persona, ICP segment, intent and the spam verdict, each with its evidence."""
+
+    persona: Persona
+    segment: Segment
+    intent: Intent
+    intent_evidence: list[str]
+    spam: Spam
+    method: Literal["rules"]
+
+
+class Contribution(TypedDict):
+    component: Literal["fit", "intent", "timing", "prior", "learned", "bounds"]
+    feature: str
+    points: float
+    reason: str
+
+
+class Score(TypedDict):
+    """The total, its grade and sub-scores, and every contribution with its reason."""
+
+    total: float
+    grade: Literal["A", "B", "C", "D"]
+    fit: float
+    intent: float
+    timing: float
+    prior: float
+    learned: float
+    method: Literal["rules", "learned"]
+    contributions: list[Contribution]
+    model_version: str
+    rules: dict[str, float] | None
+
+
+class RuleTried(TypedDict):
+    """One routing rule tried, and a line per condition saying why it held or not."""
+
+    rule: str
+    matched: bool
+    checks: list[str]
+
+
+class Skip(TypedDict):
+    """A rep left out of a round-robin pick, and why."""
+
+    rep: str
+    reason: str
+
+
+class RoundRobin(TypedDict, total=False):
+    pool: str
+    sequence: int
+    counts: dict[str, int]
+
+
+# A later step on a routed lead: a rep's decision or the SLA clock's, in `routing.log`
+# (functional form: `from` is a keyword).
+RepEvent = TypedDict(
+    "RepEvent",
+    {
+        "event": RepDecision,
+        "by": str,
+        "at": str,
+        "hop": int,
+        "reason": str,
+        "result": str,
+        "detail": str,
+        "skipped": list[Skip],
+        "from": str | None,
+        "to": str,
+        "round_robin": RoundRobin,
+    },
+    total=False,
+)
+
+
+class Decided(TypedDict):
+    by: str
+    at: str
+
+
+class Disqualified(TypedDict):
+    by: str
+    at: str
+    reason: str
+
+
+class Routing(TypedDict, total=False):
+    """The routing decision: the action, the owner or queue, and every rule and rep considered.
+
+    route writes every key but the last four; rep decisions change the owner and add them.
+    """
+
+    action: RoutingAction
+    action_reason: str
+    previous_owner: str | None
+    method: Method
+    rule: str | None
+    owner: str | None
+    owner_email: str | None
+    team: str | None
+    queue: str | None
+    candidates: list[str]
+    skipped: list[Skip]
+    rules_tried: list[RuleTried]
+    ownership: str
+    round_robin: RoundRobin
+    sla_deadline: str
+    hops: int
+    log: list[RepEvent]
+    accepted: Decided
+    disqualified: Disqualified
+    previous_action: RoutingAction | None
+
+
+class Booking(TypedDict, total=False):
+    """A meeting held with the owner, or why none was."""
+
+    status: Literal["confirmed", "unavailable", "skipped"]
+    booking_id: str
+    rep_id: str
+    start: str
+    end: str
+    rep_local_start: str
+    timezone: str
+    link: str
+    provider: str
+    reason: str
+
+
+class Draft(TypedDict):
+    """The rep's first-touch email, the facts it states and the checks it passed."""
+
+    subject: str
+    body: str
+    facts_used: dict[str, Any]
+    checks: dict[str, bool]
+    checks_passed: bool
+    method: Literal["template"]
+    composed_at: str
+
+
+class NurtureMessage(TypedDict):
+    subject: str | None
+    body: str | None
+
+
+class Nurture(TypedDict):
+    """The nurture track, why, the next touch and the first message."""
+
+    track: str
+    reason: str
+    enrolled_at: str
+    next_touch_at: str
+    first_message: NurtureMessage
+    method: Literal["template"]
+
+
+class ErrorEntry(TypedDict, total=False):
+    """A tool that failed inside a step that went on without it."""
+
+    node: str
+    tool: str
+    error: str
+
+
+class Timing(TypedDict):
+    ms: float
+    finished_at: str
+
+
+# Receipts of side effects by name (`crm.contact`, `rep.message`, …) plus `notified_at` and
+# `ms_to_notify`; each adapter shapes its own receipt.
+Deliveries = dict[str, Any]
+
+
+class DecisionRecord(TypedDict, total=False):
+    """The whole record of one lead but the two keys that accumulate (errors, timings)."""
+
+    lead_id: str
+    received_at: str
+    source: str
+    raw: dict[str, Any]
+    lead: Lead
+    capture: Capture
+    enrichment: Enrichment
+    classification: Classification
+    score: Score
+    routing: Routing
+    booking: Booking
+    draft: Draft
+    nurture: Nurture
+    deliveries: Deliveries
+    status: Status
