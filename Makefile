@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cksum requirements-dev.txt | cut -d' ' -f1)
-CODE := app.py cli.py service graph domain tools offline tests infra/make_samples.py
+CODE := app.py cli.py api service graph domain tools offline tests infra/make_samples.py
 
 .DEFAULT_GOAL := help
 .PHONY: help install demo test lint typecheck check serve worker lock samples clean

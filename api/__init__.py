@@ -1,0 +1,1 @@
+"""The HTTP API (DESIGN §5): one router per audience; routes verify, parse, call service, answer."""

@@ -1,0 +1,89 @@
+"""The admin API: leads and their decision records, rep decisions, retries, the outbox.
+
+Closed by `ADMIN_TOKEN` (a bearer token) when it is set.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+
+from api.deps import AdminDep, Parsed, ServicesDep, json_body, request_body_doc
+from api.problems import problem_responses
+from service import records
+from service.rep_decisions import ActionIn, act_on_lead
+
+router = APIRouter(prefix="/admin", tags=["admin"])
+
+ActionBody = Annotated[Parsed[ActionIn], Depends(json_body(ActionIn, "action", signed=False))]
+
+UNAUTHORIZED = {401: "ADMIN_TOKEN is set and the bearer token is missing or wrong"}
+NO_LEAD = {404: "no lead with this id"}
+BAD_QUERY = {422: "invalid query parameters (every one listed)"}
+
+
+@router.get("/leads", responses=problem_responses({**UNAUTHORIZED, **BAD_QUERY}))
+async def list_leads(
+    services: ServicesDep,
+    _: AdminDep,
+    status: str | None = None,
+    owner: str | None = None,
+    action: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    """Recent leads, newest first, filtered by status, owner or action."""
+    leads = await records.recent_leads(
+        services, status=status, owner=owner, action=action, limit=limit, offset=offset
+    )
+    return {"leads": leads, "limit": limit, "offset": offset}
+
+
+@router.get("/leads/{lead_id}", responses=problem_responses({**UNAUTHORIZED, **NO_LEAD}))
+async def get_lead(lead_id: str, services: ServicesDep, _: AdminDep) -> dict[str, Any]:
+    """The whole decision record: state, per-node history and timings, errors, deliveries."""
+    return await records.decision_record(services, lead_id)
+
+
+@router.post(
+    "/leads/{lead_id}/actions",
+    responses=problem_responses(
+        {
+            **UNAUTHORIZED,
+            **NO_LEAD,
+            409: "the action cannot apply to the lead as it stands",
+            413: "body over MAX_BODY_BYTES",
+            415: "Content-Type is not JSON",
+            422: "not a JSON object, or invalid fields (every one listed)",
+        }
+    ),
+    openapi_extra=request_body_doc(ActionIn),
+)
+async def lead_action(
+    lead_id: str, services: ServicesDep, _: AdminDep, body: ActionBody
+) -> dict[str, Any]:
+    """Apply a rep's decision (accept, reassign, not_a_fit) as the Slack buttons do."""
+    return await act_on_lead(services, lead_id, body.model)
+
+
+@router.post(
+    "/retry/{lead_id}",
+    status_code=202,
+    responses=problem_responses({**UNAUTHORIZED, **NO_LEAD, 409: "the lead has not failed"}),
+)
+async def retry_lead(lead_id: str, services: ServicesDep, _: AdminDep) -> dict[str, Any]:
+    """Resume a failed lead from its checkpoint."""
+    await records.retry_lead(services, lead_id)
+    return {"lead_id": lead_id, "status": "queued"}
+
+
+@router.get("/outbox", responses=problem_responses({**UNAUTHORIZED, **BAD_QUERY}))
+async def outbox(
+    services: ServicesDep,
+    _: AdminDep,
+    lead_id: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> dict[str, Any]:
+    """Messages the built-in notifier stored instead of sending to Slack."""
+    return {"messages": await records.outbox_messages(services, lead_id=lead_id, limit=limit)}

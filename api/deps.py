@@ -1,0 +1,184 @@
+"""Request dependencies: the services, the admin token, and bodies read, verified and parsed.
+
+Each check raises a `Problem` (or lets a `service.errors` refusal through), so a route receives
+only what passed. A JSON body is checked in this order: size (413), signature when
+`WEBHOOK_SECRET` is set and the route is signed (401), content type (415), JSON object (422),
+fields (422, every invalid field listed). Bodies are read raw, because the signature covers
+the exact bytes; `request_body_doc` describes them in the OpenAPI schema instead.
+"""
+
+# No `from __future__ import annotations` here: FastAPI reads the dependency signatures built
+# inside `json_body`, and their annotations must be objects, not names of closure variables.
+
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated, Any, Generic, TypeVar
+
+from fastapi import Depends, Header, Request
+from pydantic import BaseModel, ValidationError
+
+from api.problems import Problem, validation_problems
+from service.rep_decisions import Interaction, read_click
+from service.wiring import Services
+
+M = TypeVar("M", bound=BaseModel)
+
+SIGNATURE_WINDOW_S = 300
+
+
+def get_services(request: Request) -> Services:
+    """The process's services, opened by the app's lifespan."""
+    services: Services = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def require_admin(
+    services: ServicesDep, authorization: Annotated[str | None, Header()] = None
+) -> None:
+    """Check the admin bearer token when `ADMIN_TOKEN` is set."""
+    token = services.settings.admin_token
+    if token is None:
+        return
+    given = (authorization or "").removeprefix("Bearer ").strip()
+    if not hmac.compare_digest(given.encode(), token.get_secret_value().encode()):
+        raise Problem(401, "admin token missing or wrong (Authorization: Bearer <ADMIN_TOKEN>)")
+
+
+AdminDep = Annotated[None, Depends(require_admin)]
+
+
+def signature_problem(
+    secret: str, body: bytes, signature: str | None, timestamp: str | None
+) -> str | None:
+    """None when the `X-Signature` over `{X-Timestamp}.{body}` is good, else what is wrong."""
+    if not signature or not timestamp:
+        return "missing X-Signature or X-Timestamp header"
+    try:
+        ts = int(timestamp)
+    except ValueError:
+        return "X-Timestamp is not Unix seconds"
+    if abs(time.time() - ts) > SIGNATURE_WINDOW_S:
+        return "X-Timestamp is outside the 5-minute window"
+    expected = hmac.new(
+        secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256
+    ).hexdigest()
+    if not hmac.compare_digest(signature.removeprefix("sha256="), expected):
+        return "X-Signature does not match the body"
+    return None
+
+
+async def read_body(request: Request, services: ServicesDep) -> bytes:
+    """The raw body, refused with 413 when over `MAX_BODY_BYTES`."""
+    limit = services.settings.max_body_bytes
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise Problem(413, f"body is {declared} bytes; the limit is {limit} (MAX_BODY_BYTES)")
+    body = await request.body()
+    if len(body) > limit:
+        raise Problem(413, f"body is {len(body)} bytes; the limit is {limit} (MAX_BODY_BYTES)")
+    return body
+
+
+async def read_signed_body(
+    body: Annotated[bytes, Depends(read_body)],
+    services: ServicesDep,
+    x_signature: Annotated[str | None, Header()] = None,
+    x_timestamp: Annotated[str | None, Header()] = None,
+) -> bytes:
+    """The raw body, refused with 401 unless signed when `WEBHOOK_SECRET` is set."""
+    secret = services.settings.webhook_secret
+    if secret:
+        wrong = signature_problem(secret.get_secret_value(), body, x_signature, x_timestamp)
+        if wrong:
+            raise Problem(401, f"bad signature: {wrong}")
+    return body
+
+
+def json_object(request: Request, body: bytes) -> dict[str, Any]:
+    """The body as a JSON object: 415 unless declared JSON, 422 unless a JSON object."""
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype != "application/json" and not ctype.endswith("+json"):
+        raise Problem(415, f"Content-Type must be application/json, not {ctype or 'missing'}")
+    try:
+        data = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise Problem(
+            422, "body is not valid JSON", [{"field": "(body)", "problem": str(exc)}]
+        ) from exc
+    if not isinstance(data, dict):
+        raise Problem(
+            422,
+            "body must be a JSON object",
+            [{"field": "(body)", "problem": f"got {type(data).__name__}"}],
+        )
+    return data
+
+
+def validated(model: type[M], data: dict[str, Any], what: str) -> M:
+    """`data` as `model`, refused with 422 listing every invalid field."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise Problem(422, f"invalid {what}", validation_problems(exc.errors())) from exc
+
+
+@dataclass(frozen=True)
+class Parsed(Generic[M]):
+    """A body validated as its model, and the JSON object it was read from."""
+
+    model: M
+    data: dict[str, Any]
+
+
+def json_body(model: type[M], what: str, *, signed: bool) -> Callable[..., Awaitable[Parsed[M]]]:
+    """A dependency reading the body as `model` (`what` names it in the 422's detail).
+
+    `signed` bodies (webhooks) must carry the `WEBHOOK_SECRET` signature when one is set.
+    """
+    reader = read_signed_body if signed else read_body
+
+    async def parse(request: Request, body: Annotated[bytes, Depends(reader)]) -> Parsed[M]:
+        data = json_object(request, body)
+        return Parsed(validated(model, data, what), data)
+
+    return parse
+
+
+def request_body_doc(model: type[BaseModel]) -> dict[str, Any]:
+    """`openapi_extra` describing a JSON body that the route reads raw, as `model`."""
+    schema = model.model_json_schema()
+    if "$defs" in schema:  # nested models would need their own components
+        raise TypeError(f"{model.__name__}: nested models are not documented inline")
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": schema}},
+        }
+    }
+
+
+async def slack_click(
+    request: Request,
+    services: ServicesDep,
+    x_slack_signature: Annotated[str | None, Header()] = None,
+    x_slack_request_timestamp: Annotated[str | None, Header()] = None,
+    x_slack_retry_num: Annotated[str | None, Header()] = None,
+) -> Interaction:
+    """The verified button click a Slack request carries (404 / 401 / 400 when not)."""
+    return read_click(
+        services.settings,
+        await request.body(),
+        timestamp=x_slack_request_timestamp,
+        signature=x_slack_signature,
+        retry_num=x_slack_retry_num,
+    )
+
+
+SlackClickDep = Annotated[Interaction, Depends(slack_click)]

@@ -1,0 +1,80 @@
+"""Webhooks from forms, CRMs and other systems: submit a lead, report what became of one."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header
+from fastapi.responses import JSONResponse
+
+from api.deps import Parsed, ServicesDep, json_body, request_body_doc
+from api.problems import problem_responses
+from domain.intake import LeadIn
+from service import intake, outcomes
+from service.outcomes import OutcomeIn
+
+router = APIRouter(tags=["webhooks"])
+
+LeadBody = Annotated[Parsed[LeadIn], Depends(json_body(LeadIn, "lead", signed=True))]
+OutcomeBody = Annotated[Parsed[OutcomeIn], Depends(json_body(OutcomeIn, "outcome", signed=True))]
+
+SIGNED_BODY_PROBLEMS = {
+    401: "bad or missing X-Signature / X-Timestamp (when WEBHOOK_SECRET is set)",
+    413: "body over MAX_BODY_BYTES",
+    415: "Content-Type is not JSON",
+}
+
+
+@router.post(
+    "/webhooks/lead",
+    status_code=202,
+    responses={
+        200: {"description": "a repeat of a delivery already taken: its lead and status"},
+        **problem_responses(
+            {
+                **SIGNED_BODY_PROBLEMS,
+                422: "not a JSON object, invalid fields (every one listed), or an idempotency "
+                "key already used with another payload",
+                503: "the lead is stored but the queue is unavailable; retry later",
+            }
+        ),
+    },
+    openapi_extra=request_body_doc(LeadIn),
+)
+async def submit_lead(
+    body: LeadBody,
+    services: ServicesDep,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+) -> JSONResponse:
+    """Accept a lead: 202 queued, or 200 for a repeat of a delivery already taken."""
+    submitted = await intake.submit_lead(services, body.model, body.data, idempotency_key)
+    return JSONResponse(
+        {
+            "lead_id": submitted.lead_id,
+            "status": submitted.status,
+            "duplicate": submitted.duplicate,
+        },
+        status_code=200 if submitted.duplicate else 202,
+    )
+
+
+@router.post(
+    "/webhooks/outcome",
+    responses=problem_responses(
+        {
+            **SIGNED_BODY_PROBLEMS,
+            404: "no lead is known for the lead_id or email given",
+            422: "not a JSON object, or invalid fields (every one listed)",
+        }
+    ),
+    openapi_extra=request_body_doc(OutcomeIn),
+)
+async def submit_outcome(body: OutcomeBody, services: ServicesDep) -> dict[str, Any]:
+    """Record what became of a lead (won, lost, converted) for learning and memory."""
+    recorded = await outcomes.record_outcome(services, body.model)
+    return {
+        "lead_id": recorded.lead_id,
+        "outcome": recorded.outcome,
+        "recorded": True,
+        "similar_account_memory": recorded.similar_account_memory,
+    }
