@@ -12,11 +12,11 @@ from fastapi import APIRouter, Depends, Query
 from api.deps import AdminDep, Parsed, ServicesDep, json_body, request_body_doc
 from api.problems import problem_responses
 from service import records
-from service.rep_decisions import ActionIn, act_on_lead
+from service.rep_decisions import DecisionIn, decide_on_lead
 
 router = APIRouter(prefix="/admin", tags=["admin"])
 
-ActionBody = Annotated[Parsed[ActionIn], Depends(json_body(ActionIn, "action", signed=False))]
+DecisionBody = Annotated[Parsed[DecisionIn], Depends(json_body(DecisionIn, "action", signed=False))]
 
 UNAUTHORIZED = {401: "ADMIN_TOKEN is set and the bearer token is missing or wrong"}
 NO_LEAD = {404: "no lead with this id"}
@@ -58,13 +58,13 @@ async def get_lead(lead_id: str, services: ServicesDep, _: AdminDep) -> dict[str
             422: "not a JSON object, or invalid fields (every one listed)",
         }
     ),
-    openapi_extra=request_body_doc(ActionIn),
+    openapi_extra=request_body_doc(DecisionIn),
 )
 async def lead_action(
-    lead_id: str, services: ServicesDep, _: AdminDep, body: ActionBody
+    lead_id: str, services: ServicesDep, _: AdminDep, body: DecisionBody
 ) -> dict[str, Any]:
     """Apply a rep's decision (accept, reassign, not_a_fit) as the Slack buttons do."""
-    return await act_on_lead(services, lead_id, body.model)
+    return await decide_on_lead(services, lead_id, body.model)
 
 
 @router.post(

@@ -241,6 +241,15 @@ RepEvent = TypedDict(
 )
 
 
+class RepAnswer(TypedDict):
+    """What resumes a lead waiting for its rep: the decision, who took it, when and why."""
+
+    decision: RepDecision
+    by: str
+    at: str
+    reason: str | None
+
+
 class Decided(TypedDict):
     by: str
     at: str
@@ -358,4 +367,5 @@ class DecisionRecord(TypedDict, total=False):
     draft: Draft
     nurture: Nurture
     deliveries: Deliveries
+    rep_decision: RepAnswer
     status: Status

@@ -1,6 +1,7 @@
 """Assemble the lead graph.
 
-capture → enrich → classify → score → route → book | draft | nurture → notify
+capture → enrich → classify → score → route → book | draft | nurture → notify → wait_for_rep
+wait_for_rep (interrupt) → accept | not_a_fit → END; → reassign → notify (or wait again)
 """
 
 from __future__ import annotations
@@ -13,20 +14,41 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import RetryPolicy
 
 from graph.context import Context
+from graph.nodes.accept import accept
 from graph.nodes.book import book
 from graph.nodes.capture import capture
 from graph.nodes.classify import classify
 from graph.nodes.draft import draft
 from graph.nodes.enrich import enrich
+from graph.nodes.not_a_fit import not_a_fit
 from graph.nodes.notify import notify
 from graph.nodes.nurture import nurture
+from graph.nodes.reassign import reassign
 from graph.nodes.route import route
 from graph.nodes.score import score
-from graph.routing import after_route
+from graph.nodes.wait_for_rep import wait_for_rep
+from graph.routing import after_decision, after_notify, after_reassign, after_route
 from graph.state import LeadState
 
-NODES = ("capture", "enrich", "classify", "score", "route", "book", "draft", "nurture", "notify")
-IO_NODES = {"capture", "enrich", "route", "book", "notify"}
+NODES = (
+    "capture",
+    "enrich",
+    "classify",
+    "score",
+    "route",
+    "book",
+    "draft",
+    "nurture",
+    "notify",
+    "wait_for_rep",
+    "accept",
+    "reassign",
+    "not_a_fit",
+)
+IO_NODES = {"capture", "enrich", "route", "book", "notify", "accept", "reassign", "not_a_fit"}
+
+
+DECISIONS = ("capture", "enrich", "classify", "score", "route")
 
 
 def build_graph(
@@ -34,32 +56,51 @@ def build_graph(
     checkpointer: BaseCheckpointSaver[Any] | None,
     max_attempts: int = 3,
     initial_interval: float = 0.5,
+    decisions_only: bool = False,
 ) -> CompiledStateGraph[LeadState, Context, LeadState, LeadState]:
-    """Compile the graph; nodes that call tools retry with `RetryPolicy`."""
+    """Compile the graph; nodes that call tools retry with `RetryPolicy`.
+
+    `decisions_only` compiles capture → … → route and stops there: the same nodes without the
+    side effects of book, draft, notify and the rep's decisions (the backtest replays it).
+    """
     retry = RetryPolicy(
         max_attempts=max_attempts, initial_interval=initial_interval, jitter=initial_interval > 0
     )
+    nodes = {
+        "capture": capture,
+        "enrich": enrich,
+        "classify": classify,
+        "score": score,
+        "route": route,
+        "book": book,
+        "draft": draft,
+        "nurture": nurture,
+        "notify": notify,
+        "wait_for_rep": wait_for_rep,
+        "accept": accept,
+        "reassign": reassign,
+        "not_a_fit": not_a_fit,
+    }
     builder = StateGraph(LeadState, context_schema=Context)
-    for name, func in (
-        ("capture", capture),
-        ("enrich", enrich),
-        ("classify", classify),
-        ("score", score),
-        ("route", route),
-        ("book", book),
-        ("draft", draft),
-        ("nurture", nurture),
-        ("notify", notify),
-    ):
-        builder.add_node(name, func, retry_policy=retry if name in IO_NODES else None)
+    for name in DECISIONS if decisions_only else NODES:
+        builder.add_node(name, nodes[name], retry_policy=retry if name in IO_NODES else None)
     builder.add_edge(START, "capture")
     builder.add_edge("capture", "enrich")
     builder.add_edge("enrich", "classify")
     builder.add_edge("classify", "score")
     builder.add_edge("score", "route")
+    if decisions_only:
+        builder.add_edge("route", END)
+        return builder.compile(checkpointer=checkpointer, name="lead-router-decisions")
     builder.add_conditional_edges("route", after_route, ["book", "draft", "nurture", "notify"])
     builder.add_edge("book", "draft")
     builder.add_edge("draft", "notify")
     builder.add_edge("nurture", "notify")
-    builder.add_edge("notify", END)
+    builder.add_conditional_edges("notify", after_notify, ["wait_for_rep", END])
+    builder.add_conditional_edges(
+        "wait_for_rep", after_decision, ["accept", "reassign", "not_a_fit"]
+    )
+    builder.add_edge("accept", END)
+    builder.add_edge("not_a_fit", END)
+    builder.add_conditional_edges("reassign", after_reassign, ["notify", "wait_for_rep"])
     return builder.compile(checkpointer=checkpointer, name="lead-router")

@@ -8,7 +8,7 @@ update type lists exactly the keys it writes.
 from __future__ import annotations
 
 import operator
-from typing import Annotated, NotRequired, TypedDict
+from typing import Annotated, Any, NotRequired, TypedDict
 
 from domain.records import (
     Booking,
@@ -21,6 +21,7 @@ from domain.records import (
     ErrorEntry,
     Lead,
     Nurture,
+    RepAnswer,
     Routing,
     Score,
     Status,
@@ -40,6 +41,21 @@ class LeadState(DecisionRecord, total=False):
 
     errors: Annotated[list[ErrorEntry], operator.add]
     timings: Annotated[dict[str, Timing], merge_timings]
+
+
+def initial_state(
+    lead_id: str, received_at: str, source: str, payload: dict[str, Any]
+) -> LeadState:
+    """The graph's input for a lead that has not started."""
+    return {
+        "lead_id": lead_id,
+        "received_at": received_at,
+        "source": source,
+        "raw": payload,
+        "status": "processing",
+        "errors": [],
+        "timings": {},
+    }
 
 
 class CaptureUpdate(TypedDict):
@@ -88,4 +104,14 @@ class NotifyUpdate(TypedDict):
     deliveries: Deliveries
     status: Status
     errors: NotRequired[list[ErrorEntry]]
+    timings: NotRequired[dict[str, Timing]]
+
+
+class WaitUpdate(TypedDict):
+    rep_decision: RepAnswer
+
+
+class DecisionUpdate(TypedDict):
+    routing: Routing
+    deliveries: NotRequired[Deliveries]
     timings: NotRequired[dict[str, Timing]]

@@ -43,20 +43,14 @@ from itertools import islice
 from pathlib import Path
 from typing import Any, Final, Literal
 
-from langgraph.graph import END, START, StateGraph
-from langgraph.graph.state import CompiledStateGraph
 from pydantic import ValidationError
 
 from domain.config import ConfigError, RoutingConfig, ScoringConfig, load_routing, load_scoring
 from domain.intake import LeadIn, idempotency_key, lead_id_for
 from domain.normalize import normalize_lead, parse_timestamp
+from graph.builder import build_graph
 from graph.context import Context
-from graph.nodes.capture import capture
-from graph.nodes.classify import classify
-from graph.nodes.enrich import enrich
-from graph.nodes.route import route
-from graph.nodes.score import score
-from graph.state import LeadState
+from graph.state import initial_state
 from service.settings import Settings
 from service.wiring import open_context
 from tools.vector import LOCAL_FILENAME
@@ -236,24 +230,6 @@ def check_payload(payload: dict[str, Any]) -> tuple[str | None, str | None]:
 # Replaying -------------------------------------------------------------------------------------
 
 
-def build_pipeline() -> CompiledStateGraph[LeadState, Context, LeadState, LeadState]:
-    """capture → enrich → classify → score → route: the decisions, none of the side effects."""
-    builder = StateGraph(LeadState, context_schema=Context)
-    previous = START
-    for name, node in (
-        ("capture", capture),
-        ("enrich", enrich),
-        ("classify", classify),
-        ("score", score),
-        ("route", route),
-    ):
-        builder.add_node(name, node)
-        builder.add_edge(previous, name)
-        previous = name
-    builder.add_edge(previous, END)
-    return builder.compile(checkpointer=None, name="lead-router-backtest")
-
-
 @contextlib.asynccontextmanager
 async def throwaway_context(
     settings: Settings, scratch: Path, routing: RoutingConfig, scoring: ScoringConfig
@@ -333,7 +309,7 @@ async def _replay(
     outcomes: list[dict[str, Any]] = []
     replay_at = datetime.now(UTC).isoformat()
     seen: dict[str, int] = {}
-    pipeline = build_pipeline()
+    pipeline = build_graph(checkpointer=None, max_attempts=1, decisions_only=True)
     async with throwaway_context(settings, scratch, routing, scoring) as context:
         inputs = {
             "scoring": (
@@ -369,15 +345,8 @@ async def _replay(
                 continue
             seen[lead_id] = row.line
             received = parse_timestamp(payload.get("submitted_at")) or replay_at
-            state: LeadState = {
-                "lead_id": lead_id,
-                "received_at": received,
-                "source": str(payload.get("source") or payload.get("form_id") or "api"),
-                "raw": payload,
-                "status": "processing",
-                "errors": [],
-                "timings": {},
-            }
+            source = str(payload.get("source") or payload.get("form_id") or "api")
+            state = initial_state(lead_id, received, source, payload)
             clock = _fixed_clock(datetime.fromisoformat(received))
             try:
                 final = await pipeline.ainvoke(

@@ -31,7 +31,7 @@ def make_broker(settings: Settings) -> AsyncBroker:
     return InMemoryBroker(max_async_tasks=settings.worker_concurrency)
 
 
-ACTION_TASK = "apply_action"
+DECISION_TASK = "apply_decision"
 
 
 def register(
@@ -45,14 +45,14 @@ def register(
     return broker.register_task(process_lead, task_name=TASK_NAME)
 
 
-def register_action(
+def register_decision(
     broker: AsyncBroker, handler: Callable[..., Awaitable[Any]]
 ) -> AsyncTaskiqDecoratedTask[..., Any]:
-    """Register `apply_action(lead_id, action, actor, reason, expect_hop)` on the broker."""
+    """Register `apply_decision(lead_id, decision, actor, reason, expect_hop)` on the broker."""
 
-    async def apply_action(
-        lead_id: str, action: str, actor: str, reason: str | None, expect_hop: int | None
+    async def apply_decision(
+        lead_id: str, decision: str, actor: str, reason: str | None, expect_hop: int | None
     ) -> None:
-        await handler(lead_id, action, actor=actor, reason=reason, expect_hop=expect_hop)
+        await handler(lead_id, decision, actor=actor, reason=reason, expect_hop=expect_hop)
 
-    return broker.register_task(apply_action, task_name=ACTION_TASK)
+    return broker.register_task(apply_decision, task_name=DECISION_TASK)

@@ -10,7 +10,7 @@ import itertools
 from typing import Any
 
 from service.errors import Conflict, NotFound
-from service.runner import thread
+from service.runner import thread_config
 from service.wiring import Services
 
 
@@ -38,7 +38,7 @@ async def decision_record(services: Services, lead_id: str) -> dict[str, Any]:
     record = await services.context.store.get_lead(lead_id)
     if record is None:
         raise NotFound(f"no lead {lead_id}")
-    config = thread(lead_id)
+    config = thread_config(lead_id)
     snapshot = await services.graph.aget_state(config)
     history = [s async for s in services.graph.aget_state_history(config)]
     history.reverse()

@@ -3,7 +3,7 @@
 Slack clicks are verified (v0 signature), then taken once per click, and only from the lead's
 owner or their team's manager; they are applied through the queue so Slack is answered at once.
 The admin API applies the action directly and reports what happened. The action itself is in
-`service.rep_actions`.
+`service.decide`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from domain.config import RoutingConfig
 from service.errors import Conflict, Malformed, NotFound, Unauthenticated, Unavailable
-from service.runner import thread
+from service.runner import thread_config
 from service.settings import Settings
 from service.wiring import Services
 from tools.slack_signature import (
@@ -34,7 +34,7 @@ CLICK_MEMORY_S = 86400  # a click's action_ts is remembered this long to drop re
 NOT_ALLOWED = "only the owner or the team's manager can act on this lead"
 
 
-class ActionIn(BaseModel):
+class DecisionIn(BaseModel):
     """A rep's decision on a lead (the body of `POST /admin/leads/{lead_id}/actions`)."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
@@ -90,11 +90,13 @@ async def take_click(services: Services, click: Interaction) -> str | None:
     )
     if first != claim:
         return "duplicate click"
-    routing = (await services.graph.aget_state(thread(click.lead_id))).values.get("routing") or {}
+    routing = (await services.graph.aget_state(thread_config(click.lead_id))).values.get(
+        "routing"
+    ) or {}
     if not may_act(services.context.routing, routing, click.user_id):
         return NOT_ALLOWED
     try:
-        await services.enqueue_action(
+        await services.enqueue_decision(
             click.lead_id,
             click.action_id,
             actor=f"<@{click.user_id}>",
@@ -106,14 +108,14 @@ async def take_click(services: Services, click: Interaction) -> str | None:
     return None
 
 
-async def act_on_lead(services: Services, lead_id: str, decision: ActionIn) -> dict[str, Any]:
+async def decide_on_lead(services: Services, lead_id: str, decision: DecisionIn) -> dict[str, Any]:
     """Apply the decision now; returns `{"lead_id", "result", ...}` with the new routing.
 
     Raises `NotFound` for an unknown lead and `Conflict` when the action cannot apply.
     """
     if await services.context.store.get_lead(lead_id) is None:
         raise NotFound(f"no lead {lead_id}")
-    result = await services.act(
+    result = await services.decide(
         lead_id, decision.action, actor=decision.actor, reason=decision.reason
     )
     if result["result"] == "refused":

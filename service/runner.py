@@ -17,28 +17,15 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.graph.state import CompiledStateGraph
 
 from graph.context import Context
-from graph.state import LeadState
+from graph.state import initial_state
 from tools.ports import LeadRecord, Store
 
 log = structlog.get_logger("lead_router.runner")
 
 
-def thread(lead_id: str) -> RunnableConfig:
+def thread_config(lead_id: str) -> RunnableConfig:
     """The graph config of a lead's thread: the lead id is the thread id."""
     return {"configurable": {"thread_id": lead_id}}
-
-
-def initial_state(record: LeadRecord) -> LeadState:
-    """The graph's input for a lead that has not started."""
-    return {
-        "lead_id": record.lead_id,
-        "received_at": record.received_at,
-        "source": record.source,
-        "raw": record.payload,
-        "status": "processing",
-        "errors": [],
-        "timings": {},
-    }
 
 
 class LeadRunner:
@@ -84,17 +71,26 @@ class LeadRunner:
 
     async def _run(self, record: LeadRecord) -> str:
         lead_id = record.lead_id
-        config = thread(lead_id)
+        config = thread_config(lead_id)
         await self.store.update_lead(
             lead_id, status="processing", error=None, attempts=record.attempts + 1
         )
         try:
             snapshot = await self.graph.aget_state(config)
-            if snapshot.values.get("status") == "completed" and not snapshot.next:
-                final = snapshot.values  # finished before its record was updated
+            if snapshot.values.get("status") == "completed" and (
+                not snapshot.next or snapshot.interrupts
+            ):
+                # Notified (and waiting for its rep) before its record was updated.
+                final = snapshot.values
             else:
                 # Resume at the unfinished node, or start when no step was checkpointed.
-                payload = None if snapshot.next else initial_state(record)
+                payload = (
+                    None
+                    if snapshot.next
+                    else initial_state(
+                        record.lead_id, record.received_at, record.source, record.payload
+                    )
+                )
                 final = await self.graph.ainvoke(
                     payload, config, context=self.context, durability="sync"
                 )

@@ -29,9 +29,9 @@ from graph.builder import build_graph
 from graph.context import Context, RunSettings
 from graph.similar_accounts import remember
 from service.backends import open_embedder, open_store, open_vector_memory
-from service.queue import make_broker, register, register_action
-from service.rep_actions import ActionError, apply_action
-from service.runner import LeadRunner, thread
+from service.decide import DecisionError, apply_decision
+from service.queue import make_broker, register, register_decision
+from service.runner import LeadRunner, thread_config
 from service.settings import Settings
 from tools.calendar_builtin import BuiltinCalendar
 from tools.crm_builtin import BuiltinCRM
@@ -57,49 +57,49 @@ class Services:
     task: AsyncTaskiqDecoratedTask[[str], Any]
     outbox: Outbox | None
     crm: BuiltinCRM | None
-    action_task: AsyncTaskiqDecoratedTask[..., Any] = field(init=False)
+    decision_task: AsyncTaskiqDecoratedTask[..., Any] = field(init=False)
 
     def __post_init__(self) -> None:
-        self.action_task = register_action(self.broker, self.act)
+        self.decision_task = register_decision(self.broker, self.decide)
 
     async def enqueue(self, lead_id: str) -> None:
         """Queue `process_lead(lead_id)`."""
         await self.task.kiq(lead_id)
 
-    async def enqueue_action(
+    async def enqueue_decision(
         self,
         lead_id: str,
-        action: str,
+        decision: str,
         *,
         actor: str,
         reason: str | None = None,
         expect_hop: int | None = None,
     ) -> None:
-        """Queue a rep action (accept, reassign, not a fit) on the lead."""
-        await self.action_task.kiq(lead_id, action, actor, reason, expect_hop)
+        """Queue a rep's decision (accept, reassign, not a fit) on the lead."""
+        await self.decision_task.kiq(lead_id, decision, actor, reason, expect_hop)
 
-    async def act(
+    async def decide(
         self,
         lead_id: str,
-        action: str,
+        decision: str,
         *,
         actor: str,
         reason: str | None = None,
         expect_hop: int | None = None,
     ) -> dict[str, Any]:
-        """Apply a rep action now (the queued task's handler)."""
+        """Apply a rep's decision now (the queued task's handler): resume the waiting lead."""
         try:
-            return await apply_action(
+            return await apply_decision(
                 self.graph,
                 self.context,
                 lead_id,
-                action,
+                decision,
                 actor=actor,
                 reason=reason,
                 expect_hop=expect_hop,
             )
-        except ActionError as exc:
-            log.warning("rep action refused", lead_id=lead_id, action=action, error=str(exc))
+        except DecisionError as exc:
+            log.warning("rep decision refused", lead_id=lead_id, decision=decision, error=str(exc))
             return {"result": "refused", "detail": str(exc)}
 
     async def fire_timers(self) -> int:
@@ -107,7 +107,7 @@ class Services:
         due = await self.context.store.pop_due_timers(self.context.clock().timestamp())
         for timer in due:
             payload = timer["payload"]
-            await self.enqueue_action(
+            await self.enqueue_decision(
                 payload["lead_id"],
                 "reassign",
                 actor="sla",
@@ -130,7 +130,7 @@ class Services:
         ctx = self.context
         if ctx.vectors is None or ctx.embedder is None:
             return None
-        config = thread(lead_id)
+        config = thread_config(lead_id)
         enrichment: Enrichment | None = (await self.graph.aget_state(config)).values.get(
             "enrichment"
         )

@@ -21,7 +21,7 @@ import httpx
 import pytest
 import uvicorn
 
-from service.runner import thread
+from service.runner import thread_config
 from service.settings import Settings
 from tools.ports import LeadRecord
 
@@ -98,7 +98,7 @@ async def submit(services: Services, payload: dict[str, Any], **fields: Any) -> 
 
 async def lead_state(services: Services, lead_id: str) -> dict[str, Any]:
     """The lead's graph state as its last checkpoint holds it."""
-    snapshot = await services.graph.aget_state(thread(lead_id))
+    snapshot = await services.graph.aget_state(thread_config(lead_id))
     return dict(snapshot.values)
 
 

@@ -8,9 +8,11 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from domain.accounts import account_key
+from domain.records import Deliveries
 from domain.rep_message import crm_note, lead_message
 from graph.context import Context
 from graph.nodes._node import once, timed
+from graph.nodes._rep import contact_id
 from graph.similar_accounts import remember
 from graph.state import LeadState, NotifyUpdate
 
@@ -28,10 +30,40 @@ async def schedule_sla(ctx: Context, state: LeadState) -> None:
         )
 
 
+async def _tell_new_owner(ctx: Context, state: LeadState, hop: int) -> Deliveries:
+    """After a reassignment: the CRM owner and the new owner's message, once each per hop."""
+    lead_id = state["lead_id"]
+    routing = state["routing"]
+    deliveries: dict[str, Any] = dict(state.get("deliveries") or {})
+    contact = await contact_id(ctx, state)
+    owner_email = routing.get("owner_email")
+    if contact and owner_email:
+        deliveries[f"crm.owner.hop{hop}"] = await once(
+            ctx.store,
+            lead_id,
+            f"crm.owner.hop{hop}",
+            lambda: ctx.crm.assign_owner(contact, owner_email),
+        )
+    message = lead_message(state, ctx.routing)
+    if message:
+        deliveries["rep.message"] = await once(
+            ctx.store,
+            lead_id,
+            f"rep.message.hop{hop}",
+            lambda: ctx.notifier.send(f"{lead_id}:rep:hop{hop}", message),
+        )
+        await schedule_sla(ctx, state)
+    return deliveries
+
+
 @timed("notify")
 async def notify(state: LeadState, runtime: Runtime[Context]) -> NotifyUpdate:
-    """Upsert company and contact, set the owner, add a note and message the rep — once each."""
+    """Upsert company and contact, set the owner, add a note and message the rep — once each.
+    After a reassignment, set the new owner and message them."""
     ctx = runtime.context
+    hop = state.get("routing", {}).get("hops", 0)
+    if hop:
+        return {"deliveries": await _tell_new_owner(ctx, state, hop), "status": "completed"}
     lead_id = state["lead_id"]
     lead = state.get("lead", {})
     routing = state.get("routing", {})

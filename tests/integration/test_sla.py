@@ -3,6 +3,7 @@ through timers on the queue; hops are bounded. Plus the admin action endpoint (o
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -14,7 +15,8 @@ import httpx
 import pytest
 import yaml
 
-from service.rep_actions import MAX_HOPS
+from domain.rep_decisions import MAX_HOPS
+from service.records import decision_record
 from service.wiring import Services, open_services
 from tests.helpers import (
     ROOT,
@@ -148,7 +150,7 @@ async def test_an_accepted_lead_stays_when_its_timer_fires(services: Services) -
     """A lead accepted within the SLA keeps its owner when the timer fires; nobody is told."""
     lead_id = await routed_lead(services)
     owner = (await routing_of(services, lead_id))["owner"]
-    assert (await services.act(lead_id, "accept", actor=owner))["result"] == "accepted"
+    assert (await services.decide(lead_id, "accept", actor=owner))["result"] == "accepted"
     accepted = await routing_of(services, lead_id)
 
     assert await fire_due(services, MONDAY + timedelta(minutes=16)) == 1
@@ -164,7 +166,7 @@ async def test_a_timer_from_an_earlier_owner_is_stale(services: Services) -> Non
     lead_id = await routed_lead(services)
     owner = (await routing_of(services, lead_id))["owner"]
     set_clock(services, MONDAY + timedelta(minutes=5))
-    moved = await services.act(lead_id, "reassign", actor=owner)
+    moved = await services.decide(lead_id, "reassign", actor=owner)
     assert moved["result"] == "reassigned"
     routing = await routing_of(services, lead_id)
 
@@ -292,3 +294,44 @@ def test_admin_action_on_an_unknown_lead_is_404(client: httpx.Client) -> None:
     )
 
     assert resp.status_code == 404
+
+
+async def test_each_decision_is_a_step_in_the_lead_history(services: Services) -> None:
+    """Waiting, a reassignment, the new owner's message and the acceptance are checkpointed
+    steps of the lead's graph, in order, in its decision record."""
+    lead_id = await routed_lead(services)
+    owner = (await routing_of(services, lead_id))["owner"]
+    assert (await services.decide(lead_id, "reassign", actor=owner))["result"] == "reassigned"
+    new_owner = (await routing_of(services, lead_id))["owner"]
+    assert (await services.decide(lead_id, "accept", actor=new_owner))["result"] == "accepted"
+
+    record = await decision_record(services, lead_id)
+
+    nodes = [step["node"] for step in record["history"]]
+    assert nodes[-6:] == ["notify", "wait_for_rep", "reassign", "notify", "wait_for_rep", "accept"]
+    assert record["next"] == []
+    assert record["state"]["rep_decision"]["decision"] == "accept"
+
+
+async def test_a_click_racing_the_sla_timer_applies_once(services: Services) -> None:
+    """An Accept and the SLA timer, both for the lead's first hop and at the same moment: one
+    applies and the other finds the lead moved on, so the message is closed once."""
+    lead_id = await routed_lead(services)
+    owner = (await routing_of(services, lead_id))["owner"]
+    set_clock(services, MONDAY + timedelta(minutes=16))
+
+    results = await asyncio.gather(
+        services.decide(lead_id, "accept", actor=owner, expect_hop=0),
+        services.decide(
+            lead_id, "reassign", actor="sla", reason="not accepted within the SLA", expect_hop=0
+        ),
+    )
+
+    applied = [r["result"] for r in results if r["result"] in {"accepted", "reassigned"}]
+    assert len(applied) == 1
+    assert {r["result"] for r in results} - set(applied) <= {"stale", "unchanged"}
+    routing = await routing_of(services, lead_id)
+    assert len(routing["log"]) == 1
+    first = (await messages(services, lead_id))["rep"]
+    closing = first["blocks"][-1]["elements"][0]["text"]
+    assert ("Accepted by" in closing) != ("Reassigned to" in closing)

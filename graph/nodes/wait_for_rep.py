@@ -1,0 +1,26 @@
+"""wait_for_rep: the lead waits, as a checkpointed interrupt, for its rep's decision."""
+
+from __future__ import annotations
+
+from langgraph.runtime import Runtime
+from langgraph.types import interrupt
+
+from domain.rep_decisions import DECISIONS, parse_answer
+from graph.context import Context
+from graph.state import LeadState, WaitUpdate
+
+
+async def wait_for_rep(state: LeadState, runtime: Runtime[Context]) -> WaitUpdate:
+    """Wait for a Slack click, a console button or the SLA timer; resumed with
+    `Command(resume=answer)` (`domain.rep_decisions.RepAnswer`)."""
+    routing = state["routing"]
+    given = interrupt(
+        {
+            "lead_id": state["lead_id"],
+            "owner": routing.get("owner"),
+            "queue": routing.get("queue"),
+            "hop": routing.get("hops", 0),
+            "decisions": list(DECISIONS),
+        }
+    )
+    return {"rep_decision": parse_answer(given)}
