@@ -1,6 +1,7 @@
 """Open everything one process needs from its settings: backends, graph, runner and queue.
 
 Each concern uses its embedded default unless its production setting is present (DESIGN §4).
+Tests swap adapters here and nowhere else, through `Overrides`.
 """
 
 from __future__ import annotations
@@ -8,8 +9,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import aiosqlite
@@ -26,7 +28,7 @@ from domain.matching import AccountIndex
 from domain.normalize import normalize_lead
 from domain.records import Enrichment
 from graph.builder import build_graph
-from graph.context import Context, RunSettings
+from graph.context import Context, RunSettings, utcnow
 from graph.similar_accounts import remember
 from service.backends import open_embedder, open_store, open_vector_memory
 from service.decide import DecisionError, apply_decision
@@ -38,10 +40,40 @@ from tools.crm_builtin import BuiltinCRM
 from tools.directory import InMemoryDirectory, load_accounts_csv
 from tools.enrichment_http import HttpEnrichmentProvider
 from tools.outbox import Outbox
-from tools.ports import Notifier
+from tools.ports import (
+    CRM,
+    Calendar,
+    Embedder,
+    EnrichmentProvider,
+    Notifier,
+    Store,
+    VectorMemory,
+)
 from tools.slack import SlackNotifier, StoreReceipts
 
 log = structlog.get_logger("lead_router.services")
+
+
+@dataclass(frozen=True)
+class Overrides:
+    """Adapters to use instead of the ones the settings choose: the one seam for fakes.
+
+    A field left None keeps the settings' choice. What is passed is used as given (not opened,
+    seeded or closed here). `wrap_store` and `wrap_notifier` wrap the store and notifier in use
+    (the settings' or the override), e.g. to fail or stop the process around the real one.
+    """
+
+    store: Store | None = None
+    crm: CRM | None = None
+    notifier: Notifier | None = None
+    calendar: Calendar | None = None
+    vectors: VectorMemory | None = None
+    embedder: Embedder | None = None
+    enricher: EnrichmentProvider | None = None
+    clock: Callable[[], datetime] | None = None
+    checkpointer: BaseCheckpointSaver[Any] | None = None
+    wrap_store: Callable[[Store], Store] | None = None
+    wrap_notifier: Callable[[Notifier], Notifier] | None = None
 
 
 @dataclass
@@ -240,40 +272,70 @@ async def open_context(
     scoring: ScoringConfig,
     *,
     live: bool = True,
-) -> tuple[Context, Outbox, BuiltinCRM]:
+    overrides: Overrides | None = None,
+) -> tuple[Context, Outbox | None, BuiltinCRM | None]:
     """Open the backends a run needs (closed by `stack`) and the run context over them.
 
     `live=False` is for replays: no HTTP enrichment calls and no Slack, only the outbox.
+    `overrides` replace adapters (tests); the outbox and the built-in CRM are returned when
+    they were opened.
     """
+    given = overrides or Overrides()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     known = load_accounts_csv(settings.accounts_csv)
     accounts = known + (
         load_accounts_csv(settings.company_directory) if settings.company_directory else []
     )
-    store = await open_store(settings)
-    stack.push_async_callback(store.close)
-    crm = BuiltinCRM(settings.crm_path)
-    await crm.open()
-    stack.push_async_callback(crm.close)
-    await crm.seed_owners([rep.model_dump() for rep in routing.reps])
-    await crm.seed_accounts(known)
-    outbox = Outbox(settings.data_dir / "outbox.sqlite3")
-    await outbox.open()
-    stack.push_async_callback(outbox.close)
-    calendar = BuiltinCalendar(settings.data_dir / "calendar.sqlite3")
-    await calendar.open()
-    stack.push_async_callback(calendar.close)
-    enricher = None
-    if live and settings.enrichment_url:
-        enricher = HttpEnrichmentProvider(
+    store = given.store
+    if store is None:
+        store = await open_store(settings)
+        stack.push_async_callback(store.close)
+    if given.wrap_store is not None:
+        store = given.wrap_store(store)
+    builtin_crm = None
+    crm = given.crm
+    if crm is None:
+        crm = builtin_crm = BuiltinCRM(settings.crm_path)
+        await builtin_crm.open()
+        stack.push_async_callback(builtin_crm.close)
+        await builtin_crm.seed_owners([rep.model_dump() for rep in routing.reps])
+        await builtin_crm.seed_accounts(known)
+    outbox = None
+    notifier = given.notifier
+    if notifier is None:
+        outbox = Outbox(settings.data_dir / "outbox.sqlite3")
+        await outbox.open()
+        stack.push_async_callback(outbox.close)
+        notifier = outbox
+        if live and settings.slack_bot_token and not settings.shadow_mode:
+            notifier = SlackNotifier(
+                settings.slack_bot_token,
+                base_url=settings.slack_api_url,
+                receipts=StoreReceipts(store),
+                fallback_channel=settings.slack_fallback_channel,
+            )
+    if given.wrap_notifier is not None:
+        notifier = given.wrap_notifier(notifier)
+    calendar = given.calendar
+    if calendar is None:
+        builtin_calendar = BuiltinCalendar(settings.data_dir / "calendar.sqlite3")
+        await builtin_calendar.open()
+        stack.push_async_callback(builtin_calendar.close)
+        calendar = builtin_calendar
+    enricher = given.enricher
+    if enricher is None and live and settings.enrichment_url:
+        http_enricher = HttpEnrichmentProvider(
             settings.enrichment_url,
             settings.enrichment_api_key,
             timeout_s=settings.enrichment_timeout_s,
             path_template=settings.enrichment_path,
         )
-        stack.push_async_callback(enricher.close)
-    vectors = await open_vector_memory(settings)
-    stack.push_async_callback(vectors.close)
+        stack.push_async_callback(http_enricher.close)
+        enricher = http_enricher
+    vectors = given.vectors
+    if vectors is None:
+        vectors = await open_vector_memory(settings)
+        stack.push_async_callback(vectors.close)
     model_file = settings.current_model_path
     model = LearnedModel.load(model_file) if model_file.is_file() else None
     log.info(
@@ -281,14 +343,7 @@ async def open_context(
         method="learned" if model else "rules",
         model=model.version if model else scoring.model_version,
     )
-    notifier: Notifier = outbox
-    if live and settings.slack_bot_token and not settings.shadow_mode:
-        notifier = SlackNotifier(
-            settings.slack_bot_token,
-            base_url=settings.slack_api_url,
-            receipts=StoreReceipts(store),
-            fallback_channel=settings.slack_fallback_channel,
-        )
+    embedder = given.embedder if given.embedder is not None else open_embedder(settings)
     context = Context(
         settings=run_settings(settings),
         routing=routing,
@@ -301,22 +356,33 @@ async def open_context(
         matcher=AccountIndex(accounts),
         enricher=enricher,
         vectors=vectors,
-        embedder=open_embedder(settings),
+        embedder=embedder,
         model=model,
+        clock=given.clock or utcnow,
     )
-    return context, outbox, crm
+    return context, outbox, builtin_crm
 
 
 @contextlib.asynccontextmanager
-async def open_services(settings: Settings) -> AsyncIterator[Services]:
-    """Open every backend for `settings`, seed the built-in CRM, compile the graph."""
+async def open_services(
+    settings: Settings, overrides: Overrides | None = None
+) -> AsyncIterator[Services]:
+    """Open every backend for `settings`, seed the built-in CRM, compile the graph.
+
+    `overrides` replace adapters the settings would choose (see `Overrides`); tests inject
+    fakes here and nowhere else.
+    """
     # Build the suffix-list and phone tables now rather than during the first lead.
     normalize_lead({"email": "warm@up.co.uk", "phone": "+44 20 7946 0958", "country": "UK"})
     routing = load_routing(settings.routing_config)
     scoring = load_scoring(settings.scoring_config)
     async with contextlib.AsyncExitStack() as stack:
-        context, outbox, crm = await open_context(settings, stack, routing, scoring)
-        checkpointer = await stack.enter_async_context(_checkpointer(settings))
+        context, outbox, crm = await open_context(
+            settings, stack, routing, scoring, overrides=overrides
+        )
+        checkpointer = overrides.checkpointer if overrides else None
+        if checkpointer is None:
+            checkpointer = await stack.enter_async_context(_checkpointer(settings))
         graph = build_graph(
             checkpointer=checkpointer,
             max_attempts=settings.node_max_attempts,

@@ -109,6 +109,16 @@ async def submit_and_run(services: Services, payload: dict[str, Any]) -> dict[st
     return await lead_state(services, lead_id)
 
 
+class Clock:
+    """A clock for `Overrides(clock=...)` that shows `now` until a test moves it."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
 class Waits:
     """Stands in for asyncio.sleep in an adapter's retries: records each wait, returns at once."""
 

@@ -3,23 +3,28 @@ and side effects written once however often a node runs."""
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from service.wiring import open_services
+from service.wiring import Overrides, open_services
 from tests.helpers import lead_payload, lead_state, make_settings, submit
+from tools.ports import Notifier
 
 
 class FlakyNotifier:
-    """A notifier that fails its first `failures` sends, then delegates to the real outbox."""
+    """A notifier that fails its first `failures` sends, then delegates to the real one
+    (`Overrides(wrap_notifier=flaky.around)` puts it in front of the outbox)."""
 
-    def __init__(self, real: Any, failures: int) -> None:
-        self.real = real
+    def __init__(self, failures: int) -> None:
+        self.real: Any = None
         self.failures = failures
         self.calls = 0
+
+    def around(self, real: Notifier) -> Notifier:
+        self.real = real
+        return self
 
     async def ping(self) -> None:
         await self.real.ping()
@@ -29,6 +34,12 @@ class FlakyNotifier:
         if self.calls <= self.failures:
             raise ConnectionError("notifier unavailable")
         result: dict[str, Any] = await self.real.send(key, message)
+        return result
+
+    async def update(
+        self, receipt: dict[str, Any], text: str, blocks: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        result: dict[str, Any] = await self.real.update(receipt, text, blocks)
         return result
 
 
@@ -65,10 +76,8 @@ async def test_failed_node_resumes_alone_without_duplicate_writes(
     """A lead whose notify fails is marked failed at notify; the retry runs only notify and
     writes one contact, one note and one rep message."""
     settings = make_settings(tmp_path, NODE_MAX_ATTEMPTS=2, **checkpoint_settings)
-    async with open_services(settings) as services:
-        real = services.context.notifier
-        flaky = FlakyNotifier(real, failures=2)
-        services.runner.context = dataclasses.replace(services.context, notifier=flaky)
+    flaky = FlakyNotifier(failures=2)
+    async with open_services(settings, Overrides(wrap_notifier=flaky.around)) as services:
         payload = lead_payload()
         lead_id = await submit(services, payload)
         assert await services.runner.process(lead_id) == "failed"

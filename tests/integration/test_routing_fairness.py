@@ -4,7 +4,6 @@ under concurrency, each lead assigned once, skips with their reasons, and the fa
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -16,7 +15,7 @@ import yaml
 
 from domain.config import RoutingConfig, Team, load_routing
 from graph.nodes.route import assign_from_pool
-from service.wiring import open_services
+from service.wiring import Overrides, open_services
 from tests.helpers import ROOT, lead_payload, lead_state, make_settings, submit
 from tools.ports import Store
 from tools.store_redis import RedisStore
@@ -209,9 +208,8 @@ async def test_when_the_whole_pool_is_away_the_lead_goes_to_the_fallback(tmp_pat
     """An EMEA enterprise lead whose pool is all out of office is routed by the fallback, and the
     decision names the matched rule and every skipped rep with its reason."""
     away = routing_with_pool_away(tmp_path, NOW.date().isoformat())
-    async with open_services(make_settings(tmp_path, ROUTING_CONFIG=away)) as services:
-        fixed = dataclasses.replace(services.context, clock=lambda: NOW)
-        services.context = services.runner.context = fixed
+    settings = make_settings(tmp_path, ROUTING_CONFIG=away)
+    async with open_services(settings, Overrides(clock=lambda: NOW)) as services:
         lead_id = await submit(services, lead_payload())
 
         assert await services.runner.process(lead_id) == "completed"

@@ -4,7 +4,6 @@ through timers on the queue; hops are bounded. Plus the admin action endpoint (o
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
@@ -17,9 +16,10 @@ import yaml
 
 from domain.rep_decisions import MAX_HOPS
 from service.records import decision_record
-from service.wiring import Services, open_services
+from service.wiring import Overrides, Services, open_services
 from tests.helpers import (
     ROOT,
+    Clock,
     lead_payload,
     lead_state,
     live_server,
@@ -33,10 +33,10 @@ MONDAY = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 
 
 def set_clock(services: Services, at: datetime) -> None:
-    """Make `at` the time the graph, the actions and the timers see."""
-    context = dataclasses.replace(services.context, clock=lambda: at)
-    services.context = context
-    services.runner.context = context
+    """Move the clock the graph, the actions and the timers read to `at`."""
+    clock = services.context.clock
+    assert isinstance(clock, Clock), "open the services with Overrides(clock=Clock(...))"
+    clock.now = at
 
 
 async def routing_of(services: Services, lead_id: str) -> dict[str, Any]:
@@ -66,8 +66,7 @@ def block_types(message: dict[str, Any]) -> list[str]:
 @pytest.fixture
 async def services(tmp_path: Path) -> AsyncIterator[Services]:
     """Services on embedded defaults (outbox notifier, in-memory queue) at MONDAY."""
-    async with open_services(make_settings(tmp_path)) as opened:
-        set_clock(opened, MONDAY)
+    async with open_services(make_settings(tmp_path), Overrides(clock=Clock(MONDAY))) as opened:
         await opened.broker.startup()
         yield opened
         await opened.broker.shutdown()
@@ -207,8 +206,8 @@ async def test_hops_stop_at_max_hops_with_an_escalation(tmp_path: Path) -> None:
     """Missed SLAs move the lead MAX_HOPS times; the next miss escalates to the manager and
     leaves the owner in place, and no further timer is set."""
     path, pool = routing_with_a_big_pool(tmp_path)
-    async with open_services(make_settings(tmp_path, ROUTING_CONFIG=path)) as services:
-        set_clock(services, MONDAY)
+    settings = make_settings(tmp_path, ROUTING_CONFIG=path)
+    async with open_services(settings, Overrides(clock=Clock(MONDAY))) as services:
         await services.broker.startup()
         lead_id = await routed_lead(services)
         owners = [(await routing_of(services, lead_id))["owner"]]
