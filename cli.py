@@ -16,7 +16,10 @@ import time
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from service.wiring import Overrides
 
 ROOT = Path(__file__).resolve().parent
 
@@ -31,7 +34,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _worker(concurrency: int | None) -> int:
+async def _worker(concurrency: int | None, overrides: Overrides | None = None) -> int:
+    """Run a queue worker until SIGINT/SIGTERM; `overrides` replace adapters (tests only)."""
     from taskiq.api import run_receiver_task
 
     from service.logs import configure_logging
@@ -47,7 +51,7 @@ async def _worker(concurrency: int | None) -> int:
             file=sys.stderr,
         )
         return 2
-    async with open_services(settings) as services:
+    async with open_services(settings, overrides) as services:
         services.broker.is_worker_process = True
         await services.broker.startup()
         stop = asyncio.Event()

@@ -42,7 +42,6 @@ class RunSettings:
     enrichment_cache_ttl_s: int = 7 * 86400
     similar_accounts_k: int = 5
     lease_ttl_ms: int = 30_000
-    fault_after_effect: str | None = None
 
 
 @dataclass(frozen=True)

@@ -463,7 +463,6 @@ def scratch_settings(settings: Settings, data_dir: Path) -> Settings:
             "redis_url": None,
             "queue_url": None,
             "database_url": None,
-            "fault_after_effect": None,
             "model_path": settings.current_model_path,
         }
     )

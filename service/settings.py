@@ -90,8 +90,6 @@ class Settings(BaseSettings):
     redeliver_after_ms: int = Field(default=60_000, alias="QUEUE_REDELIVER_AFTER_MS", ge=1000)
     node_max_attempts: int = Field(default=3, alias="NODE_MAX_ATTEMPTS", ge=1)
     node_retry_initial_s: float = Field(default=0.5, alias="NODE_RETRY_INITIAL_S", ge=0)
-    # Chaos testing: the process kills itself (SIGKILL) right after storing this effect.
-    fault_after_effect: str | None = Field(default=None, alias="FAULT_AFTER_EFFECT")
 
     @property
     def sqlite_path(self) -> Path:

@@ -43,7 +43,6 @@ ENV_SETTINGS = [
     "PINECONE_API_KEY",
     "OPENAI_API_KEY",
     "CALCOM_API_KEY",
-    "FAULT_AFTER_EFFECT",
 ]
 
 
@@ -183,12 +182,15 @@ def wait_status(
     return dict(wait_for(check, timeout=timeout))
 
 
-def spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    """Start `python cli.py <args>` with `env` added to a clean environment."""
+def spawn(
+    args: list[str], env: dict[str, str], log: Path, *, program: list[str] | None = None
+) -> subprocess.Popen[bytes]:
+    """Start `python cli.py <args>` (or `python <program> <args>`) with `env` added to a clean
+    environment, from the checkout's root, its output appended to `log`."""
     base = {k: v for k, v in os.environ.items() if k not in ENV_SETTINGS}
     handle = log.open("ab")
     return subprocess.Popen(
-        [sys.executable, str(ROOT / "cli.py"), *args],
+        [sys.executable, *(program or [str(ROOT / "cli.py")]), *args],
         cwd=ROOT,
         env={**base, **env},
         stdout=handle,

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import functools
-import os
-import signal
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -44,8 +42,6 @@ async def once(
     lead_id: str,
     effect: str,
     write: Callable[[], Awaitable[dict[str, Any]]],
-    *,
-    fault_after: str | None = None,
 ) -> dict[str, Any]:
     """Run an external write at most once per (lead, effect) and return its stored receipt.
 
@@ -57,8 +53,4 @@ async def once(
     if existing is not None:
         return {**existing, "replayed": True}
     receipt = await write()
-    stored = await store.put_receipt(lead_id, effect, receipt)
-    if fault_after and fault_after == effect:
-        log.warning("fault injection: killing this process", effect=effect)
-        os.kill(os.getpid(), signal.SIGKILL)
-    return stored
+    return await store.put_receipt(lead_id, effect, receipt)

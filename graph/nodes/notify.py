@@ -70,7 +70,6 @@ async def notify(state: LeadState, runtime: Runtime[Context]) -> NotifyUpdate:
     enrichment = state["enrichment"]
     company = enrichment["company"]
     score = state.get("score", {})
-    fault = ctx.settings.fault_after_effect
     receipts: dict[str, Any] = {}
 
     if company.get("domain") and not lead.get("free_mail"):
@@ -80,7 +79,6 @@ async def notify(state: LeadState, runtime: Runtime[Context]) -> NotifyUpdate:
             lead_id,
             "crm.company",
             lambda: ctx.crm.upsert_company(company["domain"], props),
-            fault_after=fault,
         )
     email = lead.get("email")
     if email:
@@ -103,7 +101,6 @@ async def notify(state: LeadState, runtime: Runtime[Context]) -> NotifyUpdate:
             lead_id,
             "crm.contact",
             lambda: ctx.crm.upsert_contact(email, props),
-            fault_after=fault,
         )
         receipts["crm.contact"] = contact
         owner_email = routing.get("owner_email")
@@ -113,14 +110,12 @@ async def notify(state: LeadState, runtime: Runtime[Context]) -> NotifyUpdate:
                 lead_id,
                 "crm.owner",
                 lambda: ctx.crm.assign_owner(contact["id"], owner_email),
-                fault_after=fault,
             )
         receipts["crm.note"] = await once(
             ctx.store,
             lead_id,
             "crm.note",
             lambda: ctx.crm.add_note(contact["id"], f"{lead_id}:note", crm_note(state)),
-            fault_after=fault,
         )
     key = account_key(enrichment)
     if key and ctx.vectors is not None and ctx.embedder is not None:
@@ -130,7 +125,6 @@ async def notify(state: LeadState, runtime: Runtime[Context]) -> NotifyUpdate:
             lead_id,
             "memory.account",
             lambda: remember(vectors, embedder, key, company, lead_id=lead_id),
-            fault_after=fault,
         )
     message = lead_message(state, ctx.routing)
     if message:
@@ -139,7 +133,6 @@ async def notify(state: LeadState, runtime: Runtime[Context]) -> NotifyUpdate:
             lead_id,
             "rep.message",
             lambda: ctx.notifier.send(f"{lead_id}:rep", message),
-            fault_after=fault,
         )
         await schedule_sla(ctx, state)
     else:

@@ -134,7 +134,10 @@ def test_a_worker_killed_mid_lead_leaves_a_lead_that_completes_once(
     contact, one note and one rep message."""
     api, url = _serve(distributed, tmp_path)
     doomed = spawn(
-        ["worker"], {**distributed, "FAULT_AFTER_EFFECT": "crm.contact"}, tmp_path / "doomed.log"
+        ["crm.contact"],
+        distributed,
+        tmp_path / "doomed.log",
+        program=["-m", "tests.fakes.crash_worker"],
     )
     survivor = None
     try:
