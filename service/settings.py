@@ -80,6 +80,7 @@ class Settings(BaseSettings):
     slack_signing_secret: SecretStr | None = Field(default=None, alias="SLACK_SIGNING_SECRET")
     slack_api_url: str | None = Field(default=None, alias="SLACK_API_URL")
     slack_fallback_channel: str | None = Field(default=None, alias="SLACK_FALLBACK_CHANNEL")
+    slack_min_post_interval_s: float = Field(default=1.0, alias="SLACK_MIN_POST_INTERVAL_S", ge=0)
     calcom_api_key: SecretStr | None = Field(default=None, alias="CALCOM_API_KEY")
     calcom_api_url: str | None = Field(default=None, alias="CALCOM_API_URL")
 

@@ -312,6 +312,7 @@ async def open_context(
                 settings.slack_bot_token,
                 base_url=settings.slack_api_url,
                 receipts=StoreReceipts(store),
+                min_interval_s=settings.slack_min_post_interval_s,
                 fallback_channel=settings.slack_fallback_channel,
             )
     if given.wrap_notifier is not None:

@@ -79,6 +79,7 @@ def loop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Loop]:
             SLACK_BOT_TOKEN=TOKEN,
             SLACK_API_URL=slack_url,
             SLACK_SIGNING_SECRET=SIGNING_SECRET,
+            SLACK_MIN_POST_INTERVAL_S=0,  # pacing has its own test in test_slack.py
             ROUTING_CONFIG=routing_without_time_off(tmp),
         )
         with live_server(settings) as url, httpx.Client(base_url=url, timeout=10) as client:
