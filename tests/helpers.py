@@ -30,7 +30,8 @@ if TYPE_CHECKING:
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# Settings a test process reads from the environment are cleared so tests see only what they set.
+# Settings a test process could inherit from the developer's environment: tests see only what
+# they set (make_settings passes them as unset, spawn leaves them out of the child's environment).
 ENV_SETTINGS = [
     "REDIS_URL",
     "QUEUE_URL",
@@ -39,21 +40,31 @@ ENV_SETTINGS = [
     "ADMIN_TOKEN",
     "DATA_DIR",
     "HUBSPOT_ACCESS_TOKEN",
+    "HUBSPOT_API_URL",
     "SLACK_BOT_TOKEN",
     "PINECONE_API_KEY",
+    "EMBEDDINGS_MODEL",
     "OPENAI_API_KEY",
+    "LLM_MODEL",
     "CALCOM_API_KEY",
+    "CALCOM_API_URL",
 ]
 
 
 def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
-    """Settings on embedded defaults in `tmp_path`, fast retries, plus the given overrides."""
-    values: dict[str, Any] = {
-        "DATA_DIR": tmp_path / "data",
-        "LOG_LEVEL": "WARNING",
-        "NODE_RETRY_INITIAL_S": 0,
-        "RECOVERY_INTERVAL_S": 0.5,
-    }
+    """Settings on embedded defaults in `tmp_path`, fast retries, plus the given overrides.
+
+    The backend settings in ENV_SETTINGS are unset unless given, whatever the environment says.
+    """
+    values: dict[str, Any] = {name: None for name in ENV_SETTINGS}
+    values.update(
+        {
+            "DATA_DIR": tmp_path / "data",
+            "LOG_LEVEL": "WARNING",
+            "NODE_RETRY_INITIAL_S": 0,
+            "RECOVERY_INTERVAL_S": 0.5,
+        }
+    )
     values.update(overrides)
     return Settings(_env_file=None, **values)
 

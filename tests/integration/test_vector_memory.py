@@ -518,11 +518,7 @@ async def test_local_file_is_shared_by_processes(tmp_path: Path) -> None:
 # Factories and the embedder
 
 
-async def test_open_vector_memory_is_local_in_data_dir_by_default(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    for name in ("PINECONE_API_KEY", "EMBEDDINGS_MODEL"):
-        monkeypatch.delenv(name, raising=False)
+async def test_open_vector_memory_is_local_in_data_dir_by_default(tmp_path: Path) -> None:
     settings = make_settings(tmp_path)
 
     memory = await open_vector_memory(settings)
@@ -574,9 +570,8 @@ def _embeddings_endpoint(seen: list[dict[str, Any]]) -> FastAPI:
 
 
 async def test_open_embedder_uses_an_openai_compatible_endpoint_when_a_model_is_set(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
 ) -> None:
-    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     seen: list[dict[str, Any]] = []
     texts = ["Northwind Freight GmbH\nLogistics", "Pixelwerk Studios"]
     with serving(_embeddings_endpoint(seen)) as url:
