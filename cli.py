@@ -26,11 +26,19 @@ ROOT = Path(__file__).resolve().parent
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run the HTTP API (and, with the in-process queue, the worker) under uvicorn."""
+    from service.settings import Settings, UnsupportedSetting, refuse_unsupported
+
+    settings = Settings()
+    try:  # the app refuses them too; checked first so the reason is one line, not a traceback
+        refuse_unsupported(settings)
+    except UnsupportedSetting as exc:
+        return _refused("serve", exc)
+
     import uvicorn
 
     from app import create_app
 
-    uvicorn.run(create_app(), host=args.host, port=args.port, log_level="warning")
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="warning")
     return 0
 
 
@@ -81,7 +89,18 @@ async def _worker(concurrency: int | None, overrides: Overrides | None = None) -
 
 def cmd_worker(args: argparse.Namespace) -> int:
     """Run a queue worker over the Redis Stream broker (QUEUE_URL)."""
-    return asyncio.run(_worker(args.concurrency))
+    from service.settings import UnsupportedSetting
+
+    try:
+        return asyncio.run(_worker(args.concurrency))
+    except UnsupportedSetting as exc:
+        return _refused("worker", exc)
+
+
+def _refused(command: str, exc: Exception) -> int:
+    """Say in one line why the command cannot start (exit status 2)."""
+    print(f"{command}: {exc}", file=sys.stderr)
+    return 2
 
 
 def _free_port() -> int:
@@ -102,12 +121,16 @@ async def _demo(leads_file: Path, data_dir: Path, timeout_s: float, rate: float)
     import uvicorn
 
     from app import create_app
-    from service.settings import Settings
+    from service.settings import Settings, UnsupportedSetting, refuse_unsupported
 
-    await asyncio.to_thread(shutil.rmtree, data_dir, True)
     settings = Settings(
         DATA_DIR=data_dir, LOG_LEVEL="WARNING", REDIS_URL=None, QUEUE_URL=None, DATABASE_URL=None
     )
+    try:  # before uvicorn, which would print a traceback instead
+        refuse_unsupported(settings)
+    except UnsupportedSetting as exc:
+        return _refused("demo", exc)
+    await asyncio.to_thread(shutil.rmtree, data_dir, True)
     port = _free_port()
     server = uvicorn.Server(
         uvicorn.Config(

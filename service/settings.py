@@ -121,3 +121,33 @@ class Settings(BaseSettings):
             "vector_memory": "pinecone" if self.pinecone_api_key else "local",
             "llm": "openai-compatible" if self.openai_api_key else "off",
         }
+
+
+class UnsupportedSetting(ValueError):
+    """A setting names a backend this release has no adapter for; the message says what to do."""
+
+
+# Settings reserved for adapters that are not part of this release: (settings, what is
+# missing, what serves the concern instead). OPENAI_API_KEY and OPENAI_BASE_URL are not here:
+# EMBEDDINGS_MODEL uses them.
+_NO_ADAPTER_YET = (
+    (("HUBSPOT_ACCESS_TOKEN", "HUBSPOT_API_URL"), "HubSpot adapter", "the built-in CRM"),
+    (("CALCOM_API_KEY", "CALCOM_API_URL"), "Cal.com adapter", "the built-in calendar"),
+    (("LLM_MODEL",), "chat-model (LLM) adapter", "rules and templates"),
+)
+
+
+def refuse_unsupported(settings: Settings) -> None:
+    """Raise UnsupportedSetting naming every set setting whose adapter does not exist yet."""
+    fields = {info.alias: name for name, info in Settings.model_fields.items()}
+    problems = []
+    for names, missing, instead in _NO_ADAPTER_YET:
+        given = [name for name in names if getattr(settings, fields[name]) is not None]
+        if given:
+            them = "it" if len(given) == 1 else "them"
+            problems.append(
+                f"{' and '.join(given)} {'is' if len(given) == 1 else 'are'} set, but this "
+                f"release has no {missing}: unset {them} to use {instead}"
+            )
+    if problems:
+        raise UnsupportedSetting("; ".join(problems))

@@ -1,7 +1,8 @@
 """Open everything one process needs from its settings: backends, graph, runner and queue.
 
-Each concern uses its embedded default unless its production setting is present (DESIGN §4).
-Tests swap adapters here and nowhere else, through `Overrides`.
+Each concern uses its embedded default unless its production setting is present (DESIGN §4);
+a setting whose adapter does not exist yet stops the start (`UnsupportedSetting`). Tests swap
+adapters here and nowhere else, through `Overrides`.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from service.backends import open_embedder, open_store, open_vector_memory
 from service.decide import DecisionError, apply_decision
 from service.queue import make_broker, register, register_decision
 from service.runner import LeadRunner, thread_config
-from service.settings import Settings
+from service.settings import Settings, refuse_unsupported
 from tools.calendar_builtin import BuiltinCalendar
 from tools.crm_builtin import BuiltinCRM
 from tools.directory import InMemoryDirectory, load_accounts_csv
@@ -276,10 +277,11 @@ async def open_context(
 ) -> tuple[Context, Outbox | None, BuiltinCRM | None]:
     """Open the backends a run needs (closed by `stack`) and the run context over them.
 
-    `live=False` is for replays: no HTTP enrichment calls and no Slack, only the outbox.
-    `overrides` replace adapters (tests); the outbox and the built-in CRM are returned when
-    they were opened.
+    Refuses settings whose adapter does not exist yet (`UnsupportedSetting`). `live=False` is
+    for replays: no HTTP enrichment calls and no Slack, only the outbox. `overrides` replace
+    adapters (tests); the outbox and the built-in CRM are returned when they were opened.
     """
+    refuse_unsupported(settings)
     given = overrides or Overrides()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     known = load_accounts_csv(settings.accounts_csv)
