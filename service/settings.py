@@ -109,19 +109,6 @@ class Settings(BaseSettings):
     def crm_path(self) -> Path:
         return self.data_dir / "crm.sqlite3"
 
-    def backends(self) -> dict[str, str]:
-        """Which backend serves each concern, as the health check and the demo report it."""
-        return {
-            "store": "redis" if self.redis_url else "sqlite",
-            "queue": "redis-stream" if self.queue_url else "in-process",
-            "checkpoints": "postgres" if self.database_url else "sqlite",
-            "crm": "hubspot" if self.hubspot_access_token else "built-in",
-            "notifier": "slack" if self.slack_bot_token else "outbox",
-            "calendar": "cal.com" if self.calcom_api_key else "built-in",
-            "vector_memory": "pinecone" if self.pinecone_api_key else "local",
-            "llm": "openai-compatible" if self.openai_api_key else "off",
-        }
-
 
 class UnsupportedSetting(ValueError):
     """A setting names a backend this release has no adapter for; the message says what to do."""

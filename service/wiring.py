@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -200,28 +200,47 @@ class Services:
             await asyncio.sleep(self.settings.recovery_interval_s)
 
     async def health(self) -> dict[str, dict[str, Any]]:
-        """Readiness of each backend: {"name": {"ok": bool, "backend": ..., "error"?: ...}}."""
-        backends = self.settings.backends()
-        checks: dict[str, Any] = {
-            "store": self.context.store.ping(),
-            "crm": self.context.crm.ping(),
-            "notifier": self.context.notifier.ping(),
-            "checkpoints": self.checkpointer.aget_tuple(
-                {"configurable": {"thread_id": "health", "checkpoint_ns": ""}}
+        """Readiness of each backend: {"name": {"backend": <class in use>, "ok": bool, ...}}.
+
+        `backend` is the class of the adapter this process opened; a backend with a probe is
+        asked (two seconds at most) and reports `error` when it does not answer.
+        """
+        ctx = self.context
+        vectors = ctx.vectors
+        probes: dict[str, tuple[object, Callable[[], Awaitable[Any]] | None]] = {
+            "store": (ctx.store, ctx.store.ping),
+            "crm": (ctx.crm, ctx.crm.ping),
+            "notifier": (ctx.notifier, ctx.notifier.ping),
+            "checkpoints": (
+                self.checkpointer,
+                lambda: self.checkpointer.aget_tuple(
+                    {"configurable": {"thread_id": "health", "checkpoint_ns": ""}}
+                ),
             ),
+            "queue": (self.broker, None),
+            "calendar": (ctx.calendar, None),
+            "vector_memory": (vectors, vectors.ping if vectors is not None else None),
+            "embedder": (ctx.embedder, None),
         }
         out: dict[str, dict[str, Any]] = {}
-        for name, probe in checks.items():
-            entry: dict[str, Any] = {"backend": backends.get(name, "built-in")}
-            try:
-                await asyncio.wait_for(probe, timeout=2)
-                entry["ok"] = True
-            except Exception as exc:
-                entry.update(ok=False, error=f"{type(exc).__name__}: {exc}"[:300])
+        for name, (adapter, probe) in probes.items():
+            entry: dict[str, Any] = {"backend": _class_name(adapter), "ok": True}
+            if probe is not None:
+                try:
+                    await asyncio.wait_for(probe(), timeout=2)
+                except Exception as exc:
+                    entry.update(ok=False, error=f"{type(exc).__name__}: {exc}"[:300])
             out[name] = entry
-        out["queue"] = {"backend": backends["queue"], "ok": True}
-        out["directory"] = {"backend": "csv", "ok": True, "accounts": len(self.context.directory)}
+        out["directory"] = {
+            "backend": _class_name(ctx.directory),
+            "ok": True,
+            "accounts": len(ctx.directory),
+        }
         return out
+
+
+def _class_name(adapter: object) -> str | None:
+    return None if adapter is None else type(adapter).__name__
 
 
 def run_settings(settings: Settings) -> RunSettings:

@@ -145,13 +145,24 @@ def test_retry_of_a_lead_that_did_not_fail_is_409(client: httpx.Client) -> None:
     assert "completed" in resp.json()["detail"]
 
 
-def test_health_reports_each_backend(client: httpx.Client) -> None:
-    """GET /health is 200 with a check per backend."""
+def test_health_names_the_embedded_backends_in_use(client: httpx.Client) -> None:
+    """GET /health on embedded defaults is 200 and names the class serving each concern."""
     resp = client.get("/health")
     assert resp.status_code == 200
     checks = resp.json()["checks"]
-    assert {"store", "crm", "notifier", "checkpoints", "queue"} <= set(checks)
-    assert checks["store"] == {"backend": "sqlite", "ok": True}
+    assert {name: check["backend"] for name, check in checks.items()} == {
+        "store": "SqliteStore",
+        "crm": "BuiltinCRM",
+        "notifier": "Outbox",
+        "checkpoints": "AsyncSqliteSaver",
+        "queue": "InMemoryBroker",
+        "calendar": "BuiltinCalendar",
+        "vector_memory": "LocalVectorMemory",
+        "embedder": "LocalEmbedder",
+        "directory": "InMemoryDirectory",
+    }
+    assert all(check["ok"] is True for check in checks.values())
+    assert checks["directory"]["accounts"] > 0
 
 
 def _signed(secret: str, body: bytes, ts: int) -> dict[str, str]:

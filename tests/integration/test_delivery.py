@@ -108,7 +108,10 @@ def test_api_and_separate_workers_process_leads_over_redis(
     ]
     try:
         with httpx.Client(base_url=url, timeout=10) as client:
-            assert client.get("/health").json()["checks"]["store"]["backend"] == "redis"
+            checks = client.get("/health").json()["checks"]
+            assert checks["store"]["backend"] == "RedisStore"
+            assert checks["queue"]["backend"] == "RedisStreamBroker"
+            assert checks["checkpoints"]["backend"] == "AsyncPostgresSaver"
             ids = [
                 client.post("/webhooks/lead", json=lead_payload()).json()["lead_id"]
                 for _ in range(12)

@@ -395,3 +395,10 @@ def test_two_reassign_clicks_on_one_hop_move_the_lead_once(loop: Loop) -> None:
     assert first.status_code == second.status_code == 200
     after = routing_when(loop, record["lead_id"], lambda routing: routing.get("hops") == 1)
     assert [event["event"] for event in after["state"]["routing"]["log"]] == ["reassign"]
+
+
+def test_health_names_the_slack_notifier(loop: Loop) -> None:
+    """With SLACK_BOT_TOKEN, /health names SlackNotifier and its auth.test probe answers."""
+    resp = loop.client.get("/health")
+    assert resp.status_code == 200
+    assert resp.json()["checks"]["notifier"] == {"backend": "SlackNotifier", "ok": True}

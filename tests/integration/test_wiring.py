@@ -1,5 +1,5 @@
-"""What the settings open: settings without an adapter stop the start, and the Slack pacing
-setting reaches the notifier."""
+"""What the settings open: settings without an adapter stop the start, /health names the
+classes actually in use, and the Slack pacing setting reaches the notifier."""
 
 from __future__ import annotations
 
@@ -8,11 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 
 from service.settings import UnsupportedSetting, refuse_unsupported
 from service.wiring import open_services
-from tests.helpers import ENV_SETTINGS, ROOT, make_settings
+from tests.helpers import ENV_SETTINGS, ROOT, live_server, make_settings
 from tools.slack import SlackNotifier
 
 HUBSPOT = "HubSpot adapter"
@@ -93,6 +94,21 @@ def test_serve_with_a_hubspot_token_exits_with_one_line_naming_it(tmp_path: Path
         "serve: HUBSPOT_ACCESS_TOKEN is set, but this release has no HubSpot adapter: "
         "unset it to use the built-in CRM"
     ]
+
+
+def test_health_names_the_redis_store_when_redis_url_is_set(
+    tmp_path: Path, redis_url: str, redis_prefix: str
+) -> None:
+    """With REDIS_URL, /health names RedisStore; the concerns it does not move stay embedded."""
+    settings = make_settings(tmp_path, REDIS_URL=redis_url, REDIS_PREFIX=redis_prefix)
+    with live_server(settings) as url:
+        resp = httpx.get(f"{url}/health", timeout=10)
+    assert resp.status_code == 200
+    checks = resp.json()["checks"]
+    assert checks["store"] == {"backend": "RedisStore", "ok": True}
+    assert checks["queue"]["backend"] == "InMemoryBroker"
+    assert checks["checkpoints"]["backend"] == "AsyncSqliteSaver"
+    assert checks["crm"]["backend"] == "BuiltinCRM"
 
 
 async def test_slack_pacing_comes_from_its_setting(tmp_path: Path) -> None:
