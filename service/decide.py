@@ -22,7 +22,7 @@ from domain.rep_decisions import DECISIONS, answer, outcome, refusal, settled
 from graph.context import Context
 from service.runner import thread_config
 
-log = structlog.get_logger("lead_router.rep_actions")
+log = structlog.get_logger("lead_router.decide")
 
 
 class DecisionError(ValueError):
