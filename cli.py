@@ -42,6 +42,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+SHUTDOWN_S = 10.0
+
+
 async def _worker(concurrency: int | None, overrides: Overrides | None = None) -> int:
     """Run a queue worker until SIGINT/SIGTERM; `overrides` replace adapters (tests only)."""
     from taskiq.api import run_receiver_task
@@ -82,8 +85,13 @@ async def _worker(concurrency: int | None, overrides: Overrides | None = None) -
         await stop.wait()
         for task in tasks:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        await services.broker.shutdown()
+        # Shutdown is bounded: a lead still running is not acknowledged, so the stream hands
+        # it to another worker after QUEUE_REDELIVER_AFTER_MS and its checkpoint resumes it.
+        try:
+            await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), SHUTDOWN_S)
+            await asyncio.wait_for(services.broker.shutdown(), SHUTDOWN_S)
+        except TimeoutError:
+            print(f"worker: shutdown took over {SHUTDOWN_S:g} s; leaving", file=sys.stderr)
     return 0
 
 
