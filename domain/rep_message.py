@@ -12,8 +12,7 @@ from typing import Literal, NotRequired, TypedDict
 
 from domain.config import RoutingConfig
 from domain.records import DecisionRecord, RepDecision
-
-DECISIONS: tuple[RepDecision, ...] = ("accept", "reassign", "not_a_fit")
+from domain.rep_decisions import DECISIONS
 
 
 class Fact(TypedDict):

@@ -17,15 +17,15 @@ async def accept(state: LeadState, runtime: Runtime[Context]) -> DecisionUpdate:
     ctx = runtime.context
     routing = state["routing"]
     entry = event(state["rep_decision"], routing)
-    deliveries = dict(state.get("deliveries") or {})
+    confirmed = {}
     contact = await contact_id(ctx, state)
     owner_email = routing.get("owner_email")
     if contact and owner_email:
-        deliveries["crm.owner.confirmed"] = await ctx.crm.assign_owner(contact, owner_email)
+        confirmed["crm.owner.confirmed"] = await ctx.crm.assign_owner(contact, owner_email)
         await ctx.crm.add_note(
             contact,
             f"{state['lead_id']}:accepted",
             f"Accepted by {entry['by']} at {entry['at']}.",
         )
-    closed = await close_message(ctx, state, f"✅ Accepted by {entry['by']}")
-    return {"routing": accepted(routing, entry), "deliveries": {**deliveries, **closed}}
+    deliveries = await close_message(ctx, state, f"✅ Accepted by {entry['by']}")
+    return {"routing": accepted(routing, entry), "deliveries": {**deliveries, **confirmed}}
