@@ -11,12 +11,15 @@ from domain.learned_model import LearnedModel
 from domain.matching import AccountIndex
 from tools.ports import (
     CRM,
+    Cache,
     Calendar,
     CompanyDirectory,
     Embedder,
     EnrichmentProvider,
     Notifier,
-    Store,
+    Receipts,
+    RoundRobinCounters,
+    Timers,
     VectorMemory,
 )
 
@@ -46,12 +49,18 @@ class RunSettings:
 
 @dataclass(frozen=True)
 class Context:
-    """Clients and config one lead's run needs; built once per process, shared by runs."""
+    """Clients and config one lead's run needs; built once per process, shared by runs.
+
+    The key/value roles (`cache`, `round_robin`, `receipts`, `timers`) are usually one store.
+    """
 
     settings: RunSettings
     routing: RoutingConfig
     scoring: ScoringConfig
-    store: Store
+    cache: Cache
+    round_robin: RoundRobinCounters
+    receipts: Receipts
+    timers: Timers
     crm: CRM
     directory: CompanyDirectory
     notifier: Notifier

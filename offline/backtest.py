@@ -245,8 +245,7 @@ async def throwaway_context(
     if not settings.pinecone_api_key:
         _copy_local_memory(settings.data_dir, scratch)
     async with contextlib.AsyncExitStack() as stack:
-        context, _, _ = await open_context(local, stack, routing, scoring, live=False)
-        yield context
+        yield (await open_context(local, stack, routing, scoring, live=False)).context
 
 
 def _copy_local_memory(data_dir: Path, scratch: Path) -> None:

@@ -21,6 +21,7 @@ from domain.records import Routing
 from domain.rep_decisions import DECISIONS, answer, outcome, refusal, settled
 from graph.context import Context
 from service.runner import thread_config
+from tools.ports import LeadRecords, Leases
 
 log = structlog.get_logger("lead_router.decide")
 
@@ -29,10 +30,10 @@ class DecisionError(ValueError):
     """The decision cannot apply to this lead as it stands; the message says why."""
 
 
-async def _lease(ctx: Context, lead_id: str) -> str:
+async def _lease(ctx: Context, leases: Leases, lead_id: str) -> str:
     token = uuid.uuid4().hex
     for _ in range(50):
-        if await ctx.store.acquire_lease(f"lead:{lead_id}", token, ctx.settings.lease_ttl_ms):
+        if await leases.acquire_lease(f"lead:{lead_id}", token, ctx.settings.lease_ttl_ms):
             return token
         await asyncio.sleep(0.1)
     raise DecisionError(f"lead {lead_id} is busy; try again")
@@ -41,6 +42,8 @@ async def _lease(ctx: Context, lead_id: str) -> str:
 async def apply_decision(
     graph: CompiledStateGraph[Any, Any, Any, Any],
     ctx: Context,
+    records: LeadRecords,
+    leases: Leases,
     lead_id: str,
     decision: str,
     *,
@@ -51,7 +54,7 @@ async def apply_decision(
     """Apply the rep's `decision` to the lead; returns what happened (`{"result", ...}`)."""
     if decision not in DECISIONS:
         raise DecisionError(f"unknown action {decision!r} (use {', '.join(DECISIONS)})")
-    token = await _lease(ctx, lead_id)
+    token = await _lease(ctx, leases, lead_id)
     try:
         config = thread_config(lead_id)
         snapshot = await graph.aget_state(config)
@@ -74,11 +77,11 @@ async def apply_decision(
             raise DecisionError(f"lead {lead_id} is not waiting for a rep's decision")
         final = await graph.ainvoke(Command(resume=given), config, context=ctx, durability="sync")
         routing = cast(Routing, final.get("routing") or {})
-        await ctx.store.update_lead(
+        await records.update_lead(
             lead_id, owner=routing.get("owner") or "", action=routing.get("action") or ""
         )
         result = outcome(routing)
         log.info("rep decision", lead_id=lead_id, decision=decision, actor=actor, **result)
         return {**result, "routing": routing}
     finally:
-        await ctx.store.release_lease(f"lead:{lead_id}", token)
+        await leases.release_lease(f"lead:{lead_id}", token)

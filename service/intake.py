@@ -56,7 +56,7 @@ async def submit_lead(
         email=lead.email.lower(),
         company=lead.company or "",
     )
-    claim = await services.context.store.claim(record)
+    claim = await services.store.claim(record)
     if not claim.created:
         existing = claim.record
         if chosen and existing.payload_hash != payload_hash:

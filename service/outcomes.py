@@ -59,7 +59,7 @@ async def record_outcome(services: Services, report: OutcomeIn) -> RecordedOutco
         lead_id = ((contact or {}).get("properties") or {}).get("lead_id")
         if not lead_id:
             raise NotFound(f"no lead is known for {report.email}")
-    store = services.context.store
+    store = services.store
     record = await store.get_lead(str(lead_id))
     if record is None:
         raise NotFound(f"no lead {lead_id}")

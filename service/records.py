@@ -24,7 +24,7 @@ async def recent_leads(
     offset: int = 0,
 ) -> list[dict[str, Any]]:
     """Lead summaries, newest first, filtered by status, owner or action."""
-    records = await services.context.store.list_leads(
+    records = await services.store.list_leads(
         status=status, owner=owner, action=action, limit=limit, offset=offset
     )
     return [r.summary() for r in records]
@@ -35,7 +35,7 @@ async def decision_record(services: Services, lead_id: str) -> dict[str, Any]:
 
     Raises `NotFound` for a lead id the store does not know.
     """
-    record = await services.context.store.get_lead(lead_id)
+    record = await services.store.get_lead(lead_id)
     if record is None:
         raise NotFound(f"no lead {lead_id}")
     config = thread_config(lead_id)
@@ -75,7 +75,7 @@ async def retry_lead(services: Services, lead_id: str) -> None:
 
     Raises `NotFound` for an unknown lead and `Conflict` for one that has not failed.
     """
-    store = services.context.store
+    store = services.store
     record = await store.get_lead(lead_id)
     if record is None:
         raise NotFound(f"no lead {lead_id}")

@@ -85,7 +85,7 @@ async def take_click(services: Services, click: Interaction) -> str | None:
     if click.is_retry:
         return "retried delivery"
     claim = uuid.uuid4().hex
-    first = await services.context.store.cache_set_if_absent(
+    first = await services.store.cache_set_if_absent(
         f"slack:click:{click.action_ts}:{click.user_id}:{click.lead_id}", claim, CLICK_MEMORY_S
     )
     if first != claim:
@@ -113,7 +113,7 @@ async def decide_on_lead(services: Services, lead_id: str, decision: DecisionIn)
 
     Raises `NotFound` for an unknown lead and `Conflict` when the action cannot apply.
     """
-    if await services.context.store.get_lead(lead_id) is None:
+    if await services.store.get_lead(lead_id) is None:
         raise NotFound(f"no lead {lead_id}")
     result = await services.decide(
         lead_id, decision.action, actor=decision.actor, reason=decision.reason

@@ -18,7 +18,7 @@ from langgraph.graph.state import CompiledStateGraph
 
 from graph.context import Context
 from graph.state import initial_state
-from tools.ports import LeadRecord, Store
+from tools.ports import LeadRecord, LeadRecords, Leases
 
 log = structlog.get_logger("lead_router.runner")
 
@@ -31,17 +31,21 @@ def thread_config(lead_id: str) -> RunnableConfig:
 class LeadRunner:
     """Process leads by id: lease, run or resume the graph, record the outcome."""
 
-    def __init__(self, graph: CompiledStateGraph[Any, Any, Any, Any], context: Context) -> None:
+    def __init__(
+        self,
+        graph: CompiledStateGraph[Any, Any, Any, Any],
+        context: Context,
+        records: LeadRecords,
+        leases: Leases,
+    ) -> None:
         self.graph = graph
         self.context = context
-
-    @property
-    def store(self) -> Store:
-        return self.context.store
+        self.records = records
+        self.leases = leases
 
     async def process(self, lead_id: str) -> str:
         """Process one lead; returns what happened (completed, failed, busy, done, missing)."""
-        record = await self.store.get_lead(lead_id)
+        record = await self.records.get_lead(lead_id)
         if record is None:
             log.warning("unknown lead", lead_id=lead_id)
             return "missing"
@@ -50,7 +54,7 @@ class LeadRunner:
         token = uuid.uuid4().hex
         ttl = self.context.settings.lease_ttl_ms
         lease = f"lead:{lead_id}"
-        if not await self.store.acquire_lease(lease, token, ttl):
+        if not await self.leases.acquire_lease(lease, token, ttl):
             log.info("lead is held by another worker", lead_id=lead_id)
             return "busy"
         heartbeat = asyncio.create_task(self._renew(lease, token, ttl))
@@ -60,19 +64,19 @@ class LeadRunner:
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
-            await self.store.release_lease(lease, token)
+            await self.leases.release_lease(lease, token)
 
     async def _renew(self, lease: str, token: str, ttl: int) -> None:
         while True:
             await asyncio.sleep(ttl / 3000)
-            if not await self.store.renew_lease(lease, token, ttl):
+            if not await self.leases.renew_lease(lease, token, ttl):
                 log.error("lost the lease while running", lease=lease)
                 return
 
     async def _run(self, record: LeadRecord) -> str:
         lead_id = record.lead_id
         config = thread_config(lead_id)
-        await self.store.update_lead(
+        await self.records.update_lead(
             lead_id, status="processing", error=None, attempts=record.attempts + 1
         )
         try:
@@ -102,11 +106,11 @@ class LeadRunner:
                 "message": str(exc)[:2000],
                 "at": datetime.now(UTC).isoformat(),
             }
-            await self.store.update_lead(lead_id, status="failed", error=error)
+            await self.records.update_lead(lead_id, status="failed", error=error)
             log.error("lead failed", lead_id=lead_id, **error)
             return "failed"
         routing = final.get("routing", {})
-        await self.store.update_lead(
+        await self.records.update_lead(
             lead_id,
             status="completed",
             owner=routing.get("owner") or routing.get("queue") or "",
@@ -142,11 +146,11 @@ class LeadRunner:
         for status in ("processing", "queued"):
             offset = 0
             while True:
-                page = await self.store.list_leads(status=status, limit=200, offset=offset)
+                page = await self.records.list_leads(status=status, limit=200, offset=offset)
                 for rec in page:
                     if status == "queued" and rec.updated_at > cutoff:
                         continue
-                    if await self.store.lease_holder(f"lead:{rec.lead_id}") is None:
+                    if await self.leases.lease_holder(f"lead:{rec.lead_id}") is None:
                         out.append(rec.lead_id)
                 if len(page) < 200:
                     break

@@ -90,6 +90,7 @@ class Services:
     task: AsyncTaskiqDecoratedTask[[str], Any]
     outbox: Outbox | None
     crm: BuiltinCRM | None
+    store: Store
     decision_task: AsyncTaskiqDecoratedTask[..., Any] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -125,6 +126,8 @@ class Services:
             return await apply_decision(
                 self.graph,
                 self.context,
+                self.store,
+                self.store,
                 lead_id,
                 decision,
                 actor=actor,
@@ -137,7 +140,7 @@ class Services:
 
     async def fire_timers(self) -> int:
         """Queue the SLA checks that are due."""
-        due = await self.context.store.pop_due_timers(self.context.clock().timestamp())
+        due = await self.context.timers.pop_due_timers(self.context.clock().timestamp())
         for timer in due:
             payload = timer["payload"]
             await self.enqueue_decision(
@@ -208,7 +211,7 @@ class Services:
         ctx = self.context
         vectors = ctx.vectors
         probes: dict[str, tuple[object, Callable[[], Awaitable[Any]] | None]] = {
-            "store": (ctx.store, ctx.store.ping),
+            "store": (self.store, self.store.ping),
             "crm": (ctx.crm, ctx.crm.ping),
             "notifier": (ctx.notifier, ctx.notifier.ping),
             "checkpoints": (
@@ -285,6 +288,17 @@ async def _checkpointer(settings: Settings) -> AsyncIterator[BaseCheckpointSaver
         yield saver
 
 
+@dataclass(frozen=True)
+class Opened:
+    """What `open_context` opened: the run context, the store behind its key/value roles, and
+    the outbox and built-in CRM when those were the adapters chosen."""
+
+    context: Context
+    store: Store
+    outbox: Outbox | None
+    crm: BuiltinCRM | None
+
+
 async def open_context(
     settings: Settings,
     stack: contextlib.AsyncExitStack,
@@ -293,12 +307,12 @@ async def open_context(
     *,
     live: bool = True,
     overrides: Overrides | None = None,
-) -> tuple[Context, Outbox | None, BuiltinCRM | None]:
+) -> Opened:
     """Open the backends a run needs (closed by `stack`) and the run context over them.
 
     Refuses settings whose adapter does not exist yet (`UnsupportedSetting`). `live=False` is
     for replays: no HTTP enrichment calls and no Slack, only the outbox. `overrides` replace
-    adapters (tests); the outbox and the built-in CRM are returned when they were opened.
+    adapters (tests).
     """
     refuse_unsupported(settings)
     given = overrides or Overrides()
@@ -370,7 +384,10 @@ async def open_context(
         settings=run_settings(settings),
         routing=routing,
         scoring=scoring,
-        store=store,
+        cache=store,
+        round_robin=store,
+        receipts=store,
+        timers=store,
         crm=crm,
         directory=InMemoryDirectory(accounts),
         notifier=notifier,
@@ -382,7 +399,7 @@ async def open_context(
         model=model,
         clock=given.clock or utcnow,
     )
-    return context, outbox, builtin_crm
+    return Opened(context, store, outbox, builtin_crm)
 
 
 @contextlib.asynccontextmanager
@@ -399,9 +416,8 @@ async def open_services(
     routing = load_routing(settings.routing_config)
     scoring = load_scoring(settings.scoring_config)
     async with contextlib.AsyncExitStack() as stack:
-        context, outbox, crm = await open_context(
-            settings, stack, routing, scoring, overrides=overrides
-        )
+        opened = await open_context(settings, stack, routing, scoring, overrides=overrides)
+        context = opened.context
         checkpointer = overrides.checkpointer if overrides else None
         if checkpointer is None:
             checkpointer = await stack.enter_async_context(_checkpointer(settings))
@@ -410,7 +426,7 @@ async def open_services(
             max_attempts=settings.node_max_attempts,
             initial_interval=settings.node_retry_initial_s,
         )
-        runner = LeadRunner(graph, context)
+        runner = LeadRunner(graph, context, records=opened.store, leases=opened.store)
         broker = make_broker(settings)
         task = register(broker, runner.process)
         services = Services(
@@ -421,7 +437,8 @@ async def open_services(
             runner=runner,
             broker=broker,
             task=task,
-            outbox=outbox,
-            crm=crm,
+            outbox=opened.outbox,
+            crm=opened.crm,
+            store=opened.store,
         )
         yield services

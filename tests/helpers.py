@@ -102,7 +102,7 @@ async def submit(services: Services, payload: dict[str, Any], **fields: Any) -> 
     }
     values.update(fields)
     record = LeadRecord(**values)
-    assert (await services.context.store.claim(record)).created
+    assert (await services.store.claim(record)).created
     return record.lead_id
 
 

@@ -1,7 +1,9 @@
-"""Small Protocols, one per concern, that nodes and the API depend on.
+"""Small Protocols, one per role, that nodes and services depend on.
 
-Each concern has an embedded default (SQLite files in DATA_DIR, no server needed) and a
-production backend; both satisfy the same Protocol and pass the same contract tests.
+Each role has an embedded default (SQLite files in DATA_DIR, no server needed) and a
+production backend; both satisfy the same Protocol and pass the same contract tests. One
+backend class may play several roles: the store (SQLite or Redis) plays all the key/value
+ones, and a node asks only for the roles it uses.
 """
 
 from __future__ import annotations
@@ -70,14 +72,9 @@ class RoundRobinPick:
     repeated: bool = False  # this lead had already been assigned in this pool
 
 
-class Store(Protocol):
-    """Idempotency keys, lead records, leases, round-robin counters, cache, effect receipts."""
+class LeadRecords(Protocol):
+    """Lead index rows and their idempotency keys (lead_id is derived from the key)."""
 
-    async def ping(self) -> None: ...
-
-    async def close(self) -> None: ...
-
-    # Leads and their idempotency keys. lead_id is derived from the key, so the record is the key.
     async def claim(self, record: LeadRecord) -> Claim: ...
 
     async def get_lead(self, lead_id: str) -> LeadRecord | None: ...
@@ -94,7 +91,10 @@ class Store(Protocol):
         offset: int = 0,
     ) -> list[LeadRecord]: ...
 
-    # Leases: one writer per lead (SET NX PX + compare-and-delete, or the SQL equivalent).
+
+class Leases(Protocol):
+    """One writer per lead: SET NX PX with compare-and-delete, or the SQL equivalent."""
+
     async def acquire_lease(self, name: str, token: str, ttl_ms: int) -> bool: ...
 
     async def renew_lease(self, name: str, token: str, ttl_ms: int) -> bool: ...
@@ -103,36 +103,62 @@ class Store(Protocol):
 
     async def lease_holder(self, name: str) -> str | None: ...
 
-    # Weighted round robin, atomic and idempotent per (pool, lead_id).
+
+class RoundRobinCounters(Protocol):
+    """Weighted round robin, atomic and idempotent per (pool, lead_id)."""
+
     async def pick_weighted(
         self, pool: str, lead_id: str, candidates: list[tuple[str, float]]
     ) -> RoundRobinPick: ...
 
     async def pool_counts(self, pool: str) -> dict[str, int]: ...
 
-    # Cache (string values, TTL in seconds); set_if_absent returns the value that is stored.
+
+class Cache(Protocol):
+    """String values with a TTL in seconds; `cache_set_if_absent` returns the stored value."""
+
     async def cache_get(self, key: str) -> str | None: ...
 
     async def cache_set(self, key: str, value: str, ttl_s: int) -> None: ...
 
     async def cache_set_if_absent(self, key: str, value: str, ttl_s: int) -> str: ...
 
-    # Receipts of side effects, keyed by (lead_id, effect): the first one stored wins.
+
+class Receipts(Protocol):
+    """Receipts of side effects, keyed by (lead_id, effect): the first one stored wins."""
+
     async def get_receipt(self, lead_id: str, effect: str) -> dict[str, Any] | None: ...
 
     async def put_receipt(
         self, lead_id: str, effect: str, receipt: dict[str, Any]
     ) -> dict[str, Any]: ...
 
-    # Outcomes (won, lost, converted …), one current outcome per lead, kept without expiry.
+
+class Outcomes(Protocol):
+    """Outcomes (won, lost, converted …): one current outcome per lead, kept without expiry."""
+
     async def record_outcome(self, lead_id: str, outcome: dict[str, Any]) -> None: ...
 
     async def list_outcomes(self) -> list[dict[str, Any]]: ...
 
-    # Timers: due work (SLA checks) keyed so that scheduling twice keeps one; popping is atomic.
+
+class Timers(Protocol):
+    """Due work (SLA checks) keyed so that scheduling twice keeps one; popping is atomic."""
+
     async def add_timer(self, key: str, due_at: float, payload: dict[str, Any]) -> None: ...
 
     async def pop_due_timers(self, now: float, limit: int = 100) -> list[dict[str, Any]]: ...
+
+
+class Store(LeadRecords, Leases, RoundRobinCounters, Cache, Receipts, Outcomes, Timers, Protocol):
+    """Every role above in one backend (SQLite or Redis), as the wiring opens it.
+
+    Nodes and services ask for the roles they use, not for the whole store.
+    """
+
+    async def ping(self) -> None: ...
+
+    async def close(self) -> None: ...
 
 
 class CRM(Protocol):

@@ -60,7 +60,7 @@ from domain.rep_message import RepMessage, summary
 from tools.retry import log_retry
 
 if TYPE_CHECKING:
-    from tools.ports import Notifier, Store
+    from tools.ports import Notifier, Receipts
 
 log = structlog.get_logger("lead_router.slack")
 
@@ -100,9 +100,9 @@ class MemoryReceipts:
 
 
 class StoreReceipts:
-    """Receipts in the shared `Store` (SQLite or Redis), under `(key, effect)`."""
+    """Receipts in the shared store's `Receipts` role (SQLite or Redis), under `(key, effect)`."""
 
-    def __init__(self, store: Store, effect: str = "slack.message") -> None:
+    def __init__(self, store: Receipts, effect: str = "slack.message") -> None:
         self._store = store
         self._effect = effect
 

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import structlog
 
 from graph.state import LeadState
-from tools.ports import Store
+from tools.ports import Receipts
 
 F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
 
@@ -38,7 +38,7 @@ def timed(name: str) -> Callable[[F], F]:
 
 
 async def once(
-    store: Store,
+    receipts: Receipts,
     lead_id: str,
     effect: str,
     write: Callable[[], Awaitable[dict[str, Any]]],
@@ -49,8 +49,8 @@ async def once(
     that already happened. `write` must itself be keyed (upsert, unique key) so a crash between
     the write and storing the receipt still leaves one record.
     """
-    existing = await store.get_receipt(lead_id, effect)
+    existing = await receipts.get_receipt(lead_id, effect)
     if existing is not None:
         return {**existing, "replayed": True}
     receipt = await write()
-    return await store.put_receipt(lead_id, effect, receipt)
+    return await receipts.put_receipt(lead_id, effect, receipt)

@@ -19,7 +19,7 @@ async def capture(state: LeadState, runtime: Runtime[Context]) -> CaptureUpdate:
     duplicate_of = None
     window_s = ctx.settings.dedupe_window_minutes * 60
     if lead.get("email") and window_s:
-        first = await ctx.store.cache_set_if_absent(f"person:{lead['email']}", lead_id, window_s)
+        first = await ctx.cache.cache_set_if_absent(f"person:{lead['email']}", lead_id, window_s)
         duplicate_of = first if first != lead_id else None
     return {
         "lead": lead,

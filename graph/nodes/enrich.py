@@ -35,13 +35,13 @@ async def _http(ctx: Context, domain: str) -> tuple[dict[str, Any] | None, str]:
     """The HTTP provider's fields for `domain` from cache or one call, and how they came."""
     assert ctx.enricher is not None
     cache_key = f"enrich:http:{domain}"
-    cached = await ctx.store.cache_get(cache_key)
+    cached = await ctx.cache.cache_get(cache_key)
     if cached is not None:
         return json.loads(cached), "cache"
     result = await ctx.enricher.lookup(domain)
     fields = None if result is None else result.as_dict()["fields"]
     if ctx.settings.enrichment_cache_ttl_s:
-        await ctx.store.cache_set(
+        await ctx.cache.cache_set(
             cache_key, json.dumps(fields), ctx.settings.enrichment_cache_ttl_s
         )
     return fields, "call"

@@ -23,7 +23,7 @@ async def schedule_sla(ctx: Context, state: LeadState) -> None:
     if routing.get("owner") and routing.get("sla_deadline"):
         hop = int(routing.get("hops", 0))
         due = datetime.fromisoformat(routing["sla_deadline"]).astimezone(UTC).timestamp()
-        await ctx.store.add_timer(
+        await ctx.timers.add_timer(
             f"sla:{state['lead_id']}:{hop}",
             due,
             {"task": "sla_check", "lead_id": state["lead_id"], "hop": hop},
@@ -39,7 +39,7 @@ async def _tell_new_owner(ctx: Context, state: LeadState, hop: int) -> Deliverie
     owner_email = routing.get("owner_email")
     if contact and owner_email:
         deliveries[f"crm.owner.hop{hop}"] = await once(
-            ctx.store,
+            ctx.receipts,
             lead_id,
             f"crm.owner.hop{hop}",
             lambda: ctx.crm.assign_owner(contact, owner_email),
@@ -47,7 +47,7 @@ async def _tell_new_owner(ctx: Context, state: LeadState, hop: int) -> Deliverie
     message = lead_message(state, ctx.routing)
     if message:
         deliveries["rep.message"] = await once(
-            ctx.store,
+            ctx.receipts,
             lead_id,
             f"rep.message.hop{hop}",
             lambda: ctx.notifier.send(f"{lead_id}:rep:hop{hop}", message),
@@ -75,7 +75,7 @@ async def notify(state: LeadState, runtime: Runtime[Context]) -> NotifyUpdate:
     if company.get("domain") and not lead.get("free_mail"):
         props = {k: company.get(k) for k in ("name", "industry", "employees", "country", "city")}
         receipts["crm.company"] = await once(
-            ctx.store,
+            ctx.receipts,
             lead_id,
             "crm.company",
             lambda: ctx.crm.upsert_company(company["domain"], props),
@@ -97,7 +97,7 @@ async def notify(state: LeadState, runtime: Runtime[Context]) -> NotifyUpdate:
             "lead_source": state.get("source"),
         }
         contact = await once(
-            ctx.store,
+            ctx.receipts,
             lead_id,
             "crm.contact",
             lambda: ctx.crm.upsert_contact(email, props),
@@ -106,13 +106,13 @@ async def notify(state: LeadState, runtime: Runtime[Context]) -> NotifyUpdate:
         owner_email = routing.get("owner_email")
         if owner_email:
             receipts["crm.owner"] = await once(
-                ctx.store,
+                ctx.receipts,
                 lead_id,
                 "crm.owner",
                 lambda: ctx.crm.assign_owner(contact["id"], owner_email),
             )
         receipts["crm.note"] = await once(
-            ctx.store,
+            ctx.receipts,
             lead_id,
             "crm.note",
             lambda: ctx.crm.add_note(contact["id"], f"{lead_id}:note", crm_note(state)),
@@ -121,7 +121,7 @@ async def notify(state: LeadState, runtime: Runtime[Context]) -> NotifyUpdate:
     if key and ctx.vectors is not None and ctx.embedder is not None:
         vectors, embedder = ctx.vectors, ctx.embedder
         receipts["memory.account"] = await once(
-            ctx.store,
+            ctx.receipts,
             lead_id,
             "memory.account",
             lambda: remember(vectors, embedder, key, company, lead_id=lead_id),
@@ -129,7 +129,7 @@ async def notify(state: LeadState, runtime: Runtime[Context]) -> NotifyUpdate:
     message = lead_message(state, ctx.routing)
     if message:
         receipts["rep.message"] = await once(
-            ctx.store,
+            ctx.receipts,
             lead_id,
             "rep.message",
             lambda: ctx.notifier.send(f"{lead_id}:rep", message),

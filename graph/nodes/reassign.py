@@ -32,7 +32,7 @@ async def reassign(state: LeadState, runtime: Runtime[Context]) -> DecisionUpdat
         await tell_manager(ctx, state, routing, hop, f"needs an owner ({why})")
         return {"routing": escalated(routing, entry, why)}
     assigned = await assign_from_pool(
-        team, cfg, ctx.store, now, f"{state['lead_id']}#hop{hop}", exclude=tried(routing)
+        team, cfg, ctx.round_robin, now, f"{state['lead_id']}#hop{hop}", exclude=tried(routing)
     )
     picked = assigned.get("rep")
     if not picked:

@@ -23,7 +23,7 @@ from domain.rules import first_match
 from graph.context import Context
 from graph.nodes._node import timed
 from graph.state import LeadState, RouteUpdate
-from tools.ports import Store
+from tools.ports import RoundRobinCounters
 
 
 class Assignment(TypedDict, total=False):
@@ -40,7 +40,7 @@ class Assignment(TypedDict, total=False):
 async def assign_from_pool(
     team: Team,
     cfg: RoutingConfig,
-    store: Store,
+    counters: RoundRobinCounters,
     now: datetime,
     key: str,
     exclude: Collection[str] = (),
@@ -48,12 +48,12 @@ async def assign_from_pool(
     """Weighted round-robin over the team's available reps (idempotent per `key`); the pick
     also counts toward the rep's daily capacity. Skips carry their reasons."""
     day_pool = f"day:{now.date().isoformat()}"
-    today = await store.pool_counts(day_pool)
+    today = await counters.pool_counts(day_pool)
     candidates, skipped = pool_candidates(team, cfg, now, today, exclude)
     if not candidates:
         return {"rep": None, "skipped": skipped, "candidates": []}
-    pick = await store.pick_weighted(f"team:{team.id}", key, candidates)
-    await store.pick_weighted(day_pool, key, [(pick.rep_id, 1.0)])
+    pick = await counters.pick_weighted(f"team:{team.id}", key, candidates)
+    await counters.pick_weighted(day_pool, key, [(pick.rep_id, 1.0)])
     return {
         "rep": pick.rep_id,
         "skipped": skipped,
@@ -62,9 +62,8 @@ async def assign_from_pool(
     }
 
 
-async def _assign(
-    target: Target, cfg: RoutingConfig, store: Store, lead_id: str, now: datetime
-) -> Assignment:
+async def _assign(target: Target, ctx: Context, lead_id: str, now: datetime) -> Assignment:
+    cfg = ctx.routing
     if target.kind == "rep":
         home = cfg.team_of(target.id)
         return {
@@ -76,7 +75,7 @@ async def _assign(
     if target.kind == "queue":
         return {"rep": None, "queue": target.queue, "candidates": [], "skipped": []}
     team = cfg.team(target.id)
-    return {"team": team.id, **await assign_from_pool(team, cfg, store, now, lead_id)}
+    return {"team": team.id, **await assign_from_pool(team, cfg, ctx.round_robin, now, lead_id)}
 
 
 @timed("route")
@@ -123,11 +122,11 @@ async def route(state: LeadState, runtime: Runtime[Context]) -> RouteUpdate:
     else:
         target = rule.assign if rule else cfg.fallback
         method = rule_method(rule, target)
-        assigned = await _assign(target, cfg, ctx.store, lead_id, now) if target else Assignment()
+        assigned = await _assign(target, ctx, lead_id, now) if target else Assignment()
         if target and target.kind == "team" and assigned.get("rep") is None and cfg.fallback:
             decision["skipped"] = assigned.get("skipped", [])
             method = "fallback"
-            assigned = await _assign(cfg.fallback, cfg, ctx.store, lead_id, now)
+            assigned = await _assign(cfg.fallback, ctx, lead_id, now)
         decision.update(
             {
                 "method": method,

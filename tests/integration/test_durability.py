@@ -66,7 +66,7 @@ async def test_a_lead_runs_end_to_end(checkpoint_settings: dict[str, Any], tmp_p
             "notify",
         }
         assert state["enrichment"]["account_match"]["account_id"]
-        record = await services.context.store.get_lead(lead_id)
+        record = await services.store.get_lead(lead_id)
         assert record and record.status == "completed" and record.owner in {"ana", "ben"}
 
 
@@ -81,7 +81,7 @@ async def test_failed_node_resumes_alone_without_duplicate_writes(
         payload = lead_payload()
         lead_id = await submit(services, payload)
         assert await services.runner.process(lead_id) == "failed"
-        record = await services.context.store.get_lead(lead_id)
+        record = await services.store.get_lead(lead_id)
         assert record and record.status == "failed"
         assert record.error and record.error["node"] == "notify"
         assert "notifier unavailable" in record.error["message"]
@@ -110,9 +110,9 @@ async def test_a_lead_held_by_another_worker_is_dropped(tmp_path: Path) -> None:
     """While another worker holds the lease, a second delivery drops instead of running."""
     async with open_services(make_settings(tmp_path)) as services:
         lead_id = await submit(services, lead_payload())
-        assert await services.context.store.acquire_lease(f"lead:{lead_id}", "other", 30_000)
+        assert await services.store.acquire_lease(f"lead:{lead_id}", "other", 30_000)
         assert await services.runner.process(lead_id) == "busy"
-        record = await services.context.store.get_lead(lead_id)
+        record = await services.store.get_lead(lead_id)
         assert record and record.status == "queued"
 
 
@@ -121,9 +121,9 @@ async def test_recovery_requeues_a_stranded_lead(tmp_path: Path) -> None:
     async with open_services(make_settings(tmp_path)) as services:
         await services.broker.startup()
         lead_id = await submit(services, lead_payload())
-        await services.context.store.update_lead(lead_id, status="processing")
+        await services.store.update_lead(lead_id, status="processing")
         assert await services.recover() == [lead_id]
         await services.broker.wait_all()  # type: ignore[attr-defined]
-        record = await services.context.store.get_lead(lead_id)
+        record = await services.store.get_lead(lead_id)
         assert record and record.status == "completed"
         await services.broker.shutdown()

@@ -163,7 +163,7 @@ async def test_failing_provider_is_recorded_and_the_lead_still_routes(
     assert step(state, "http")["status"] == "error"
     assert state["status"] == "completed"
     assert state["routing"]["owner"] or state["routing"]["queue"]
-    record = await services.context.store.get_lead(state["lead_id"])
+    record = await services.store.get_lead(state["lead_id"])
     assert record and record.status == "completed" and record.owner
 
 

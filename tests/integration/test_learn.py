@@ -127,7 +127,7 @@ async def store_outcomes(settings: Settings, outcomes: list[tuple[dict[str, Any]
     async with open_services(settings) as services:
         for properties, outcome in outcomes:
             state = await submit_and_run(services, lead_payload(properties=properties))
-            await services.context.store.record_outcome(
+            await services.store.record_outcome(
                 state["lead_id"],
                 {"outcome": outcome, "recorded_at": datetime.now(UTC).isoformat()},
             )

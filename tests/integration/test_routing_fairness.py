@@ -225,5 +225,5 @@ async def test_when_the_whole_pool_is_away_the_lead_goes_to_the_fallback(tmp_pat
         assert routing["team"] == fallback.id
         assert routing["owner"] in fallback.pool
         assert routing["round_robin"]["pool"] == fallback.id
-        record = await services.context.store.get_lead(lead_id)
+        record = await services.store.get_lead(lead_id)
         assert record and record.owner == routing["owner"]

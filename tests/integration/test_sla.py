@@ -127,7 +127,7 @@ async def test_an_unaccepted_lead_moves_to_the_next_rep_and_the_manager_is_told(
     manager = sent["manager:hop1"]
     assert (manager["recipient"], manager["channel"]) == ("carla", "U012CAR")
     assert f"not accepted in time by {first['owner']}" in manager["text"]
-    record = await services.context.store.get_lead(lead_id)
+    record = await services.store.get_lead(lead_id)
     assert record and record.owner == other
 
 
