@@ -1,0 +1,339 @@
+"""Every branch of the compiled graph, with an in-memory checkpointer and in-memory ports.
+
+No files, servers or sockets: the graph from `build_graph`, the shipped routing and scoring
+config and account list, and the fakes of `tests.fakes.ports`. Each test reads the path the
+lead took (the nodes that ran, in order) and what the ports were asked to do.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.types import Command
+
+from domain.config import load_routing, load_scoring
+from domain.matching import AccountIndex
+from domain.rep_decisions import MAX_HOPS, answer
+from graph.builder import build_graph
+from graph.context import Context, RunSettings
+from graph.state import initial_state
+from tests.fakes.ports import MemoryCalendar, MemoryCRM, MemoryKeyValue, MemoryNotifier
+from tools.directory import InMemoryDirectory, load_accounts_csv
+
+INFRA = Path(__file__).resolve().parents[2] / "infra"
+# A Tuesday, 10:00 UTC: inside the working hours of the EMEA reps.
+NOW = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
+
+ROUTING = load_routing(INFRA / "routing.yaml")
+SCORING = load_scoring(INFRA / "scoring.yaml")
+ACCOUNTS = load_accounts_csv(INFRA / "accounts.csv")
+MATCHER = AccountIndex(ACCOUNTS)
+
+# An enterprise account in EMEA (routed to emea-enterprise: pool ana and ben, manager carla).
+EMEA_BUYER = {
+    "email": "maria.keller@example-emea.test",
+    "first_name": "Maria",
+    "last_name": "Keller",
+    "title": "VP Revenue Operations",
+}
+
+
+@dataclasses.dataclass
+class Ports:
+    kv: MemoryKeyValue
+    crm: MemoryCRM
+    notifier: MemoryNotifier
+    calendar: MemoryCalendar
+
+
+class Run:
+    """One lead's thread: start it, resume it, and read the nodes it ran."""
+
+    def __init__(self, graph: Any, ctx: Context, lead_id: str) -> None:
+        self.graph, self.ctx = graph, ctx
+        self.config: Any = {"configurable": {"thread_id": lead_id}}
+        self.lead_id = lead_id
+        self.path: list[str] = []
+        self.interrupts: list[dict[str, Any]] = []
+
+    async def _stream(self, given: Any) -> list[str]:
+        ran: list[str] = []
+        async for chunk in self.graph.astream(
+            given, self.config, context=self.ctx, stream_mode="updates"
+        ):
+            for node, update in chunk.items():
+                if node == "__interrupt__":
+                    self.interrupts.append(update[0].value)
+                ran.append(node)
+        self.path += ran
+        return ran
+
+    async def start(self, payload: dict[str, Any]) -> list[str]:
+        return await self._stream(initial_state(self.lead_id, NOW.isoformat(), "website", payload))
+
+    async def decide(self, decision: str, by: str = "<@U012ANA>", reason: str = "") -> list[str]:
+        return await self._stream(Command(resume=answer(decision, by, NOW, reason or None)))
+
+    async def state(self) -> dict[str, Any]:
+        return dict((await self.graph.aget_state(self.config)).values)
+
+    async def waiting(self) -> bool:
+        snapshot = await self.graph.aget_state(self.config)
+        return bool(snapshot.interrupts)
+
+
+@pytest.fixture
+def ports() -> Ports:
+    return Ports(MemoryKeyValue(), MemoryCRM(), MemoryNotifier(), MemoryCalendar())
+
+
+@pytest.fixture
+def context(ports: Ports) -> Context:
+    return Context(
+        settings=RunSettings(enrichment_order=["crm", "directory", "inference"]),
+        routing=ROUTING,
+        scoring=SCORING,
+        cache=ports.kv,
+        round_robin=ports.kv,
+        receipts=ports.kv,
+        timers=ports.kv,
+        crm=ports.crm,
+        directory=InMemoryDirectory(ACCOUNTS),
+        notifier=ports.notifier,
+        calendar=ports.calendar,
+        matcher=MATCHER,
+        clock=lambda: NOW,
+    )
+
+
+@pytest.fixture
+def graph() -> Any:
+    return build_graph(checkpointer=InMemorySaver(), max_attempts=1, initial_interval=0)
+
+
+def new_run(graph: Any, ctx: Context) -> Run:
+    return Run(graph, ctx, f"lead-{uuid.uuid4().hex[:8]}")
+
+
+def with_thresholds(ctx: Context, book_at: float, draft_at: float) -> Context:
+    """The context with the score thresholds moved, so one lead takes the action under test."""
+    actions = ctx.scoring.actions.model_copy(update={"book_at": book_at, "draft_at": draft_at})
+    return dataclasses.replace(ctx, scoring=ctx.scoring.model_copy(update={"actions": actions}))
+
+
+def emea_account() -> dict[str, Any]:
+    """An account of the shipped list in EMEA with at least 1,000 employees."""
+    for account in ACCOUNTS:
+        if (
+            account.get("domain")
+            and (account.get("employees") or 0) >= 1000
+            and account.get("country") in {"DE", "FR", "GB", "IT", "ES", "NL", "SE", "PT"}
+        ):
+            return account
+    raise AssertionError("infra/accounts.csv has no EMEA enterprise account")
+
+
+def emea_lead(**extra: Any) -> dict[str, Any]:
+    account = emea_account()
+    return {
+        **EMEA_BUYER,
+        "email": f"maria.keller@{account['domain']}",
+        "company": account["name"],
+        "country": account["country"],
+        "message": "We are evaluating lead routing for our sales team.",
+        **extra,
+    }
+
+
+FIRST_LEG = ["capture", "enrich", "classify", "score", "route"]
+
+
+async def test_book_path_holds_a_meeting_then_notifies_and_waits(
+    graph: Any, context: Context, ports: Ports
+) -> None:
+    run = new_run(graph, with_thresholds(context, book_at=0, draft_at=0))
+    ran = await run.start(emea_lead())
+
+    assert ran == [*FIRST_LEG, "book", "draft", "notify", "__interrupt__"]
+    state = await run.state()
+    assert state["routing"]["action"] == "book"
+    assert state["routing"]["team"] == "emea-enterprise"
+    assert state["booking"]["status"] == "confirmed"
+    assert list(ports.calendar.bookings) == [f"{run.lead_id}:meeting"]
+    assert state["draft"]["subject"]
+    assert run.interrupts[-1]["owner"] == state["routing"]["owner"]
+    assert f"{run.lead_id}:rep" in ports.notifier.sent
+    assert [key for key in ports.kv.timers] == [f"sla:{run.lead_id}:0"]
+
+
+async def test_draft_path_writes_a_draft_without_a_meeting(
+    graph: Any, context: Context, ports: Ports
+) -> None:
+    run = new_run(graph, with_thresholds(context, book_at=1000, draft_at=0))
+    ran = await run.start(emea_lead())
+
+    assert ran == [*FIRST_LEG, "draft", "notify", "__interrupt__"]
+    state = await run.state()
+    assert state["routing"]["action"] == "draft"
+    assert "booking" not in state and not ports.calendar.bookings
+    assert state["draft"]["body"]
+
+
+async def test_nurture_path_goes_to_the_nurture_queue(
+    graph: Any, context: Context, ports: Ports
+) -> None:
+    run = new_run(graph, with_thresholds(context, book_at=1000, draft_at=1000))
+    ran = await run.start(emea_lead())
+
+    assert ran == [*FIRST_LEG, "nurture", "notify", "__interrupt__"]
+    state = await run.state()
+    assert state["routing"]["action"] == "nurture"
+    assert state["routing"]["queue"] == "nurture"
+    assert "draft" not in state and state["nurture"]
+    assert run.interrupts[-1]["queue"] == "nurture"
+
+
+async def test_support_request_goes_to_the_support_queue(
+    graph: Any, context: Context, ports: Ports
+) -> None:
+    run = new_run(graph, context)
+    ran = await run.start(emea_lead(message="We cannot log in since this morning, please help."))
+
+    assert ran == [*FIRST_LEG, "notify", "__interrupt__"]
+    state = await run.state()
+    assert state["classification"]["intent"] == "support"
+    assert (state["routing"]["action"], state["routing"]["queue"]) == ("support", "support")
+    assert ports.notifier.sent[f"{run.lead_id}:rep"]["channel"] == "#support"
+
+
+async def test_disqualified_lead_updates_the_crm_and_ends_without_a_message(
+    graph: Any, context: Context, ports: Ports
+) -> None:
+    run = new_run(graph, context)
+    ran = await run.start(
+        emea_lead(message="I am looking for a job as a software engineer, my CV is attached.")
+    )
+
+    assert ran == [*FIRST_LEG, "notify"]
+    state = await run.state()
+    assert state["routing"]["action"] == "disqualify"
+    assert state["status"] == "completed"
+    assert not await run.waiting()
+    assert not ports.notifier.sent
+    assert state["deliveries"]["rep.message"] == {"skipped": "disqualified or no recipient"}
+    assert ports.crm.contacts[state["lead"]["email"]]["lead_action"] == "disqualify"
+
+
+async def test_accept_confirms_the_owner_and_closes_the_message(
+    graph: Any, context: Context, ports: Ports
+) -> None:
+    run = new_run(graph, with_thresholds(context, book_at=1000, draft_at=0))
+    await run.start(emea_lead())
+    owner = (await run.state())["routing"]["owner_email"]
+
+    assert await run.decide("accept") == ["wait_for_rep", "accept"]
+    state = await run.state()
+    assert state["routing"]["accepted"]["by"] == "<@U012ANA>"
+    assert [e["result"] for e in state["routing"]["log"]] == ["accepted"]
+    assert not await run.waiting()
+    contact = ports.crm.contacts[state["lead"]["email"]]["id"]
+    assert ports.crm.owners[contact] == owner
+    (edited, message) = ports.notifier.edits[-1]
+    assert edited == f"{run.lead_id}:rep"
+    assert "Accepted by <@U012ANA>" in str(message)
+
+
+async def test_not_a_fit_disqualifies_and_ends(graph: Any, context: Context, ports: Ports) -> None:
+    run = new_run(graph, with_thresholds(context, book_at=1000, draft_at=0))
+    await run.start(emea_lead())
+
+    assert await run.decide("not_a_fit", reason="student project") == [
+        "wait_for_rep",
+        "not_a_fit",
+    ]
+    state = await run.state()
+    assert state["routing"]["action"] == "disqualify"
+    assert state["routing"]["previous_action"] == "draft"
+    assert state["routing"]["disqualified"]["reason"] == "student project"
+    assert not await run.waiting()
+    assert len(ports.notifier.edits) == 1
+
+
+async def test_reassign_moves_to_the_other_rep_then_escalates_to_the_manager(
+    graph: Any, context: Context, ports: Ports
+) -> None:
+    run = new_run(graph, with_thresholds(context, book_at=1000, draft_at=0))
+    await run.start(emea_lead())
+    first = (await run.state())["routing"]["owner"]
+    assert first in {"ana", "ben"}
+
+    # The SLA timer reassigns: reassign → notify tells the other rep → the thread waits again.
+    assert await run.decide("reassign", by="sla") == [
+        "wait_for_rep",
+        "reassign",
+        "notify",
+        "__interrupt__",
+    ]
+    routing = (await run.state())["routing"]
+    second = routing["owner"]
+    assert {first, second} == {"ana", "ben"}
+    assert routing["hops"] == 1
+    assert f"{run.lead_id}:rep:hop1" in ports.notifier.sent
+    assert f"sla:{run.lead_id}:1" in ports.kv.timers
+    assert f"{run.lead_id}:manager:hop1" in ports.notifier.sent  # carla hears of the SLA miss
+
+    # Nobody else in the pool: the owner stays, the manager is asked, the thread waits again.
+    assert await run.decide("reassign", by="<@U012BEN>") == [
+        "wait_for_rep",
+        "reassign",
+        "__interrupt__",
+    ]
+    routing = (await run.state())["routing"]
+    assert routing["owner"] == second
+    assert routing["log"][-1]["result"] == "escalated"
+    assert f"{run.lead_id}:manager:hop2" in ports.notifier.sent
+    assert await run.waiting()
+
+    assert await run.decide("accept", by="<@U012CAR>") == ["wait_for_rep", "accept"]
+    assert not await run.waiting()
+
+
+async def test_reassign_escalates_once_the_hops_are_used_up(
+    graph: Any, context: Context, ports: Ports
+) -> None:
+    """Past MAX_HOPS a reassignment only asks the manager, whoever is free."""
+    run = new_run(graph, with_thresholds(context, book_at=1000, draft_at=0))
+    await run.start(emea_lead())
+    state = await run.state()
+    routing = {**state["routing"], "hops": MAX_HOPS}
+    await graph.aupdate_state(run.config, {"routing": routing})
+
+    assert await run.decide("reassign", by="sla") == ["wait_for_rep", "reassign", "__interrupt__"]
+    routing = (await run.state())["routing"]
+    assert routing["log"][-1]["result"] == "escalated"
+    assert "hops exhausted" in str(routing["log"][-1])
+
+
+async def test_a_replayed_notify_sends_nothing_twice(
+    graph: Any, context: Context, ports: Ports
+) -> None:
+    """Receipts make notify's writes run once per lead, even when the node runs again."""
+    run = new_run(graph, with_thresholds(context, book_at=1000, draft_at=0))
+    await run.start(emea_lead())
+    sent_before = dict(ports.notifier.sent)
+    contacts_before = {k: dict(v) for k, v in ports.crm.contacts.items()}
+
+    history = [s async for s in graph.aget_state_history(run.config)]
+    before_notify = next(s for s in history if s.next == ("notify",))
+    async for _ in graph.astream(None, before_notify.config, context=context):
+        pass
+
+    assert ports.notifier.sent == sent_before
+    assert ports.crm.contacts == contacts_before
+    assert len(ports.crm.notes) == 1
