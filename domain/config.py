@@ -14,6 +14,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from domain.records import RoutingAction
+
 M = TypeVar("M", bound=BaseModel)
 
 OPERATORS = {"equals", "in", "not_in", "gte", "lte", "gt", "lt", "regex", "exists"}
@@ -131,8 +133,26 @@ class Rule(_Strict):
         return value
 
 
+OWNED_ACTIONS: tuple[RoutingAction, ...] = ("book", "draft", "nurture", "support")
+
+
+class Ownership(_Strict):
+    """Which actions go to the lead's existing owner (contact owner, then account owner)
+    before any rule; a rule with `ignore_ownership: true` still wins, and the owner is told."""
+
+    actions: list[RoutingAction] = Field(default_factory=lambda: list(OWNED_ACTIONS))
+
+    @field_validator("actions")
+    @classmethod
+    def _not_disqualify(cls, value: list[RoutingAction]) -> list[RoutingAction]:
+        if "disqualify" in value:
+            raise ValueError("a disqualified lead goes to nobody; remove disqualify")
+        return value
+
+
 class RoutingConfig(_Strict):
     version: Literal[1] = 1
+    ownership: Ownership = Field(default_factory=Ownership)
     reps: list[Rep] = Field(min_length=1)
     teams: list[Team] = Field(default_factory=list)
     queues: list[Queue] = Field(default_factory=list)

@@ -7,6 +7,7 @@ would accept it.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import uuid
 from datetime import UTC, datetime
@@ -55,7 +56,11 @@ class LeadIn(BaseModel):
 
 
 def idempotency_key(header: str | None, body: dict[str, Any], lead: LeadIn) -> tuple[str, bool]:
-    """The delivery's key and whether the sender chose it (header or provider event id)."""
+    """The delivery's key and whether the sender chose it (header or provider event id).
+
+    A derived key covers the person, the form, the day and the whole body: a redelivery of the
+    same submission is absorbed, a new message from the same person is a new lead.
+    """
     if header:
         return f"header:{header.strip()}", True
     event_id = body.get("event_id") or body.get("eventId")
@@ -72,7 +77,9 @@ def idempotency_key(header: str | None, body: dict[str, Any], lead: LeadIn) -> t
         )
     elif isinstance(lead.submitted_at, str) and re.match(r"\d{4}-\d{2}-\d{2}", lead.submitted_at):
         day = lead.submitted_at[:10]
-    basis = f"{lead.email.strip().lower()}|{lead.form_id or ''}|{day}"
+    rest = {name: value for name, value in body.items() if name != "email"}
+    content = json.dumps(rest, sort_keys=True, separators=(",", ":"), default=str)
+    basis = f"{lead.email.strip().lower()}|{lead.form_id or ''}|{day}|{content}"
     return "derived:" + hashlib.sha256(basis.encode()).hexdigest()[:32], False
 
 

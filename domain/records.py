@@ -23,6 +23,7 @@ Method = Literal[
     "fallback",
     "disqualified",
     "reassigned",
+    "repeat",
 ]
 
 
@@ -261,6 +262,14 @@ class Disqualified(TypedDict):
     reason: str
 
 
+class AccountOwner(TypedDict):
+    """The rep who owns the lead's contact or account while a rule sent the lead elsewhere."""
+
+    rep: str
+    email: str
+    ownership: str  # "contact owner" | "account owner"
+
+
 class Routing(TypedDict, total=False):
     """The routing decision: the action, the owner or queue, and every rule and rep considered.
 
@@ -280,6 +289,8 @@ class Routing(TypedDict, total=False):
     skipped: list[Skip]
     rules_tried: list[RuleTried]
     ownership: str
+    account_owner: AccountOwner
+    repeat_of: str
     round_robin: RoundRobin
     sla_deadline: str
     hops: int

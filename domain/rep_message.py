@@ -77,8 +77,10 @@ def lead_message(state: DecisionRecord, cfg: RoutingConfig) -> RepMessage | None
         return None
     who = lead.get("full_name") or lead.get("email")
     name = company.get("name") or lead.get("company") or lead.get("domain") or "unknown company"
+    capture = state.get("capture")
+    first = capture["duplicate_of"] if capture else None
     headline = (
-        f"New {routing.get('action')} lead: {who} at {name} — "
+        f"{'Repeat' if first else 'New'} {routing.get('action')} lead: {who} at {name} — "
         f"score {score.get('total', 0):g} ({score.get('grade', '?')})"
     )
     rule = routing.get("rule")
@@ -95,6 +97,13 @@ def lead_message(state: DecisionRecord, cfg: RoutingConfig) -> RepMessage | None
             "value": f"{routing.get('method')}" + (f" (rule `{rule}`)" if rule else ""),
         },
     ]
+    if first:
+        same = " (same owner)" if routing.get("repeat_of") else ""
+        facts.append({"label": "Repeat of", "value": f"lead {first}{same}"})
+    held = routing.get("account_owner")
+    if held:
+        rep = cfg.rep(held["rep"])
+        facts.append({"label": "Owner", "value": f"{rep.name}, {held['ownership']} (told)"})
     draft = state.get("draft", {})
     booking = state.get("booking", {})
     return {
@@ -116,6 +125,26 @@ def lead_message(state: DecisionRecord, cfg: RoutingConfig) -> RepMessage | None
         ),
         "decisions": list(DECISIONS) if owner else [],
     }
+
+
+def owner_notice(state: DecisionRecord, cfg: RoutingConfig) -> RepMessage | None:
+    """A note for the lead's contact or account owner when a rule sent the lead elsewhere."""
+    routing = state.get("routing", {})
+    held = routing.get("account_owner")
+    if not held or routing.get("action") == "disqualify":
+        return None
+    rep = cfg.rep(held["rep"])
+    lead = state.get("lead", {})
+    company = state.get("enrichment", {}).get("company", {})
+    who = lead.get("full_name") or lead.get("email")
+    name = company.get("name") or lead.get("company") or "their company"
+    went = routing.get("queue") or routing.get("owner") or routing.get("team") or "nobody"
+    rule = routing.get("rule")
+    text = (
+        f"FYI: {who} at {name} ({held['ownership']}: you) sent a {routing.get('action')} "
+        f"request; it went to {went}" + (f" by rule `{rule}`" if rule else "") + "."
+    )
+    return notice(state["lead_id"], rep.slack_id or f"dm:{rep.id}", rep.id, text)
 
 
 def closed(message: RepMessage, status: str) -> RepMessage:

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 from datetime import datetime, time, timedelta
+from typing import TypedDict
 from zoneinfo import ZoneInfo
 
 from domain.config import Rep, RoutingConfig, Rule, ScoringConfig, Target, Team
-from domain.records import DecisionRecord, Method, RoutingAction, Skip
-
-SALES_ACTIONS = {"book", "draft"}
+from domain.records import DecisionRecord, Method, Routing, RoutingAction, Skip
 
 
 def choose_action(state: DecisionRecord, scoring: ScoringConfig) -> tuple[RoutingAction, str]:
@@ -116,3 +115,31 @@ def rule_method(rule: Rule | None, target: Target | None) -> Method:
     if target and target.kind == "rep":
         return "named_account"
     return "round_robin" if not rule.when else "territory"
+
+
+class FirstRouting(TypedDict):
+    """What a person's first submission was routed to, kept for their repeats."""
+
+    lead_id: str
+    owner: str | None
+    team: str | None
+    queue: str | None
+    action: RoutingAction
+
+
+def repeat_routing(first: FirstRouting, action: RoutingAction, reason: str) -> Routing:
+    """A repeat goes to the first submission's owner; it never books a second meeting."""
+    if action == "book" and first["action"] == "book":
+        action = "draft"
+        reason = f"{reason}; a repeat of {first['lead_id']}, which already offered a meeting"
+    return {
+        "action": action,
+        "action_reason": reason,
+        "method": "repeat",
+        "rule": None,
+        "owner": first["owner"],
+        "team": first["team"],
+        "queue": None,
+        "candidates": [first["owner"]] if first["owner"] else [],
+        "repeat_of": first["lead_id"],
+    }

@@ -9,7 +9,7 @@ from langgraph.runtime import Runtime
 
 from domain.accounts import account_key
 from domain.records import Deliveries
-from domain.rep_message import crm_note, lead_message
+from domain.rep_message import crm_note, lead_message, owner_notice
 from graph.context import Context
 from graph.nodes._node import once, timed
 from graph.nodes._rep import contact_id
@@ -137,6 +137,14 @@ async def notify(state: LeadState, runtime: Runtime[Context]) -> NotifyUpdate:
         await schedule_sla(ctx, state)
     else:
         receipts["rep.message"] = {"skipped": "disqualified or no recipient"}
+    told = owner_notice(state, ctx.routing)
+    if told:
+        receipts["owner.notice"] = await once(
+            ctx.receipts,
+            lead_id,
+            "owner.notice",
+            lambda: ctx.notifier.send(f"{lead_id}:owner", told),
+        )
     now = ctx.clock()
     received = state.get("received_at")
     receipts["notified_at"] = now.isoformat()

@@ -1,21 +1,24 @@
-"""route: choose the action, then the owner — existing owner first, then the first matching
-rule, a weighted round-robin over the team's available reps, and the fallback."""
+"""route: choose the action, then the owner — the first submission's owner for a repeat, the
+existing owner for the actions `ownership` names, then the first matching rule, a weighted
+round-robin over the team's available reps, and the fallback."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection
 from datetime import datetime
-from typing import TypedDict
+from typing import TypedDict, cast
 
 from langgraph.runtime import Runtime
 
 from domain.config import RoutingConfig, Target, Team
 from domain.records import RoundRobin, Routing, Skip
 from domain.routing import (
-    SALES_ACTIONS,
+    FirstRouting,
     choose_action,
     existing_owner,
     pool_candidates,
+    repeat_routing,
     rule_method,
     working_deadline,
 )
@@ -105,7 +108,10 @@ async def route(state: LeadState, runtime: Runtime[Context]) -> RouteUpdate:
     rule, trace = first_match(cfg.rules, {**state, "routing": {"action": action}})
     decision["rules_tried"] = trace
     owned = existing_owner(state, cfg)
-    if owned and action in SALES_ACTIONS and not (rule and rule.ignore_ownership):
+    first = await _first_routing(ctx, state)
+    if first is not None and first["owner"]:
+        decision.update(repeat_routing(first, action, action_reason))
+    elif owned and action in cfg.ownership.actions and not (rule and rule.ignore_ownership):
         rep, label = owned
         team = cfg.team_of(rep.id)
         decision.update(
@@ -140,6 +146,9 @@ async def route(state: LeadState, runtime: Runtime[Context]) -> RouteUpdate:
         )
         if "round_robin" in assigned:
             decision["round_robin"] = assigned["round_robin"]
+        if owned and owned[0].id != decision.get("owner"):
+            rep, label = owned
+            decision["account_owner"] = {"rep": rep.id, "email": rep.email, "ownership": label}
     owner_id = decision.get("owner")
     owner = cfg.rep(owner_id) if owner_id else None
     decision["owner_email"] = owner.email if owner else None
@@ -150,4 +159,29 @@ async def route(state: LeadState, runtime: Runtime[Context]) -> RouteUpdate:
         decision["sla_deadline"] = deadline.isoformat()
     decision["hops"] = 0
     decision["log"] = []
+    await _remember_routing(ctx, state, decision)
     return {"routing": decision}
+
+
+def _repeat_key(lead_id: str) -> str:
+    return f"routed:{lead_id}"
+
+
+async def _first_routing(ctx: Context, state: LeadState) -> FirstRouting | None:
+    """How the person's first submission in the dedupe window was routed, if this is a repeat
+    and that lead has been routed."""
+    capture = state.get("capture")
+    first_id = capture["duplicate_of"] if capture else None
+    if not first_id:
+        return None
+    stored = await ctx.cache.cache_get(_repeat_key(first_id))
+    return cast(FirstRouting, {**json.loads(stored), "lead_id": first_id}) if stored else None
+
+
+async def _remember_routing(ctx: Context, state: LeadState, decision: Routing) -> None:
+    """Keep the lead's owner for the person's repeats within the dedupe window."""
+    window_s = ctx.settings.dedupe_window_minutes * 60
+    if not window_s or not decision.get("owner"):
+        return
+    kept = {k: decision.get(k) for k in ("owner", "team", "queue", "action")}
+    await ctx.cache.cache_set(_repeat_key(state["lead_id"]), json.dumps(kept), window_s * 2)

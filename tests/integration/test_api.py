@@ -61,6 +61,29 @@ def test_without_any_key_the_same_person_form_and_day_is_one_lead(client: httpx.
     assert second.json()["lead_id"] == first.json()["lead_id"]
 
 
+def test_a_new_message_from_the_same_person_is_a_repeat_for_the_same_owner(
+    client: httpx.Client,
+) -> None:
+    """No key: a second enquiry on the same form and day is a new lead, not a duplicate; it is
+    marked as a repeat of the first and goes to the first one's owner."""
+    payload = lead_payload(message="We would like a demo for our sales team.")
+    del payload["event_id"]
+    first = client.post("/webhooks/lead", json=payload)
+    assert first.status_code == 202
+    first_record = wait_status(client, first.json()["lead_id"], {"completed", "failed"})
+    second = client.post(
+        "/webhooks/lead", json={**payload, "message": "Also: does it work with HubSpot?"}
+    )
+    assert second.status_code == 202 and second.json()["duplicate"] is False
+    assert second.json()["lead_id"] != first.json()["lead_id"]
+    record = wait_status(client, second.json()["lead_id"], {"completed", "failed"})
+    state = record["state"]
+    assert state["lead"]["message"] == "Also: does it work with HubSpot?"
+    assert state["capture"]["duplicate_of"] == first.json()["lead_id"]
+    assert state["routing"]["method"] == "repeat"
+    assert state["routing"]["owner"] == first_record["state"]["routing"]["owner"]
+
+
 def test_invalid_fields_are_all_listed(client: httpx.Client) -> None:
     """A body with several bad fields gets 422 naming each of them."""
     resp = client.post("/webhooks/lead", json={"email": "nope", "utm": "x", "title": 5})

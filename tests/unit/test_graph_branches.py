@@ -337,3 +337,88 @@ async def test_a_replayed_notify_sends_nothing_twice(
     assert ports.notifier.sent == sent_before
     assert ports.crm.contacts == contacts_before
     assert len(ports.crm.notes) == 1
+
+
+def owned_account() -> dict[str, Any]:
+    """An account of the shipped list with an owner who is a rep."""
+    for account in ACCOUNTS:
+        owner = account.get("owner_email")
+        if account.get("domain") and owner and ROUTING.rep_by_email(owner):
+            return account
+    raise AssertionError("infra/accounts.csv has no owned account")
+
+
+def owned_lead(**extra: Any) -> dict[str, Any]:
+    account = owned_account()
+    return {
+        "email": f"sam.lee@{account['domain']}",
+        "first_name": "Sam",
+        "last_name": "Lee",
+        "company": account["name"],
+        "title": "Marketing Manager",
+        "message": "Just browsing for now.",
+        **extra,
+    }
+
+
+async def test_a_low_score_lead_at_an_owned_account_goes_to_its_owner(
+    graph: Any, context: Context, ports: Ports
+) -> None:
+    """Ownership applies to nurture too: another rep never gets the owner's account."""
+    run = new_run(graph, with_thresholds(context, book_at=1000, draft_at=1000))
+    await run.start(owned_lead())
+
+    routing = (await run.state())["routing"]
+    owner = ROUTING.rep_by_email(owned_account()["owner_email"])
+    assert owner is not None
+    assert routing["action"] == "nurture"
+    assert (routing["method"], routing["owner"]) == ("existing_owner", owner.id)
+    assert routing["queue"] is None
+
+
+async def test_a_support_ticket_at_an_owned_account_goes_to_support_and_the_owner_is_told(
+    graph: Any, context: Context, ports: Ports
+) -> None:
+    run = new_run(graph, context)
+    await run.start(owned_lead(message="We cannot log in since this morning, please help."))
+
+    state = await run.state()
+    routing = state["routing"]
+    owner = ROUTING.rep_by_email(owned_account()["owner_email"])
+    assert owner is not None
+    assert (routing["action"], routing["queue"], routing["owner"]) == ("support", "support", None)
+    assert routing["account_owner"] == {
+        "rep": owner.id,
+        "email": owner.email,
+        "ownership": "account owner",
+    }
+    told = ports.notifier.sent[f"{run.lead_id}:owner"]
+    assert told["recipient"] == owner.id and "went to support" in told["text"]
+    assert state["deliveries"]["owner.notice"]["id"] == f"{run.lead_id}:owner"
+    facts = {f["label"]: f["value"] for f in ports.notifier.sent[f"{run.lead_id}:rep"]["facts"]}
+    assert facts["Owner"] == f"{owner.name}, account owner (told)"
+
+
+async def test_a_repeat_goes_to_the_first_owner_and_books_no_second_meeting(
+    graph: Any, context: Context, ports: Ports
+) -> None:
+    ctx = with_thresholds(context, book_at=0, draft_at=0)
+    first = new_run(graph, ctx)
+    await first.start(emea_lead())
+    first_routing = (await first.state())["routing"]
+    assert first_routing["action"] == "book"
+
+    second = new_run(graph, ctx)
+    ran = await second.start(emea_lead(message="Also, do you integrate with HubSpot?"))
+
+    state = await second.state()
+    routing = state["routing"]
+    assert state["capture"]["duplicate_of"] == first.lead_id
+    assert routing["method"] == "repeat" and routing["repeat_of"] == first.lead_id
+    assert (routing["owner"], routing["team"]) == (first_routing["owner"], first_routing["team"])
+    assert routing["action"] == "draft" and "already offered a meeting" in routing["action_reason"]
+    assert "book" not in ran and list(ports.calendar.bookings) == [f"{first.lead_id}:meeting"]
+    message = ports.notifier.sent[f"{second.lead_id}:rep"]
+    assert message["text"].startswith("Repeat draft lead")
+    facts = {f["label"]: f["value"] for f in message["facts"]}
+    assert facts["Repeat of"] == f"lead {first.lead_id} (same owner)"
