@@ -209,10 +209,12 @@ async def _demo(leads_file: Path, data_dir: Path, timeout_s: float, rate: float)
         if ms is not None:
             ms_values.append(float(ms))
         company = st.get("enrichment", {}).get("company", {}).get("name") or "—"
+        repeat = routing.get("repeat_of") or (st.get("capture") or {}).get("duplicate_of")
+        action = routing.get("action", "?") + (" ↻" if repeat else "")
         print(
             f"{d['email'][:34]:34} {company[:26]:26} {(match.get('account_id') or '—'):9} "
             f"{st.get('score', {}).get('total', 0):5.0f} {st.get('score', {}).get('grade', '?'):2} "
-            f"{d['status'] if d['status'] != 'completed' else routing.get('action', '?'):10} "
+            f"{d['status'] if d['status'] != 'completed' else action:10} "
             f"{(routing.get('team') or routing.get('queue') or '—')[:16]:16} "
             f"{(routing.get('owner') or '—'):6} {ms if ms is not None else '—':>6}"
         )
@@ -237,6 +239,19 @@ async def _demo(leads_file: Path, data_dir: Path, timeout_s: float, rate: float)
     print(f"leads: {len(details)} — " + ", ".join(f"{k} {v}" for k, v in sorted(statuses.items())))
     print("per action: " + ", ".join(f"{k} {v}" for k, v in actions.most_common()))
     print("per owner (book/draft): " + ", ".join(f"{k} {v}" for k, v in owners.most_common()))
+    repeats = [
+        d["state"]
+        for d in details.values()
+        if (d["state"].get("capture") or {}).get("duplicate_of")
+        or d["state"].get("routing", {}).get("repeat_of")
+    ]
+    if repeats:
+        sticky = sum(1 for st in repeats if st.get("routing", {}).get("repeat_of"))
+        print(
+            f"repeats (↻): {len(repeats)} later messages from one person within the dedupe "
+            f"window — {sticky} went where the first went (same rep or queue, no second "
+            f"meeting), {len(repeats) - sticky} left the nurture queue as sales leads"
+        )
     if ms_values:
         print(
             f"webhook → notify: p50 {_pct(ms_values, 0.5):.0f} ms, p95 {_pct(ms_values, 0.95):.0f} "

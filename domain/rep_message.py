@@ -98,7 +98,9 @@ def lead_message(state: DecisionRecord, cfg: RoutingConfig) -> RepMessage | None
         },
     ]
     if first:
-        same = " (same owner)" if routing.get("repeat_of") else ""
+        same = ""
+        if routing.get("repeat_of"):
+            same = " (same rep)" if owner else " (same queue)"
         facts.append({"label": "Repeat of", "value": f"lead {first}{same}"})
     held = routing.get("account_owner")
     if held:

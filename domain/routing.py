@@ -127,19 +127,32 @@ class FirstRouting(TypedDict):
     action: RoutingAction
 
 
+SALES_ACTIONS: tuple[RoutingAction, ...] = ("book", "draft")
+
+
+def follows_first(first: FirstRouting, action: RoutingAction) -> bool:
+    """Whether a repeat goes where the person's first lead went: always to a rep; to a queue
+    unless the first was nurtured and the repeat is a sales lead (an upgrade)."""
+    if first["owner"]:
+        return True
+    return not (action in SALES_ACTIONS and first["action"] == "nurture")
+
+
 def repeat_routing(first: FirstRouting, action: RoutingAction, reason: str) -> Routing:
-    """A repeat goes to the first submission's owner; it never books a second meeting."""
-    if action == "book" and first["action"] == "book":
+    """A repeat goes to the first lead's rep or queue; it never books a second meeting, nor
+    one for a lead in a queue."""
+    if action == "book" and (first["action"] == "book" or not first["owner"]):
         action = "draft"
-        reason = f"{reason}; a repeat of {first['lead_id']}, which already offered a meeting"
+        why = "already offered a meeting" if first["owner"] else f"went to {first['queue']}"
+        reason = f"{reason}; a repeat of {first['lead_id']}, which {why}"
     return {
         "action": action,
         "action_reason": reason,
         "method": "repeat",
         "rule": None,
         "owner": first["owner"],
-        "team": first["team"],
-        "queue": None,
+        "team": first["team"] if first["owner"] else None,
+        "queue": None if first["owner"] else first["queue"],
         "candidates": [first["owner"]] if first["owner"] else [],
         "repeat_of": first["lead_id"],
     }

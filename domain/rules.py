@@ -73,3 +73,20 @@ def first_match(rules: list[Rule], state: Mapping[str, Any]) -> tuple[Rule | Non
         if ok:
             return rule, trace
     return None, trace
+
+
+_GAP_NAMES = {"employees": "employee count", "region": "country or region"}
+
+
+def data_gaps(rules: list[Rule], state: Mapping[str, Any], stop_at: str | None) -> list[str]:
+    """The fields the conditional rules tried before `stop_at` needed and the lead lacked,
+    each as a person would name it ("no employee count"); sorted, without repeats."""
+    gaps: set[str] = set()
+    for rule in rules:
+        if rule.id == stop_at:
+            break
+        for path in rule.when:
+            if get_path(state, path) in (_MISSING, None, ""):
+                last = path.rsplit(".", 1)[-1]
+                gaps.add(f"no {_GAP_NAMES.get(last, last.replace('_', ' '))}")
+    return sorted(gaps)

@@ -48,6 +48,7 @@ from pydantic import ValidationError
 from domain.config import ConfigError, RoutingConfig, ScoringConfig, load_routing, load_scoring
 from domain.intake import LeadIn, idempotency_key, lead_id_for
 from domain.normalize import normalize_lead, parse_timestamp
+from domain.rules import data_gaps
 from graph.builder import build_graph
 from graph.context import Context
 from graph.state import initial_state
@@ -274,6 +275,18 @@ def _rule_key(routing: dict[str, Any]) -> str:
     return f"{rule} → (fallback)" if method == "fallback" else str(rule)
 
 
+def _catch_all(state: dict[str, Any], cfg: RoutingConfig) -> str | None:
+    """Why a lead reached the catch-all (a rule without conditions) or the fallback: the data
+    the rules before it needed and the lead lacked; None for a lead routed by anything else."""
+    routing = state.get("routing", {})
+    rule_id, method = routing.get("rule"), routing.get("method")
+    rule = next((r for r in cfg.rules if r.id == rule_id), None)
+    if not (method == "fallback" or (rule is not None and not rule.when)):
+        return None
+    gaps = data_gaps(cfg.rules, state, rule_id)
+    return ", ".join(gaps) if gaps else "data complete, no earlier rule fits"
+
+
 def _actual(routing: dict[str, Any]) -> dict[str, str]:
     return {
         "team": routing.get("team") or routing.get("queue") or NONE,
@@ -366,6 +379,7 @@ async def _replay(
                     "team": decision.get("team") or decision.get("queue") or NONE,
                     "rep": decision.get("owner") or NONE,
                     "actual": _actual(decision),
+                    "catch_all": _catch_all(final, routing),
                 }
             )
         elapsed = time.perf_counter() - started
@@ -389,6 +403,7 @@ def summarize(
 ) -> dict[str, Any]:
     """Totals, distributions, accuracy and confusion per label, listings and speed."""
     routed = [o for o in outcomes if o["kind"] == "routed"]
+    caught = [o["catch_all"] for o in routed if o["catch_all"]]
     kinds = Counter(o["kind"] for o in outcomes)
     accuracy: dict[str, dict[str, Any]] = {}
     confusion: dict[str, dict[str, dict[str, int]]] = {}
@@ -440,6 +455,11 @@ def summarize(
             "failed": kinds["failed"],
         },
         "distribution": {name: _distribution([o[name] for o in routed]) for name in DISTRIBUTIONS},
+        "catch_all": {
+            "count": len(caught),
+            "pct": round(100 * len(caught) / len(routed), 1) if routed else 0.0,
+            "why": _distribution(caught),
+        },
         "accuracy": accuracy,
         "confusion": confusion,
         "mismatches": mismatches[:LISTED_MAX],
@@ -549,6 +569,10 @@ def report(result: dict[str, Any]) -> list[str]:
     }
     for name in DISTRIBUTIONS:
         lines += ["", *_table(titles[name], result["distribution"][name])]
+    caught = result["catch_all"]
+    lines += ["", f"reached the catch-all or fallback: {caught['count']} ({caught['pct']:.1f}%)"]
+    if caught["why"]:
+        lines += _table("  why", caught["why"])[1:]
     if result["accuracy"]:
         lines += ["", "accuracy (over the leads with that label):"]
         for label, acc in result["accuracy"].items():

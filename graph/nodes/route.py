@@ -11,12 +11,13 @@ from typing import TypedDict, cast
 
 from langgraph.runtime import Runtime
 
-from domain.config import RoutingConfig, Target, Team
-from domain.records import RoundRobin, Routing, Skip
+from domain.config import RoutingConfig, Rule, Target, Team
+from domain.records import RoundRobin, Routing, RoutingAction, Skip
 from domain.routing import (
     FirstRouting,
     choose_action,
     existing_owner,
+    follows_first,
     pool_candidates,
     repeat_routing,
     rule_method,
@@ -87,14 +88,12 @@ async def route(state: LeadState, runtime: Runtime[Context]) -> RouteUpdate:
     ctx = runtime.context
     cfg = ctx.routing
     now = ctx.clock()
-    lead_id = state["lead_id"]
     action, action_reason = choose_action(state, ctx.scoring)
     contact = state.get("enrichment", {}).get("contact_match")
-    previous = contact["owner_email"] if contact else None
     decision: Routing = {
         "action": action,
         "action_reason": action_reason,
-        "previous_owner": previous,
+        "previous_owner": contact["owner_email"] if contact else None,
         "skipped": [],
         "candidates": [],
         "rules_tried": [],
@@ -105,50 +104,16 @@ async def route(state: LeadState, runtime: Runtime[Context]) -> RouteUpdate:
         )
         return {"routing": decision}
 
-    rule, trace = first_match(cfg.rules, {**state, "routing": {"action": action}})
-    decision["rules_tried"] = trace
-    owned = existing_owner(state, cfg)
-    first = await _first_routing(ctx, state)
-    if first is not None and first["owner"]:
+    rule, decision["rules_tried"] = first_match(cfg.rules, {**state, "routing": {"action": action}})
+    first = await _persons_owner(ctx, state)
+    chosen: Routing = {}
+    if first is None or not follows_first(first, action):
+        chosen = await _choose_owner(ctx, state, rule, action, now)
+        first = first or await _claim_person(ctx, state, chosen, action)
+    if first is not None and follows_first(first, action):
         decision.update(repeat_routing(first, action, action_reason))
-    elif owned and action in cfg.ownership.actions and not (rule and rule.ignore_ownership):
-        rep, label = owned
-        team = cfg.team_of(rep.id)
-        decision.update(
-            {
-                "method": "existing_owner",
-                "rule": None,
-                "owner": rep.id,
-                "team": team.id if team else None,
-                "queue": None,
-                "candidates": [rep.id],
-                "ownership": label,
-            }
-        )
     else:
-        target = rule.assign if rule else cfg.fallback
-        method = rule_method(rule, target)
-        assigned = await _assign(target, ctx, lead_id, now) if target else Assignment()
-        if target and target.kind == "team" and assigned.get("rep") is None and cfg.fallback:
-            decision["skipped"] = assigned.get("skipped", [])
-            method = "fallback"
-            assigned = await _assign(cfg.fallback, ctx, lead_id, now)
-        decision.update(
-            {
-                "method": method,
-                "rule": rule.id if rule else None,
-                "owner": assigned.get("rep"),
-                "team": assigned.get("team"),
-                "queue": assigned.get("queue"),
-                "candidates": assigned.get("candidates", []),
-                "skipped": decision["skipped"] + assigned.get("skipped", []),
-            }
-        )
-        if "round_robin" in assigned:
-            decision["round_robin"] = assigned["round_robin"]
-        if owned and owned[0].id != decision.get("owner"):
-            rep, label = owned
-            decision["account_owner"] = {"rep": rep.id, "email": rep.email, "ownership": label}
+        decision.update(chosen)
     owner_id = decision.get("owner")
     owner = cfg.rep(owner_id) if owner_id else None
     decision["owner_email"] = owner.email if owner else None
@@ -159,29 +124,84 @@ async def route(state: LeadState, runtime: Runtime[Context]) -> RouteUpdate:
         decision["sla_deadline"] = deadline.isoformat()
     decision["hops"] = 0
     decision["log"] = []
-    await _remember_routing(ctx, state, decision)
     return {"routing": decision}
 
 
-def _repeat_key(lead_id: str) -> str:
-    return f"routed:{lead_id}"
+async def _choose_owner(
+    ctx: Context, state: LeadState, rule: Rule | None, action: RoutingAction, now: datetime
+) -> Routing:
+    """The existing owner for the actions `ownership` names (unless the rule ignores it), else
+    the rule's target, else the fallback; an owner passed over is recorded to be told."""
+    cfg = ctx.routing
+    owned = existing_owner(state, cfg)
+    if owned and action in cfg.ownership.actions and not (rule and rule.ignore_ownership):
+        rep, label = owned
+        team = cfg.team_of(rep.id)
+        return {
+            "method": "existing_owner",
+            "rule": None,
+            "owner": rep.id,
+            "team": team.id if team else None,
+            "queue": None,
+            "candidates": [rep.id],
+            "ownership": label,
+        }
+    lead_id = state["lead_id"]
+    target = rule.assign if rule else cfg.fallback
+    method = rule_method(rule, target)
+    skipped: list[Skip] = []
+    assigned = await _assign(target, ctx, lead_id, now) if target else Assignment()
+    if target and target.kind == "team" and assigned.get("rep") is None and cfg.fallback:
+        skipped = assigned.get("skipped", [])
+        method = "fallback"
+        assigned = await _assign(cfg.fallback, ctx, lead_id, now)
+    chosen: Routing = {
+        "method": method,
+        "rule": rule.id if rule else None,
+        "owner": assigned.get("rep"),
+        "team": assigned.get("team"),
+        "queue": assigned.get("queue"),
+        "candidates": assigned.get("candidates", []),
+        "skipped": skipped + assigned.get("skipped", []),
+    }
+    if "round_robin" in assigned:
+        chosen["round_robin"] = assigned["round_robin"]
+    if owned and owned[0].id != chosen.get("owner"):
+        rep, label = owned
+        chosen["account_owner"] = {"rep": rep.id, "email": rep.email, "ownership": label}
+    return chosen
 
 
-async def _first_routing(ctx: Context, state: LeadState) -> FirstRouting | None:
-    """How the person's first submission in the dedupe window was routed, if this is a repeat
-    and that lead has been routed."""
-    capture = state.get("capture")
-    first_id = capture["duplicate_of"] if capture else None
-    if not first_id:
+def _person_key(state: LeadState) -> str | None:
+    email = state.get("lead", {}).get("email")
+    return f"owner:{email}" if email else None
+
+
+def _other_lead(state: LeadState, stored: str | None) -> FirstRouting | None:
+    """The stored routing of the person's other lead; None when absent or this lead's own."""
+    if stored is None:
         return None
-    stored = await ctx.cache.cache_get(_repeat_key(first_id))
-    return cast(FirstRouting, {**json.loads(stored), "lead_id": first_id}) if stored else None
+    first = cast(FirstRouting, json.loads(stored))
+    return first if first["lead_id"] != state["lead_id"] else None
 
 
-async def _remember_routing(ctx: Context, state: LeadState, decision: Routing) -> None:
-    """Keep the lead's owner for the person's repeats within the dedupe window."""
+async def _persons_owner(ctx: Context, state: LeadState) -> FirstRouting | None:
+    """How another lead of the same person was routed within the dedupe window, if one was."""
+    key = _person_key(state)
+    if key is None or not ctx.settings.dedupe_window_minutes:
+        return None
+    return _other_lead(state, await ctx.cache.cache_get(key))
+
+
+async def _claim_person(
+    ctx: Context, state: LeadState, chosen: Routing, action: RoutingAction
+) -> FirstRouting | None:
+    """Make the chosen owner the person's owner for the dedupe window; when another lead of
+    theirs claimed it first (routed at the same moment), that lead's routing."""
+    key = _person_key(state)
     window_s = ctx.settings.dedupe_window_minutes * 60
-    if not window_s or not decision.get("owner"):
-        return
-    kept = {k: decision.get(k) for k in ("owner", "team", "queue", "action")}
-    await ctx.cache.cache_set(_repeat_key(state["lead_id"]), json.dumps(kept), window_s * 2)
+    if key is None or not window_s or not (chosen.get("owner") or chosen.get("queue")):
+        return None
+    mine = {k: chosen.get(k) for k in ("owner", "team", "queue")}
+    mine.update(lead_id=state["lead_id"], action=action)
+    return _other_lead(state, await ctx.cache.cache_set_if_absent(key, json.dumps(mine), window_s))

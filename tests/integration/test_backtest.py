@@ -148,3 +148,28 @@ def test_dotted_csv_headers_become_nested_payload_fields(tmp_path: Path) -> None
         "consent": {"marketing": "true"},
     }
     assert rows[0].labels == {"owner": "ana@example.com"}
+
+
+def test_the_catch_all_is_counted_with_the_data_each_lead_lacked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A lead of unknown size and one of known size but no territory reach the catch-all;
+    the summary says which data each lacked, so a team sees the gaps in its data."""
+    path = tmp_path / "gaps.csv"
+    path.write_text(
+        "email,company,title,country,message,form_id\n"
+        # an unknown company with a corporate domain: no employee count, no country
+        "pat@unknown-venture-example.io,Unknown Venture,Head of Sales,,"
+        "We want pricing,contact-sales\n"
+        # a known account in the US with fewer than 1,000 employees: data complete
+        "ava@torvika.com,Torvika Apps Inc.,COO,US,We want pricing,contact-sales\n",
+        encoding="utf-8",
+    )
+    text, summary = _cli_summary(["--leads", str(path), *CONFIG_ARGS], capsys)
+    caught = summary["catch_all"]
+    assert caught["count"] == 2
+    assert set(caught["why"]) == {
+        "no country or region, no employee count",
+        "data complete, no earlier rule fits",
+    }
+    assert "reached the catch-all or fallback: 2 (100.0%)" in text

@@ -421,4 +421,61 @@ async def test_a_repeat_goes_to_the_first_owner_and_books_no_second_meeting(
     message = ports.notifier.sent[f"{second.lead_id}:rep"]
     assert message["text"].startswith("Repeat draft lead")
     facts = {f["label"]: f["value"] for f in message["facts"]}
-    assert facts["Repeat of"] == f"lead {first.lead_id} (same owner)"
+    assert facts["Repeat of"] == f"lead {first.lead_id} (same rep)"
+
+
+async def test_two_leads_of_one_person_routed_out_of_order_share_one_owner(
+    graph: Any, context: Context, ports: Ports
+) -> None:
+    """The first submission is held before route while the second routes: the first then
+    follows the second's owner, so the person still has one owner and one meeting."""
+    ctx = with_thresholds(context, book_at=0, draft_at=0)
+    first, second = new_run(graph, ctx), new_run(graph, ctx)
+    async for _ in graph.astream(
+        initial_state(first.lead_id, NOW.isoformat(), "website", emea_lead()),
+        first.config,
+        context=ctx,
+        interrupt_before=["route"],
+    ):
+        pass
+    await second.start(emea_lead(message="Following up on my first message."))
+    owner = (await second.state())["routing"]["owner"]
+
+    await first._stream(None)
+    routing = (await first.state())["routing"]
+    assert (routing["method"], routing["repeat_of"]) == ("repeat", second.lead_id)
+    assert routing["owner"] == owner and routing["action"] == "draft"
+    assert list(ports.calendar.bookings) == [f"{second.lead_id}:meeting"]
+
+
+async def test_a_repeat_of_a_queued_lead_stays_in_that_queue_without_a_meeting(
+    graph: Any, context: Context, ports: Ports
+) -> None:
+    ctx = with_thresholds(context, book_at=0, draft_at=0)
+    first = new_run(graph, ctx)
+    await first.start(emea_lead(message="We cannot log in since this morning, please help."))
+    assert (await first.state())["routing"]["queue"] == "support"
+
+    second = new_run(graph, ctx)
+    await second.start(emea_lead(message="Resending in case my earlier request got lost."))
+    routing = (await second.state())["routing"]
+    assert (routing["method"], routing["queue"], routing["owner"]) == ("repeat", "support", None)
+    assert routing["action"] == "draft" and not ports.calendar.bookings
+    facts = {f["label"]: f["value"] for f in ports.notifier.sent[f"{second.lead_id}:rep"]["facts"]}
+    assert facts["Repeat of"] == f"lead {first.lead_id} (same queue)"
+
+
+async def test_a_nurtured_person_who_asks_again_as_a_buyer_reaches_a_rep(
+    graph: Any, context: Context, ports: Ports
+) -> None:
+    """A repeat leaves the nurture queue when it is a sales lead: an upgrade, routed on its own."""
+    first = new_run(graph, with_thresholds(context, book_at=1000, draft_at=1000))
+    await first.start(emea_lead())
+    assert (await first.state())["routing"]["queue"] == "nurture"
+
+    second = new_run(graph, with_thresholds(context, book_at=1000, draft_at=0))
+    await second.start(emea_lead(message="We now want pricing for 200 seats."))
+    state = await second.state()
+    assert state["capture"]["duplicate_of"] == first.lead_id
+    assert state["routing"]["method"] == "territory"
+    assert state["routing"]["owner"] in {"ana", "ben"}
