@@ -307,6 +307,13 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     return run_backtest(args.rest)
 
 
+def cmd_check(args: argparse.Namespace) -> int:
+    """Check the routing and scoring configs and the accounts file(s) as the service reads them."""
+    from offline.check import cli as run_check
+
+    return run_check(args.rest)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="cli.py", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -350,7 +357,7 @@ def main(argv: list[str] | None = None) -> int:
         help="match: account matching; score: the learned scorer",
     )
     evaluate.set_defaults(func=cmd_eval)
-    for name, func in (("learn", cmd_learn), ("backtest", cmd_backtest)):
+    for name, func in (("learn", cmd_learn), ("backtest", cmd_backtest), ("check", cmd_check)):
         command = sub.add_parser(name, help=func.__doc__, description=func.__doc__, add_help=False)
         command.set_defaults(func=func)
     args, rest = parser.parse_known_args(argv)

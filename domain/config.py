@@ -1,24 +1,42 @@
 """Load and validate the files a RevOps team edits: `routing.yaml` and `scoring.yaml`.
 
 A mistake fails at start with `ConfigError("<file>:<line>: <where>: <problem>")`.
+
+The files are read with YAML 1.2's core schema: `NO`, `ON`, `YES` and `OFF` are text (only
+`true` and `false` are booleans), `09:00` is text rather than sexagesimal minutes, `2026-12-24`
+is text rather than a date, and `0100` is one hundred. A rule condition's value is checked
+against the type of the field it names in the decision record (`domain.records`): text,
+number, true/false, or one of a fixed set of values.
 """
 
 from __future__ import annotations
 
 import re
+import types
+from collections.abc import Hashable
 from datetime import date, time
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import (
+    Any,
+    Literal,
+    TypeVar,
+    Union,
+    get_args,
+    get_origin,
+    get_type_hints,
+    is_typeddict,
+)
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from domain.records import RoutingAction
+from domain.records import DecisionRecord, RoutingAction
 
 M = TypeVar("M", bound=BaseModel)
 
 OPERATORS = {"equals", "in", "not_in", "gte", "lte", "gt", "lt", "regex", "exists"}
+COMPARISONS = {"gte", "lte", "gt", "lt"}
 
 
 class ConfigError(ValueError):
@@ -130,6 +148,9 @@ class Rule(_Strict):
                 for op in ("in", "not_in"):
                     if op in cond and not isinstance(cond[op], list):
                         raise ValueError(f"{path}: {op} takes a list")
+            problem = condition_problem(path, cond)
+            if problem:
+                raise ValueError(f"{path}: {problem}")
         return value
 
 
@@ -323,6 +344,99 @@ def parse_date_range(value: str) -> tuple[date, date]:
     return first, last
 
 
+Kind = Literal["text", "number", "boolean"]
+
+
+def field_kind(path: str) -> tuple[Kind, tuple[str, ...]] | None:
+    """What a dotted path into the decision record holds: text (with its fixed values, if
+    any), a number or true/false; None for a path the record does not declare (form
+    properties, raw payload fields) or a field of another shape."""
+    declared: Any = DecisionRecord
+    for part in path.split("."):
+        declared = _without_none(declared)
+        if not is_typeddict(declared):
+            return None
+        hints = get_type_hints(declared)
+        if part not in hints:
+            return None
+        declared = hints[part]
+    declared = _without_none(declared)
+    if declared is bool:
+        return "boolean", ()
+    if declared in (int, float):
+        return "number", ()
+    if declared is str:
+        return "text", ()
+    if get_origin(declared) is Literal and all(isinstance(v, str) for v in get_args(declared)):
+        return "text", get_args(declared)
+    return None
+
+
+def _without_none(declared: Any) -> Any:
+    """`X` for `X | None`; anything else unchanged."""
+    if get_origin(declared) in (Union, types.UnionType):
+        args = [arg for arg in get_args(declared) if arg is not type(None)]
+        if len(args) == 1:
+            return args[0]
+    return declared
+
+
+def _kind_of(value: Any) -> Kind:
+    """The kind of a value as YAML read it."""
+    if isinstance(value, bool):
+        return "boolean"
+    return "number" if isinstance(value, int | float) else "text"
+
+
+def _yaml(value: Any) -> str:
+    """A condition value as it was written (`false`, `2024`, `'many'`)."""
+    return str(value).lower() if isinstance(value, bool) else repr(value)
+
+
+def condition_problem(path: str, condition: Any) -> str | None:
+    """Why a rule condition on `path` can never mean what it says, or None.
+
+    `exists` takes true or false and `gte`/`lte`/`gt`/`lt` a number, whatever the field; for a
+    field the decision record declares, `equals`, `in` and `not_in` take values of its kind.
+    """
+    ops = condition if isinstance(condition, dict) else {"equals": condition}
+    declared = field_kind(path)
+    for op, expected in ops.items():
+        if op == "exists":
+            if not isinstance(expected, bool):
+                return f"exists takes true or false, got {_yaml(expected)}"
+            continue
+        if op in COMPARISONS:
+            got = _kind_of(expected)
+            if got != "number":
+                return f"{op}: {_yaml(expected)} is {_article(got)}; {op} takes a number"
+            continue
+        if op == "regex" or declared is None:
+            continue
+        kind, choices = declared
+        for value in expected if op in ("in", "not_in") else [expected]:
+            if value is None:
+                continue
+            if isinstance(value, list | dict):
+                return f"{op} takes a single value, got {value!r}"
+            got = _kind_of(value)
+            if got != kind:
+                quote = f' (quote it: "{_yaml(value)}")' if kind == "text" else ""
+                written = f"{op}: {_yaml(value)} is {_article(got)}"
+                return f"{written}; {path} is {_describe(kind)}{quote}"
+            if choices and value.lower() not in {choice.lower() for choice in choices}:
+                return f"{op}: {_yaml(value)} is not one of {', '.join(choices)}"
+    return None
+
+
+def _article(kind: Kind) -> str:
+    return "text" if kind == "text" else f"a {kind}"
+
+
+def _describe(kind: Kind) -> str:
+    return {"text": "text", "number": "a number", "boolean": "true or false"}[kind]
+
+
 def _unique(what: str, ids: list[str]) -> set[str]:
     seen: set[str] = set()
     for item in ids:
@@ -330,6 +444,55 @@ def _unique(what: str, ids: list[str]) -> set[str]:
             raise ValueError(f"@{what}: id {item!r} is used twice")
         seen.add(item)
     return seen
+
+
+class CoreSchemaLoader(yaml.SafeLoader):
+    """PyYAML's safe loader with YAML 1.2's core schema for plain scalars: booleans are only
+    true/false, integers decimal (`0100` is 100), `0o` octal or `0x` hex, floats include
+    `1e3`; no sexagesimal numbers and no timestamps (`09:00` and `2026-12-24` stay text).
+    A key written twice in one mapping is an error rather than the last one winning."""
+
+    yaml_implicit_resolvers: dict[Any, Any] = {}  # noqa: RUF012 (PyYAML's class-level table)
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            if not isinstance(key, Hashable):
+                continue
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _construct_int(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> int:
+    text = str(loader.construct_scalar(node))
+    if text.startswith(("0o", "0x")):
+        return int(text[2:], 8 if text[1] == "o" else 16)
+    return int(text)
+
+
+for _tag, _pattern, _first in (
+    ("bool", r"true|True|TRUE|false|False|FALSE", "tTfF"),
+    ("null", r"~|null|Null|NULL|", [*"~nN", ""]),
+    ("int", r"[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+", "-+0123456789"),
+    (
+        "float",
+        r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?"
+        r"|[-+]?\.(inf|Inf|INF)|\.(nan|NaN|NAN)",
+        "-+.0123456789",
+    ),
+    ("merge", r"<<", "<"),
+):
+    CoreSchemaLoader.add_implicit_resolver(
+        f"tag:yaml.org,2002:{_tag}", re.compile(f"^(?:{_pattern})$"), list(_first)
+    )
+CoreSchemaLoader.add_constructor("tag:yaml.org,2002:int", _construct_int)
 
 
 def _line_index(node: yaml.Node, path: tuple[Any, ...], out: dict[tuple[Any, ...], int]) -> None:
@@ -349,8 +512,8 @@ def _load(path: Path, model: type[M]) -> M:
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
     try:
-        root = yaml.compose(text)
-        data = yaml.safe_load(text)
+        root = yaml.compose(text, Loader=CoreSchemaLoader)
+        data = yaml.load(text, Loader=CoreSchemaLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f"{mark.line + 1}:" if mark else ""
@@ -372,6 +535,9 @@ def _load(path: Path, model: type[M]) -> M:
                 named, _, message = message[1:].partition(": ")
                 extra: list[Any] = [int(s) if s.isdigit() else s for s in named.split(".")]
                 loc = (*loc, *extra)
+            named, _, rest = message.partition(": ")
+            if rest and (*loc, named) in lines:  # a problem naming a key of the failing mapping
+                loc, message = (*loc, named), rest
             lineno = next((lines[loc[:n]] for n in range(len(loc), -1, -1) if loc[:n] in lines), 1)
             where = ".".join(str(p) for p in loc) or "(top)"
             problems.append(f"{path}:{lineno}: {where}: {message}")

@@ -36,6 +36,7 @@ class Settings(BaseSettings):
     scoring_config: Path = Field(default=ROOT / "infra" / "scoring.yaml", alias="SCORING_CONFIG")
     accounts_csv: Path = Field(default=ROOT / "infra" / "accounts.csv", alias="ACCOUNTS_CSV")
     company_directory: Path | None = Field(default=None, alias="COMPANY_DIRECTORY")
+    accounts_strict: bool = Field(default=False, alias="ACCOUNTS_STRICT")
     own_domains: list[str] = Field(default_factory=list, alias="OWN_DOMAINS")
 
     # Enrichment waterfall

@@ -13,6 +13,7 @@ import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import aiosqlite
@@ -38,7 +39,7 @@ from service.runner import LeadRunner, thread_config
 from service.settings import Settings, refuse_unsupported
 from tools.calendar_builtin import BuiltinCalendar
 from tools.crm_builtin import BuiltinCRM
-from tools.directory import InMemoryDirectory, load_accounts_csv
+from tools.directory import InMemoryDirectory, read_accounts_csv
 from tools.enrichment_http import HttpEnrichmentProvider
 from tools.outbox import Outbox
 from tools.ports import (
@@ -288,6 +289,15 @@ async def _checkpointer(settings: Settings) -> AsyncIterator[BaseCheckpointSaver
         yield saver
 
 
+def _load_accounts(path: Path, *, strict: bool) -> list[dict[str, Any]]:
+    """The usable rows of an accounts file, after one log line summing up the file (a warning
+    when rows were skipped or values dropped)."""
+    report = read_accounts_csv(path, strict=strict)
+    noted = log.warning if report.skipped or report.warnings else log.info
+    noted("accounts", **report.summary())
+    return report.rows
+
+
 @dataclass(frozen=True)
 class Opened:
     """What `open_context` opened: the run context, the store behind its key/value roles, and
@@ -317,9 +327,11 @@ async def open_context(
     refuse_unsupported(settings)
     given = overrides or Overrides()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    known = load_accounts_csv(settings.accounts_csv)
+    known = _load_accounts(settings.accounts_csv, strict=settings.accounts_strict)
     accounts = known + (
-        load_accounts_csv(settings.company_directory) if settings.company_directory else []
+        _load_accounts(settings.company_directory, strict=settings.accounts_strict)
+        if settings.company_directory
+        else []
     )
     store = given.store
     if store is None:

@@ -1,7 +1,9 @@
 """Company directory from ACCOUNTS_CSV: stands in for a firmographics provider's domain lookup.
 
-`load_accounts_csv` parses the team's known accounts (DESIGN §6) and fails on a bad row with
-the file, the line and the problem. `InMemoryDirectory` implements the `CompanyDirectory`
+`read_accounts_csv` parses the team's known accounts (DESIGN §6) the way CRM exports are: a
+row is loaded for what it can still be used for, a row that cannot be used is skipped, and the
+`AccountsReport` lists both with the file and line; `strict=True` (and `load_accounts_csv`)
+fails on the first such row instead. `InMemoryDirectory` implements the `CompanyDirectory`
 port with an exact index on the registrable domain of each account's `domain` and `website`.
 Fuzzy name matching lives elsewhere; this module only answers "which account owns acme.co.uk".
 """
@@ -9,7 +11,9 @@ Fuzzy name matching lives elsewhere; this module only answers "which account own
 from __future__ import annotations
 
 import csv
+from collections import Counter
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,38 +36,113 @@ ACCOUNT_COLUMNS = (
 )
 
 
-def _parse_employees(raw: str) -> int:
+@dataclass(frozen=True)
+class RowProblem:
+    """A problem with one row of an accounts file: where, which kind, and what."""
+
+    path: Path
+    line: int
+    kind: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: {self.message}"
+
+
+@dataclass(frozen=True)
+class AccountsReport:
+    """What `read_accounts_csv` made of a file: the rows loaded, the rows skipped (a row with
+    no account_id, neither a name nor a usable domain, an account_id already seen, or more
+    cells than columns) and the warnings on rows loaded without a value they could not use."""
+
+    path: Path
+    rows: list[dict[str, Any]]
+    skipped: list[RowProblem] = field(default_factory=list)
+    warnings: list[RowProblem] = field(default_factory=list)
+
+    def summary(self, first: int = 3) -> dict[str, Any]:
+        """Counts, counts by kind and the first problems with file:line, for one log line."""
+        return {
+            "path": str(self.path),
+            "loaded": len(self.rows),
+            "skipped": len(self.skipped),
+            "warnings": len(self.warnings),
+            "skipped_by_kind": dict(sorted(Counter(p.kind for p in self.skipped).items())),
+            "warnings_by_kind": dict(sorted(Counter(p.kind for p in self.warnings).items())),
+            "first": [
+                *(f"{p.path}:{p.line}: skipped: {p.message}" for p in self.skipped),
+                *(str(p) for p in self.warnings),
+            ][:first],
+        }
+
+
+class _Row:
+    """One data row being read: its problems go to the report, or raise when strict."""
+
+    def __init__(self, path: Path, line: int, report: AccountsReport, strict: bool) -> None:
+        self.path, self.line, self.report, self.strict = path, line, report, strict
+
+    def skip(self, kind: str, message: str) -> None:
+        self._note(self.report.skipped, kind, message)
+
+    def warn(self, kind: str, message: str) -> None:
+        self._note(self.report.warnings, kind, message)
+
+    def _note(self, into: list[RowProblem], kind: str, message: str) -> None:
+        problem = RowProblem(self.path, self.line, kind, message)
+        if self.strict:
+            raise ValueError(str(problem))
+        into.append(problem)
+
+
+def _parse_employees(raw: str) -> int | None:
     cleaned = raw.replace(",", "").replace("_", "").replace(" ", "")
-    if not cleaned.isdigit():
-        raise ValueError(f"employees must be a whole number, got {raw!r}")
-    return int(cleaned)
+    return int(cleaned) if cleaned.isdigit() else None
 
 
-def _parse_row(values: dict[str, str], extras: dict[str, str]) -> dict[str, Any]:
-    """One account from its stripped cell values; raises ValueError naming the problem."""
+def _parse_row(
+    values: dict[str, str], extras: dict[str, str], row: _Row, first_seen: dict[str, int]
+) -> dict[str, Any] | None:
+    """One account from its stripped cell values, or None when the row cannot be used."""
     account_id = values.get("account_id", "")
     if not account_id:
-        raise ValueError("account_id is empty")
+        row.skip("no_account_id", "account_id is empty")
+        return None
+    if account_id in first_seen:
+        row.skip(
+            "duplicate_account_id",
+            f"duplicate account_id {account_id!r} (first on line {first_seen[account_id]})",
+        )
+        return None
 
+    name = values.get("name") or None
     raw_domain, raw_website = values.get("domain", ""), values.get("website", "")
-    if not raw_domain and not raw_website:
-        raise ValueError(f"account {account_id!r} has neither domain nor website")
     domain = registrable_domain(raw_domain) if raw_domain else None
-    if raw_domain and domain is None:
-        raise ValueError(f"domain {raw_domain!r} has no registrable domain")
     website = registrable_domain(raw_website) if raw_website else None
+    if not name and domain is None and website is None:
+        row.skip("no_name_or_domain", f"account {account_id!r} has no name and no usable domain")
+        return None
+    if not raw_domain and not raw_website:
+        row.warn("no_domain", f"account {account_id!r} has neither domain nor website")
+    if raw_domain and domain is None:
+        row.warn("bad_domain", f"domain {raw_domain!r} has no registrable domain")
     if raw_website and website is None:
-        raise ValueError(f"website {raw_website!r} has no registrable domain")
+        row.warn("bad_website", f"website {raw_website!r} has no registrable domain")
 
     raw_employees = values.get("employees", "")
+    employees = _parse_employees(raw_employees) if raw_employees else None
+    if raw_employees and employees is None:
+        row.warn("bad_employees", f"employees must be a whole number, got {raw_employees!r}")
+
+    first_seen[account_id] = row.line
     return {
         "account_id": account_id,
-        "name": values.get("name") or None,
+        "name": name,
         "domain": domain,
         "website": website,
         "owner_email": (values.get("owner_email") or "").lower() or None,
         "industry": values.get("industry") or None,
-        "employees": _parse_employees(raw_employees) if raw_employees else None,
+        "employees": employees,
         "country": values.get("country") or None,
         "state": values.get("state") or None,
         "city": values.get("city") or None,
@@ -73,12 +152,15 @@ def _parse_row(values: dict[str, str], extras: dict[str, str]) -> dict[str, Any]
     }
 
 
-def load_accounts_csv(path: Path) -> list[dict[str, Any]]:
-    """Parse ACCOUNTS_CSV into account dicts; a bad header or row raises ValueError with file:line.
+def read_accounts_csv(path: Path, *, strict: bool = False) -> AccountsReport:
+    """Parse ACCOUNTS_CSV into account dicts, keeping every row that can still be used.
 
     Each dict has the DESIGN §6 columns (empty cells → None, `employees` → int, `domain` and
     `website` → registrable domain, `owner_email` lower-cased) and `properties`, the non-empty
-    extra columns.
+    extra columns. A value that cannot be used (a domain without a public suffix, employees
+    that are not a number) becomes None with a warning; an account with a name but no usable
+    domain is still matched by its name. A header problem raises ValueError with file:line, and
+    so does, with `strict`, the first row skipped or warned about.
     """
     with path.open(newline="", encoding="utf-8-sig") as handle:
         reader = csv.reader(handle)
@@ -94,34 +176,35 @@ def load_accounts_csv(path: Path) -> list[dict[str, Any]]:
         if duplicated:
             raise ValueError(f"{path}:1: duplicate columns {', '.join(duplicated)}")
 
-        rows: list[dict[str, Any]] = []
+        report = AccountsReport(path, [])
         first_seen: dict[str, int] = {}
         line = reader.line_num
         for cells in reader:
             start, line = line + 1, reader.line_num
             if not any(cell.strip() for cell in cells):
                 continue
+            row = _Row(path, start, report, strict)
             if len(cells) > len(header):
-                raise ValueError(
-                    f"{path}:{start}: {len(cells)} cells but the header has {len(header)} columns"
+                row.skip(
+                    "too_many_cells",
+                    f"{len(cells)} cells but the header has {len(header)} columns",
                 )
+                continue
             values: dict[str, str] = {}
             extras: dict[str, str] = {}
             for name, cell in zip(header, cells, strict=False):
                 if name:
                     (values if name in ACCOUNT_COLUMNS else extras)[name] = cell.strip()
-            try:
-                row = _parse_row(values, extras)
-            except ValueError as exc:
-                raise ValueError(f"{path}:{start}: {exc}") from None
-            if row["account_id"] in first_seen:
-                raise ValueError(
-                    f"{path}:{start}: duplicate account_id {row['account_id']!r} "
-                    f"(first on line {first_seen[row['account_id']]})"
-                )
-            first_seen[row["account_id"]] = start
-            rows.append(row)
-    return rows
+            account = _parse_row(values, extras, row, first_seen)
+            if account is not None:
+                report.rows.append(account)
+    return report
+
+
+def load_accounts_csv(path: Path) -> list[dict[str, Any]]:
+    """The accounts in ACCOUNTS_CSV; the first row skipped or warned about raises ValueError
+    with file:line (`read_accounts_csv(path, strict=True)`)."""
+    return read_accounts_csv(path, strict=True).rows
 
 
 class InMemoryDirectory:
@@ -136,10 +219,10 @@ class InMemoryDirectory:
         self._by_domain: dict[str, dict[str, Any]] = {}
         for row in rows:
             self._rows.setdefault(str(row["account_id"]), row)
-        for field in ("domain", "website"):
+        for column in ("domain", "website"):
             for row in self._rows.values():
-                if row.get(field):
-                    self._by_domain.setdefault(row[field], row)
+                if row.get(column):
+                    self._by_domain.setdefault(row[column], row)
 
     @classmethod
     def from_csv(cls, path: Path) -> InMemoryDirectory:

@@ -1,5 +1,6 @@
 """What the settings open: settings without an adapter stop the start, /health names the
-classes actually in use, and the Slack pacing setting reaches the notifier."""
+classes actually in use, the Slack pacing setting reaches the notifier, and a messy accounts
+file costs its bad rows, not the start."""
 
 from __future__ import annotations
 
@@ -10,15 +11,23 @@ from pathlib import Path
 
 import httpx
 import pytest
+from structlog.testing import capture_logs
 
 from service.settings import UnsupportedSetting, refuse_unsupported
-from service.wiring import open_services
+from service.wiring import Overrides, open_services
 from tests.helpers import ENV_SETTINGS, ROOT, live_server, make_settings
 from tools.slack import SlackNotifier
 
 HUBSPOT = "HubSpot adapter"
 CALCOM = "Cal.com adapter"
 LLM = "chat-model (LLM) adapter"
+MESSY_ACCOUNTS = (
+    "account_id,name,domain,website,owner_email,employees,country\n"
+    "A-1,Acme Robotics,acme.com,,ana@example.com,1200,US\n"
+    "A-2,Hollow Tree Partners,,https://www.htp,,lots,US\n"
+    "ACC-00313,Brightwater Analytics,,,ben@example.com,,GB\n"
+    "A-1,Acme Again,acme-again.com,,,,US\n"
+)
 
 
 @pytest.mark.parametrize(
@@ -120,3 +129,43 @@ async def test_slack_pacing_comes_from_its_setting(tmp_path: Path) -> None:
         notifier = services.context.notifier
         assert isinstance(notifier, SlackNotifier)
         assert notifier.min_interval_s == 0.25
+
+
+async def test_services_start_on_a_messy_accounts_file_and_log_one_summary(
+    tmp_path: Path,
+) -> None:
+    """Unusable account rows are skipped, bad values dropped, and one warning line sums it up."""
+    accounts = tmp_path / "accounts.csv"
+    accounts.write_text(MESSY_ACCOUNTS, encoding="utf-8")
+    settings = make_settings(tmp_path, ACCOUNTS_CSV=accounts)
+
+    with capture_logs() as logs:
+        async with open_services(settings, Overrides()) as services:
+            match = services.context.matcher.match(company_name="Brightwater Analytics")
+            crm = await services.context.crm.find_company_by_domain("acme.com")
+
+    assert match is not None and match.account_id == "ACC-00313"
+    assert crm is not None and crm["id"] == "A-1"
+    summaries = [entry for entry in logs if entry["event"] == "accounts"]
+    assert len(summaries) == 1
+    summary = summaries[0]
+    assert summary["log_level"] == "warning"
+    assert (summary["loaded"], summary["skipped"], summary["warnings"]) == (3, 1, 3)
+    assert summary["warnings_by_kind"] == {"bad_employees": 1, "bad_website": 1, "no_domain": 1}
+    assert summary["first"][0] == (
+        f"{accounts}:5: skipped: duplicate account_id 'A-1' (first on line 2)"
+    )
+
+
+async def test_strict_accounts_stop_the_start_at_the_first_bad_row(tmp_path: Path) -> None:
+    """ACCOUNTS_STRICT=true refuses the same file at its first bad row, with file:line."""
+    accounts = tmp_path / "accounts.csv"
+    accounts.write_text(MESSY_ACCOUNTS, encoding="utf-8")
+    settings = make_settings(tmp_path, ACCOUNTS_CSV=accounts, ACCOUNTS_STRICT=True)
+
+    with pytest.raises(ValueError) as refused:
+        async with open_services(settings, Overrides()):
+            pass
+    assert (
+        str(refused.value) == f"{accounts}:3: website 'https://www.htp' has no registrable domain"
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,7 @@ import pytest
 from domain.config import ConfigError, load_routing, load_scoring
 
 INFRA = Path(__file__).resolve().parents[2] / "infra"
+EMEA = "enrichment.company.region: {in: [EMEA]}"
 
 
 def _edited(tmp_path: Path, name: str, old: str, new: str) -> Path:
@@ -87,3 +89,89 @@ def test_scoring_thresholds_must_be_ordered(tmp_path: Path) -> None:
     path = _edited(tmp_path, "scoring.yaml", "draft_at: 45", "draft_at: 90")
     with pytest.raises(ConfigError, match="draft_at must not be above book_at"):
         load_scoring(path)
+
+
+# YAML that means something else
+
+
+def test_norway_is_the_country_code_no(tmp_path: Path) -> None:
+    """`NO` (and `ON`, `YES`, `OFF`) in a rule is that text, not a YAML 1.1 boolean."""
+    path = _edited(
+        tmp_path,
+        "routing.yaml",
+        EMEA,
+        EMEA + "\n      lead.country: {in: [SE, NO, DK, ON, YES, OFF]}",
+    )
+    rule = next(r for r in load_routing(path).rules if r.id == "emea-enterprise")
+    assert rule.when["lead.country"] == {"in": ["SE", "NO", "DK", "ON", "YES", "OFF"]}
+
+
+@pytest.mark.parametrize(
+    ("condition", "problem"),
+    [
+        ("lead.country: {in: [SE, false]}", "in: false is a boolean; lead.country is text"),
+        ("lead.form_id: 2024", "equals: 2024 is a number; lead.form_id is text"),
+        ("score.total: {gte: many}", "gte: 'many' is text; gte takes a number"),
+        ("score.total: {in: [10, '20']}", "in: '20' is text; score.total is a number"),
+        ("lead.free_mail: {equals: 'yes'}", "equals: 'yes' is text; lead.free_mail is true or"),
+        ("lead.company: {exists: no}", "exists takes true or false, got 'no'"),
+        ("routing.action: {in: [book, suport]}", "in: 'suport' is not one of book, draft"),
+    ],
+)
+def test_condition_value_of_the_wrong_type_names_its_line(
+    tmp_path: Path, condition: str, problem: str
+) -> None:
+    """A condition value that cannot match its field's type fails at the condition's line."""
+    path = _edited(tmp_path, "routing.yaml", EMEA, EMEA + "\n      " + condition)
+    with pytest.raises(ConfigError) as err:
+        load_routing(path)
+    field = condition.partition(":")[0]
+    assert str(err.value).startswith(
+        f"{path}:{_line_of(path, condition)}: rules.3.when.{field}: {problem}"
+    ), str(err.value)
+
+
+def test_condition_on_an_undeclared_path_is_not_type_checked(tmp_path: Path) -> None:
+    """Form properties have no declared type, so any value is accepted there."""
+    path = _edited(
+        tmp_path,
+        "routing.yaml",
+        EMEA,
+        EMEA + "\n      lead.properties.seats: {gte: 10}\n      lead.properties.plan: 3",
+    )
+    rule = next(r for r in load_routing(path).rules if r.id == "emea-enterprise")
+    assert rule.when["lead.properties.plan"] == 3
+
+
+def test_unquoted_date_is_a_day_out_of_office(tmp_path: Path) -> None:
+    """`out_of_office: [2026-12-24]` is that day, as the quoted form is."""
+    path = _edited(tmp_path, "routing.yaml", '["2026-12-24..2026-12-31"]', "[2026-12-24]")
+    ana = load_routing(path).rep("ana")
+    assert ana.out_of_office == ["2026-12-24"]
+    assert ana.is_out_of_office(date(2026, 12, 24))
+
+
+def test_clock_time_is_not_read_as_minutes(tmp_path: Path) -> None:
+    """`within_minutes: 1:30` is refused at its line, not read as sexagesimal 90."""
+    path = _edited(tmp_path, "scoring.yaml", "within_minutes: 60,", "within_minutes: 1:30,")
+    with pytest.raises(ConfigError) as err:
+        load_scoring(path)
+    assert f"{path}:{_line_of(path, '1:30')}: timing.recency.0.within_minutes:" in str(err.value)
+
+
+def test_zero_padded_number_is_decimal(tmp_path: Path) -> None:
+    """`gte: 0100` is one hundred, not YAML 1.1 octal 64; `1e3` is a number."""
+    path = _edited(
+        tmp_path, "routing.yaml", "employees: {gte: 1000}", "employees: {gte: 0100, lte: 1e3}"
+    )
+    rule = next(r for r in load_routing(path).rules if r.id == "emea-enterprise")
+    assert rule.when["enrichment.company.employees"] == {"gte": 100, "lte": 1000.0}
+
+
+def test_a_key_written_twice_names_its_line(tmp_path: Path) -> None:
+    """A condition repeated in one rule is refused, not silently replaced by the second."""
+    path = _edited(tmp_path, "routing.yaml", EMEA, EMEA + "\n      " + EMEA.replace("EMEA", "NA"))
+    with pytest.raises(ConfigError) as err:
+        load_routing(path)
+    line = _line_of(path, "region: {in: [NA]}")
+    assert str(err.value).startswith(f"{path}:{line}: invalid YAML: duplicate key")
