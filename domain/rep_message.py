@@ -140,7 +140,8 @@ def owner_notice(state: DecisionRecord, cfg: RoutingConfig) -> RepMessage | None
     company = state.get("enrichment", {}).get("company", {})
     who = lead.get("full_name") or lead.get("email")
     name = company.get("name") or lead.get("company") or "their company"
-    went = routing.get("queue") or routing.get("owner") or routing.get("team") or "nobody"
+    queue, owner = routing.get("queue"), routing.get("owner")
+    went = f"the {queue} queue" if queue else cfg.rep(owner).name if owner else "nobody"
     rule = routing.get("rule")
     text = (
         f"FYI: {who} at {name} ({held['ownership']}: you) sent a {routing.get('action')} "

@@ -393,7 +393,7 @@ async def test_a_support_ticket_at_an_owned_account_goes_to_support_and_the_owne
         "ownership": "account owner",
     }
     told = ports.notifier.sent[f"{run.lead_id}:owner"]
-    assert told["recipient"] == owner.id and "went to support" in told["text"]
+    assert told["recipient"] == owner.id and "went to the support queue" in told["text"]
     assert state["deliveries"]["owner.notice"]["id"] == f"{run.lead_id}:owner"
     facts = {f["label"]: f["value"] for f in ports.notifier.sent[f"{run.lead_id}:rep"]["facts"]}
     assert facts["Owner"] == f"{owner.name}, account owner (told)"
