@@ -212,6 +212,24 @@ async def test_support_request_goes_to_the_support_queue(
     assert ports.notifier.sent[f"{run.lead_id}:rep"]["channel"] == "#support"
 
 
+async def test_support_ticket_on_the_sales_form_is_neither_booked_nor_drafted(
+    graph: Any, context: Context, ports: Ports
+) -> None:
+    run = new_run(graph, with_thresholds(context, book_at=0, draft_at=0))
+    ran = await run.start(
+        emea_lead(
+            message="SSO stopped working for our EMEA users, please help.",
+            form_id="contact-sales",
+        )
+    )
+
+    assert ran == [*FIRST_LEG, "notify", "__interrupt__"]
+    state = await run.state()
+    assert state["classification"]["intent"] == "support"
+    assert state["routing"]["action"] == "support"
+    assert "draft" not in state and "booking" not in state and not ports.calendar.bookings
+
+
 async def test_disqualified_lead_updates_the_crm_and_ends_without_a_message(
     graph: Any, context: Context, ports: Ports
 ) -> None:
