@@ -230,6 +230,21 @@ async def test_support_ticket_on_the_sales_form_is_neither_booked_nor_drafted(
     assert "draft" not in state and "booking" not in state and not ports.calendar.bookings
 
 
+async def test_hot_partnership_enquiry_goes_to_the_partnerships_queue_without_a_meeting(
+    graph: Any, context: Context, ports: Ports
+) -> None:
+    run = new_run(graph, with_thresholds(context, book_at=0, draft_at=0))
+    ran = await run.start(
+        emea_lead(message="We're an agency and would like to discuss a reseller partnership.")
+    )
+
+    assert ran == [*FIRST_LEG, "draft", "notify", "__interrupt__"]
+    state = await run.state()
+    assert (state["routing"]["action"], state["routing"]["queue"]) == ("draft", "partnerships")
+    assert "booking" not in state and not ports.calendar.bookings
+    assert "demo" not in state["draft"]["body"]
+
+
 async def test_disqualified_lead_updates_the_crm_and_ends_without_a_message(
     graph: Any, context: Context, ports: Ports
 ) -> None:

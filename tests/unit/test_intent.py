@@ -1,13 +1,22 @@
-"""Inbound intent: the whole message is scored, the form only breaks ties or fills silence."""
+"""Inbound intent: the whole message is scored, the form only breaks ties or fills silence; a
+non-sales intent gets no meeting."""
 
 from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from domain.classification import FORM_INTENT, intent_for, read_intent
+from domain.config import load_scoring
 from domain.records import Lead
+from domain.routing import choose_action
+
+INFRA = Path(__file__).resolve().parents[2] / "infra"
+SCORING = load_scoring(INFRA / "scoring.yaml")
 
 
 @pytest.mark.parametrize(
@@ -154,3 +163,29 @@ def test_form_never_outweighs_a_message_that_decides(words: list[str], form: str
     assert with_form.evidence
     if alone.decided_by == "message" and not alone.tied:
         assert with_form.intent == alone.intent
+
+
+def _routed(intent: str, total: float) -> Any:
+    return {
+        "classification": {"intent": intent, "spam": {"is_spam": False, "reasons": []}},
+        "score": {"total": total},
+    }
+
+
+@pytest.mark.parametrize("intent", ["partnership", "other"])
+def test_non_sales_intent_gets_no_meeting_however_high_it_scores(intent: str) -> None:
+    """A hot partnership or general enquiry is drafted for a rep, never booked, and says why."""
+    action, reason = choose_action(_routed(intent, 95), SCORING)
+    assert action == "draft"
+    assert "no sales meeting" in reason
+
+
+@pytest.mark.parametrize("intent", ["demo", "pricing"])
+def test_sales_intent_is_booked_when_hot(intent: str) -> None:
+    """A hot demo or pricing lead still gets a meeting."""
+    assert choose_action(_routed(intent, 95), SCORING)[0] == "book"
+
+
+def test_partnership_below_the_draft_threshold_is_nurtured() -> None:
+    """The cap only removes the meeting: a cold partnership enquiry is nurtured as before."""
+    assert choose_action(_routed("partnership", 10), SCORING)[0] == "nurture"
