@@ -641,6 +641,8 @@ FORM_INTENT: dict[str, Intent] = {
     "contact-sales": "demo",
     "pricing": "pricing",
 }
+# Forms whose submission is itself the ask; a contact-sales form implies a demo, not asks one.
+ASKING_FORMS = frozenset({"demo-request", "pricing"})
 URL = re.compile(r"https?://|www\.", re.IGNORECASE)
 SPAM_WORDS = _rx(
     r"seo",

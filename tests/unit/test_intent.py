@@ -1,8 +1,9 @@
 """Inbound intent: the whole message is scored, the form only breaks ties or fills silence; a
-non-sales intent gets no meeting."""
+non-sales intent gets no meeting, and the draft thanks the lead only for what they asked."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from hypothesis import strategies as st
 
 from domain.classification import FORM_INTENT, intent_for, read_intent
 from domain.config import load_scoring
+from domain.draft import compose
 from domain.records import Lead
 from domain.routing import choose_action
 
@@ -189,3 +191,33 @@ def test_sales_intent_is_booked_when_hot(intent: str) -> None:
 def test_partnership_below_the_draft_threshold_is_nurtured() -> None:
     """The cap only removes the meeting: a cold partnership enquiry is nurtured as before."""
     assert choose_action(_routed("partnership", 10), SCORING)[0] == "nurture"
+
+
+def _draft_state(message: str, form: str) -> Any:
+    lead: Lead = {"first_name": "Rowan", "message": message, "form_id": form}
+    intent, evidence = intent_for(lead)
+    reading = read_intent(lead)
+    return {
+        "lead": lead,
+        "enrichment": {"company": {"name": "Pendrathe Media Inc."}},
+        "classification": {
+            "intent": intent,
+            "intent_evidence": evidence,
+            "intent_from": reading.decided_by,
+        },
+    }
+
+
+def test_draft_does_not_thank_for_a_demo_nobody_asked_for() -> None:
+    """A contact-sales question classed demo by the form gets the neutral opening."""
+    state = _draft_state("Does it work with our existing CRM?", "contact-sales")
+    draft = compose(state, "Farah", datetime(2026, 3, 2, tzinfo=UTC))
+    assert "demo" not in draft["body"].lower() and "demo" not in draft["subject"].lower()
+    assert "Thanks for getting in touch for Pendrathe Media Inc." in draft["body"]
+
+
+def test_draft_thanks_for_a_demo_the_lead_asked_for() -> None:
+    """A demo asked for in the message, or by the demo form, is thanked for as a demo."""
+    for message, form in (("Can we see a demo?", "contact-sales"), ("", "demo-request")):
+        draft = compose(_draft_state(message, form), "Farah", datetime(2026, 3, 2, tzinfo=UTC))
+        assert "Thanks for asking for a demo" in draft["body"], (message, form)
