@@ -6,7 +6,8 @@ Deterministic rules; every verdict lists the evidence it rests on.
 from __future__ import annotations
 
 import re
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from domain.config import ScoringConfig
 from domain.records import (
@@ -237,95 +238,411 @@ DEPARTMENT: list[tuple[str, re.Pattern[str]]] = [
     ("operations", _rx(r"coo", r"operations", r"ops", r"logistics", r"supply chain")),
 ]
 
-INTENT_WORDS: dict[Intent, re.Pattern[str]] = {
-    "job_seeker": _rx(
-        r"job",
-        r"jobs",
-        r"career",
-        r"careers",
-        r"position",
-        r"vacanc\w+",
-        r"resume",
-        r"cv",
-        r"internship",
-        r"apply(?:ing)?",
-        r"application",
-        r"hiring",
-        r"open role",
-        r"employment",
-        r"bewerbung",
-        r"candidature",
+
+@dataclass(frozen=True)
+class Cue:
+    """Phrases (lower-case regexes) that count for intents; a negative weight counts against.
+
+    A cue that is not `decisive` adds to an intent only when a decisive cue of that intent is
+    also in the message; a cue with no weights masks its phrases from the cues listed after it.
+    """
+
+    weights: tuple[tuple[Intent, float], ...]
+    phrases: tuple[str, ...]
+    decisive: bool = True
+
+
+def _cue(weights: dict[Intent, float], *phrases: str, decisive: bool = True) -> Cue:
+    return Cue(tuple(weights.items()), phrases, decisive)
+
+
+NO_SALES: dict[Intent, float] = {"demo": -3.0, "pricing": -3.0, "partnership": -3.0}
+
+# Read left to right in one pass; where several cues match at the same place the one listed
+# first wins, so "not looking for a job" counts against job_seeker and its "job" is not read.
+INTENT_CUES: tuple[Cue, ...] = (
+    # Opt-outs and negations.
+    _cue(
+        NO_SALES,
+        r"unsubscribe",
+        r"opt[- ]?out",
+        r"remove (?:me|us) from (?:your|the|this) (?:mailing |email )?list",
+        r"stop (?:emailing|contacting|calling) (?:me|us)",
+        r"do not (?:contact|email) (?:me|us)",
+        r"se désabonner",
+        r"désinscri\w*",
+        r"abmelden",
+        r"darse de baja",
+        r"disiscriv\w*",
+        r"afmelden",
     ),
-    "support": _rx(
+    _cue({"demo": -2.0, "pricing": -2.0}, r"not interested", r"kein interesse", r"pas intéressée?"),
+    _cue(
+        {"demo": -2.0},
+        r"no (?:need for a )?demo(?: needed| required| necessary)?",
+        r"(?:don'?t|do not|doesn'?t|does not) need (?:a |the )?demo",
+        r"not (?:interested in|looking for) (?:a |the )?demo",
+        r"skip the demo",
+        r"without a demo",
+        r"keine demo",
+        r"pas (?:besoin )?de démo",
+        r"sin demo",
+    ),
+    _cue(
+        {"demo": -1.5},
+        r"just (?:researching|browsing|looking(?: around)?)",
+        r"not ready to (?:buy|talk|commit)",
+    ),
+    _cue({"demo": -1.0, "pricing": -1.0}, r"no budget(?: yet)?"),
+    _cue(
+        {"support": -3.0},
+        r"not (?:a |an )?(?:support|technical) (?:question|request|ticket|issue|problem)",
+        r"no support (?:needed|required|question)",
+        r"not (?:yet )?(?:a |an )(?:current |existing )?customer(?: yet)?",
+    ),
+    _cue(
+        {"job_seeker": -3.0},
+        r"not (?:looking for|seeking|after|applying for) (?:a |an )?(?:job|role|position|work)",
+        r"not (?:a )?job (?:application|applicant|seeker|request)",
+        r"not applying",
+    ),
+    _cue(
+        {"partnership": -3.0},
+        r"not (?:a |an )?(?:reseller|agency|partner|affiliate)(?: partner| partnership)?",
+        r"not (?:looking|interested) (?:to partner|in (?:a |any )?partnerships?)",
+    ),
+    _cue(
+        {"pricing": -2.0},
+        r"not (?:about|asking about|a question about) (?:the )?pric(?:e|es|ing)",
+        r"not (?:a )?pricing (?:question|request)",
+    ),
+    # Phrases that look like a cue and are not one.
+    _cue(
+        {},
+        r"job titles?",
+        r"jobs? to be done",
+        r"(?:human|manual) errors?",
+        r"error[- ]prone",
+        r"trial and error",
+        r"(?:we are|we're|we've been|we have been|we will be|we'll be) hiring",
+        r"(?:24/7|premium|priority|dedicated|onboarding|phone|email) support",
+        r"support (?:plans?|packages?|tiers?|slas?|hours|levels?)",
+        r"(?:managing|senior|founding|general) partner",
+        r"account (?:team|executive|manager|based)",
+    ),
+    # Buying context around words that otherwise read as support or a job.
+    _cue(
+        {"demo": 1.5},
+        r"(?:please |can you |could you |would you )?help (?:us|me) (?:to )?(?:evaluate|choose"
+        r"|compare|decide|assess|pick|select|understand|figure out|find|scale|grow|automate"
+        r"|improve|speed up|replace|switch|migrate|route)",
+        r"how (?:can|could|would|might) (?:you|your (?:product|platform|tool|team)) help",
+    ),
+    _cue(
+        {"demo": 1.0},
+        r"(?:our|the|my) (?:current|existing|old|legacy|present) (?:tools?|vendor|provider"
+        r"|system|solution|platform|router|routing tool|setup|set-up|process|software)",
+        r"switch(?:ing)? (?:away )?from",
+        r"(?:looking for|need|want) (?:an? )?(?:alternatives?|replacement|new (?:tool|solution"
+        r"|platform|vendor))",
+        r"alternatives? to",
+        r"replac(?:e|ing) (?:our|the|my)",
+    ),
+    _cue(
+        {"pricing": 2.0},
+        r"(?:annual|monthly|yearly) (?:billing|plans?|subscriptions?|contracts?)",
+        r"billed (?:annually|monthly|yearly)",
+        r"billing (?:options|terms|cycle|frequency)",
+        r"pay(?:ing)? by invoice",
+        r"invoic(?:e|ing) (?:options|terms)",
+    ),
+    # Support.
+    _cue(
+        {"support": 2.0},
+        r"(?:stopped|stops|quit) (?:working|loading|syncing|responding)",
+        r"(?:not|isn'?t|aren'?t|wasn'?t|no longer|never) (?:working|loading|syncing|responding"
+        r"|arriving|arrive|sending|updating|showing up)",
+        r"(?:doesn'?t|does not|don'?t|do not|won'?t|will not|can'?t|cannot|can not) (?:work"
+        r"|load|sync|connect|open|start|save)",
         r"broken",
-        r"error",
-        r"bug",
-        r"can'?t log ?in",
-        r"cannot log ?in",
-        r"login",
-        r"log in",
-        r"password",
-        r"not working",
-        r"doesn'?t work",
-        r"support ticket",
+        r"keeps? (?:breaking|crashing|failing|timing out|logging (?:us|me) out)",
+        r"crash(?:es|ed|ing)?",
+        r"outages?",
+        r"(?:is|are|was|went|been|goes|going) down",
+        r"down for (?:us|everyone|all)",
+        r"bugs?",
+        r"errors?",
+        r"(?:http|status|error)(?: code)? ?[45]\d\d",
+        r"[45]\d\d (?:error|response|status)",
+        r"err_\w+",
+        r"exceptions?",
+        r"stack ?trace",
+        r"tim(?:ing|ed) out",
+        r"(?:can'?t|cannot|can not|could ?n[o']t|unable to) (?:log ?in|sign ?in|access|connect"
+        r"|export|import|sync|save)",
+        r"locked out",
+        r"password reset",
+        r"reset (?:my|our|the) password",
+        r"forgot (?:my|our|the) password",
+        r"(?:password|login) (?:not accepted|rejected|expired)",
+        r"(?:sso|saml|scim|single sign[- ]on|2fa|mfa|two[- ]factor)(?: login)? (?:errors?|issues?"
+        r"|problems?|failures?|failing|fails|is failing|broken|outage)",
+        r"(?:issues?|problems?|trouble) (?:with|logging in(?:to)?|signing in(?:to)?|accessing) "
+        r"(?:our|my|the) (?:account|login|instance|workspace|subscription|invoice|integration"
+        r"|sync|dashboard|sso|saml|api|export|import|data)",
+        r"(?:support|help ?desk) ticket",
         r"ticket",
-        r"invoice",
+        r"case (?:#|number) ?\d+",
+        r"troubleshoot\w*",
+        r"charged twice",
+        r"double[- ]charged",
+        r"overcharged",
+        r"refunds?",
+        r"funktioniert(?:\s+\S+){0,4}?\s+nicht(?: mehr)?",
+        r"geht nicht(?: mehr)?",
+        r"fehler(?:meldung|code)?",
+        r"störung",
+        r"ausfall",
+        r"kann (?:mich )?nicht (?:anmelden|einloggen)",
+        r"(?:ne )?(?:fonctionne|marche) (?:plus|pas)",
+        r"erreur",
+        r"panne",
+        r"impossible de (?:me |nous |se )?(?:connecter|accéder)",
+        r"no funciona",
+        r"dej[óo] de funcionar",
+        r"ha dejado de funcionar",
+        r"fallo",
+        r"ca[íi]d[oa]",
+        r"non funziona(?: più)?",
+        r"errore",
+        r"guasto",
+        r"não funciona",
+        r"parou de funcionar",
+        r"erro",
+        r"falha",
+        r"werkt niet(?: meer)?",
+        r"storing",
+        r"foutmelding",
+        r"kan niet inloggen",
+    ),
+    _cue(
+        {"support": 1.5},
+        r"please help",
+        r"(?:need|needs|needing) (?:some |urgent |your )?help (?:with|on|fixing|getting)",
+        r"help!",
+        r"invoices?",
         r"billing",
-        r"refund",
-        r"outage",
-        r"our account",
-        r"help with our",
+        r"(?:cancel|close|delete) (?:our|my) (?:account|subscription)",
     ),
-    "partnership": _rx(
-        r"partner",
-        r"partnership",
-        r"reseller",
-        r"resell",
-        r"affiliate",
+    _cue(
+        {"support": 0.5},
+        r"help",
+        r"urgent(?:ly)?",
+        r"asap",
+        r"log ?in",
+        r"sign ?in",
+        r"sso",
+        r"saml",
+        r"passwords?",
+        r"issues?",
+        r"problems?",
+        r"(?:our|my) account",
+        r"since (?:this morning|yesterday|today|last night|the (?:last |latest )?update)",
+        r"hilfe",
+        r"aide",
+        r"ayuda",
+        r"aiuto",
+        r"ajuda",
+        r"hulp",
+        r"dringend",
+        r"urgente",
+        decisive=False,
+    ),
+    # Job seekers.
+    _cue(
+        {"job_seeker": 2.0},
+        r"(?:looking|searching|applying) for (?:a |an )?(?:job|role|position|internship|work)",
+        r"job (?:applications?|openings?|offers?|vacanc(?:y|ies)|postings?)",
+        r"open (?:roles?|positions?)",
+        r"are you hiring",
+        r"cv",
+        r"résumé",
+        r"curriculum vitae",
+        r"(?:my|attached|the) resume",
+        r"internships?",
+        r"apply(?:ing)? (?:for|to) (?:the|a|an|your)",
+        r"vacanc(?:y|ies)",
+        r"career (?:opportunit(?:y|ies)|page)",
+        r"bewerbung",
+        r"bewerben",
+        r"stellenangebot",
+        r"offene stelle",
+        r"praktikum",
+        r"candidature",
+        r"candidater",
+        r"offre d'emploi",
+        r"currículum",
+        r"curriculum",
+        r"vacante",
+        r"candidatura",
+        r"posizione aperta",
+        r"offerta di lavoro",
+        r"currículo",
+        r"vacature",
+        r"sollicit\w+",
+    ),
+    _cue(
+        {"job_seeker": 1.5},
+        r"jobs?",
+        r"careers?",
+        r"employment",
+        r"emploi",
+        r"empleo",
+        r"emprego",
+        r"vaga",
+    ),
+    _cue(
+        {"job_seeker": 0.5},
+        r"hiring",
+        r"positions?",
+        r"apply(?:ing)?",
+        r"resume",
+        r"trabajo",
+        r"lavoro",
+        decisive=False,
+    ),
+    # Partnerships.
+    _cue(
+        {"partnership": 2.0},
+        r"partnerships?",
+        r"partner (?:program|programme|network|portal|agreement)",
+        r"become (?:a|your) partner",
+        r"(?:technology|integration|channel|referral|reseller|solutions?|implementation|agency)"
+        r" partners?",
+        r"resell(?:er|ers|ing)?",
+        r"white[- ]label(?:ed|ing)?",
+        r"co[- ]marketing",
+        r"co[- ]sell(?:ing)?",
+        r"referral (?:program|programme|fee|agreement)",
+        r"affiliate (?:program|programme)",
+        r"revenue share",
+        r"rev[- ]share",
+        r"oem",
+        r"partnerschaft",
+        r"vertriebspartner",
+        r"wiederverkäufer",
+        r"partenariat",
+        r"revendeur",
+        r"devenir partenaire",
+        r"alianza",
+        r"revendedor",
+        r"distribuidor",
+        r"rivenditore",
+        r"parceria",
+        r"partnerschap",
+        r"wederverkoper",
+    ),
+    _cue(
+        {"partnership": 1.0},
+        r"partner(?:ing)?",
         r"agency",
-        r"integration partner",
-        r"co-marketing",
-        r"referral program",
-        r"white[- ]label",
+        r"affiliates?",
+        r"system integrators?",
+        r"joint (?:integration|offering|webinar|solution|customers)",
     ),
-    "demo": _rx(
-        r"demo",
+    # Demos.
+    _cue(
+        {"demo": 2.0},
+        r"demos?",
         r"demonstration",
-        r"walk ?through",
-        r"see the product",
-        r"show us",
-        r"trial",
-        r"evaluate",
-        r"evaluation",
+        r"walk ?-?through",
+        r"see (?:the|your) (?:product|platform|tool)",
+        r"see it in action",
+        r"product tour",
+        r"(?:book|schedule|set up) (?:a|an) (?:call|meeting|demo)",
+        r"(?:talk|speak) (?:to|with) (?:sales|someone|a rep|an expert)",
+        r"démo",
+        r"démonstration",
+        r"demostración",
+        r"vorführung",
+        r"dimostrazione",
+        r"demonstração",
+        r"demonstratie",
+    ),
+    _cue(
+        {"demo": 1.5},
+        r"show (?:us|me)",
+        r"(?:free )?trial",
+        r"evaluat(?:e|ing|ion)",
         r"poc",
         r"proof of concept",
-        r"meeting",
-        r"talk to sales",
+        r"pilot",
+        r"testversion",
+        r"testphase",
+        r"essai gratuit",
+        r"prueba gratuita",
+        r"prova gratuita",
+        r"teste grátis",
+        r"proefperiode",
     ),
-    "pricing": _rx(
-        r"pric\w+",
-        r"cost",
-        r"costs",
-        r"quote",
+    _cue({"demo": 1.0}, r"meetings?", r"termin", r"rendez-vous", r"reunión", r"afspraak"),
+    # Pricing.
+    _cue(
+        {"pricing": 2.0},
+        r"price list",
+        r"pric(?:e|es|ed|ing)",
+        r"quotes?",
         r"quotation",
-        r"budget",
-        r"license",
-        r"licence",
-        r"licensing",
-        r"seats?",
-        r"discount",
-        r"contract",
-        r"procurement",
+        r"how much",
+        r"rate card",
         r"tarif\w*",
-        r"precio",
+        r"precios?",
         r"preis\w*",
+        r"prix",
+        r"prezz[oi]",
+        r"preços?",
+        r"prijs",
+        r"prijzen",
+        r"devis",
+        r"preventivo",
+        r"cotización",
+        r"cotação",
+        r"kostet",
+        r"kosten",
+        r"coûts?",
+        r"cost[oe]",
+        r"custo",
     ),
-}
+    _cue(
+        {"pricing": 1.5},
+        r"costs?",
+        r"discounts?",
+        r"budget",
+        r"per (?:user|seat|rep|month|year|licen[cs]e)",
+        r"licen[cs](?:e|es|ing)",
+        r"lizenz(?:en)?",
+        r"angebot",
+        r"presupuesto",
+        r"orçamento",
+        r"offerte",
+    ),
+    _cue({"pricing": 1.0}, r"seats?", r"procurement"),
+    _cue({"pricing": 0.5}, r"contracts?", r"tiers?", r"plans?", decisive=False),
+)
+CUE_PATTERN = re.compile(
+    r"(?<![\w])(?:"
+    + "|".join(f"(?P<c{i}>{'|'.join(cue.phrases)})" for i, cue in enumerate(INTENT_CUES))
+    + r")(?![\w])"
+)
+# The order of intents when the message scores two equally and no form breaks the tie.
+TIE_ORDER: tuple[Intent, ...] = ("job_seeker", "support", "partnership", "demo", "pricing")
 FORM_INTENT: dict[str, Intent] = {
     "demo-request": "demo",
     "contact-sales": "demo",
     "pricing": "pricing",
 }
+# Forms whose submission is itself the ask; a contact-sales form implies a demo, not asks one.
+ASKING_FORMS = frozenset({"demo-request", "pricing"})
 URL = re.compile(r"https?://|www\.", re.IGNORECASE)
 SPAM_WORDS = _rx(
     r"seo",
@@ -402,18 +719,129 @@ def segment_for(company: Company, provenance: dict[str, Provenance], cfg: Scorin
     }
 
 
-def intent_for(lead: Lead) -> tuple[Intent, list[str]]:
-    """Inbound intent from the message, then the form or source."""
-    message = lead.get("message") or ""
-    for intent, pattern in INTENT_WORDS.items():
-        hits = sorted({m.group(0).lower() for m in pattern.finditer(message)})
-        if hits:
-            return intent, [f"message says {', '.join(repr(h) for h in hits[:3])}"]
+DecidedBy = Literal["message", "form", "none"]
+
+
+@dataclass(frozen=True)
+class IntentReading:
+    """The intent, what decided it, the score of each intent the message named, and why."""
+
+    intent: Intent
+    decided_by: DecidedBy
+    tied: bool
+    scores: dict[Intent, float]
+    evidence: list[str]
+
+
+def _claims(message: str) -> list[tuple[Cue, str]]:
+    """Each weighted cue found in the lower-cased message, with the text it matched."""
+    found: list[tuple[Cue, str]] = []
+    for match in CUE_PATTERN.finditer(message):
+        cue = INTENT_CUES[int((match.lastgroup or "c0")[1:])]
+        if cue.weights:
+            found.append((cue, match.group(0)))
+    return found
+
+
+def _quoted(phrases: list[str]) -> str:
+    return ", ".join(repr(p) for p in dict.fromkeys(phrases))
+
+
+def _form(lead: Lead) -> tuple[str, str, Intent] | None:
     for key, given in (("form_id", lead.get("form_id")), ("source", lead.get("source"))):
         value = (given or "").lower()
         if value in FORM_INTENT:
-            return FORM_INTENT[value], [f"{key} '{value}'"]
-    return "other", ["no intent words in the message"]
+            return key, value, FORM_INTENT[value]
+    return None
+
+
+@dataclass
+class _Tally:
+    scores: dict[Intent, float]
+    decisive: set[Intent]
+    said: dict[Intent, list[str]]
+    ruled_out: dict[str, list[Intent]]
+
+
+def _tally(message: str) -> _Tally:
+    """Add up the weight of each cue phrase found (once per phrase) for every intent."""
+    decisive: set[Intent] = set()
+    firm: dict[Intent, float] = {}
+    weak: dict[Intent, float] = {}
+    said: dict[Intent, list[str]] = {}
+    ruled_out: dict[str, list[Intent]] = {}
+    for cue, text in dict.fromkeys(_claims(message)):
+        for intent, weight in cue.weights:
+            if weight < 0:
+                firm[intent] = firm.get(intent, 0.0) + weight
+                ruled_out.setdefault(text, []).append(intent)
+                continue
+            if cue.decisive:
+                decisive.add(intent)
+                firm[intent] = firm.get(intent, 0.0) + weight
+            else:
+                weak[intent] = weak.get(intent, 0.0) + weight
+            said.setdefault(intent, []).append(text)
+    scores = {
+        intent: round(
+            firm.get(intent, 0.0) + (weak.get(intent, 0.0) if intent in decisive else 0), 2
+        )
+        for intent in TIE_ORDER
+        if intent in firm
+    }
+    return _Tally(scores, decisive, said, ruled_out)
+
+
+def read_intent(lead: Lead) -> IntentReading:
+    """Score every intent on the whole message; the form breaks ties or fills a silent message.
+
+    Each cue phrase found adds its weight once; negative cues count against an intent, and a
+    form cannot pick an intent its message rules out.
+    """
+    tally = _tally((lead.get("message") or "").lower().replace("\u2019", "'"))
+    scores = tally.scores
+    ruled_out = [
+        f"message rules out {', '.join(intents)}: {text!r}"
+        for text, intents in tally.ruled_out.items()
+    ]
+    form = _form(lead)
+    leading = {i: s for i, s in scores.items() if s > 0 and i in tally.decisive}
+    if leading:
+        best = max(leading.values())
+        top = [i for i in TIE_ORDER if leading.get(i) == best]
+        winner = top[0]
+        decided_by: DecidedBy = "message"
+        if len(top) > 1 and form and form[2] in top:
+            winner, decided_by = form[2], "form"
+        others = sorted((i for i in scores if i != winner), key=lambda i: -scores[i])
+        if len(top) > 1:
+            versus = f" = {next(i for i in top if i != winner)} {best:g}"
+        elif form and form[2] != winner:
+            versus = f" vs {form[2]} {scores.get(form[2], 0):g}"
+        else:
+            versus = f" vs {others[0]} {scores[others[0]]:g}" if others else ""
+        line = f"message says {_quoted(tally.said[winner])} ({winner} {best:g}{versus})"
+        if decided_by == "form" and form:
+            line += f"; {form[0]} '{form[1]}' broke the tie"
+        return IntentReading(winner, decided_by, len(top) > 1, scores, [line, *ruled_out])
+    weak = [t for i, texts in tally.said.items() if i not in tally.decisive for t in texts]
+    silence = (
+        f"only weak cues in the message ({_quoted(weak)})"
+        if weak
+        else "no intent cues in the message"
+    )
+    if form and scores.get(form[2], 0.0) >= 0:
+        line = f"{silence}; {form[0]} '{form[1]}' decided"
+        return IntentReading(form[2], "form", False, scores, [line, *ruled_out])
+    if form:
+        silence += f"; {form[0]} '{form[1]}' ({form[2]}) overruled by the message"
+    return IntentReading("other", "none", False, scores, [silence, *ruled_out])
+
+
+def intent_for(lead: Lead) -> tuple[Intent, list[str]]:
+    """Inbound intent and its reasons: what the message says, then the form or source."""
+    reading = read_intent(lead)
+    return reading.intent, reading.evidence
 
 
 def _gibberish(name: str) -> bool:
@@ -461,14 +889,16 @@ def classify_lead(
 ) -> Classification:
     """Persona, segment, intent and spam from the lead and its enrichment; spam wins intent."""
     spam = spam_for(lead, raw)
-    intent, evidence = intent_for(lead)
+    reading = read_intent(lead)
+    intent, evidence, decided_by = reading.intent, reading.evidence, reading.decided_by
     if spam["is_spam"]:
-        intent, evidence = "spam", spam["reasons"]
+        intent, evidence, decided_by = "spam", spam["reasons"], "none"
     return {
         "persona": persona_for(lead.get("title")),
         "segment": segment_for(company, provenance, cfg),
         "intent": intent,
         "intent_evidence": evidence,
+        "intent_from": decided_by,
         "spam": spam,
         "method": "rules",
     }

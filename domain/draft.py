@@ -6,8 +6,9 @@ import re
 from datetime import datetime
 from typing import Any
 
+from domain.classification import ASKING_FORMS
 from domain.prompts import render, sections
-from domain.records import DecisionRecord, Draft
+from domain.records import DecisionRecord, Draft, Intent
 
 OPENINGS = {
     "demo": "Thanks for asking for a demo{at_company}.",
@@ -30,11 +31,22 @@ def _facts(state: DecisionRecord) -> dict[str, Any]:
     return {k: v for k, v in facts.items() if v}
 
 
+def asked_for(state: DecisionRecord) -> Intent:
+    """What the lead asked for: the intent, unless only a form that asks for nothing implied it."""
+    classification = state.get("classification", {})
+    intent = classification.get("intent", "other")
+    if classification.get("intent_from") != "form":
+        return intent
+    lead = state.get("lead", {})
+    forms = {(lead.get("form_id") or "").lower(), (lead.get("source") or "").lower()}
+    return intent if forms & ASKING_FORMS else "other"
+
+
 def compose(state: DecisionRecord, rep_name: str, now: datetime) -> Draft:
     """Fill the draft template from the facts at hand and check it states nothing else."""
     facts = _facts(state)
     booking = state.get("booking", {})
-    intent = facts.get("intent", "other")
+    intent = asked_for(state)
     at_company = f" for {facts['company']}" if facts.get("company") else ""
     opening = OPENINGS.get(intent, OPENINGS["other"]).format(at_company=at_company)
     if facts.get("industry") and facts.get("company"):

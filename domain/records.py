@@ -8,7 +8,7 @@ some cases. mypy checks every key a step reads or writes against them.
 
 from __future__ import annotations
 
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal, NotRequired, TypedDict
 
 Status = Literal["queued", "processing", "completed", "failed"]
 RoutingAction = Literal["book", "draft", "nurture", "disqualify", "support"]
@@ -173,6 +173,7 @@ class Classification(TypedDict):
     segment: Segment
     intent: Intent
     intent_evidence: list[str]
+    intent_from: NotRequired[Literal["message", "form", "none"]]
     spam: Spam
     method: Literal["rules"]
 

@@ -14,9 +14,14 @@ from zoneinfo import ZoneInfo
 from domain.config import Rep, RoutingConfig, Rule, ScoringConfig, Target, Team
 from domain.records import DecisionRecord, Method, Routing, RoutingAction, Skip
 
+# The intents a meeting is booked for; any other enquiry is at most drafted for a rep.
+BOOKING_INTENTS = {"demo", "pricing"}
+ENQUIRY = {"partnership": "a partnership enquiry", "other": "a general enquiry"}
+
 
 def choose_action(state: DecisionRecord, scoring: ScoringConfig) -> tuple[RoutingAction, str]:
-    """The action and why: drop spam and job seekers, support to support, else by score."""
+    """The action and why: drop spam and job seekers, support to support, else by score, with
+    a meeting only for a demo or pricing request."""
     classification = state.get("classification", {})
     total = float(state.get("score", {}).get("total", 0))
     if classification.get("spam", {}).get("is_spam"):
@@ -26,8 +31,14 @@ def choose_action(state: DecisionRecord, scoring: ScoringConfig) -> tuple[Routin
         return "disqualify", "job seeker, not a buyer"
     if intent == "support":
         return "support", "a support request"
-    if total >= scoring.actions.book_at:
+    if total >= scoring.actions.book_at and intent in BOOKING_INTENTS:
         return "book", f"score {total:g} ≥ {scoring.actions.book_at:g}: offer a meeting"
+    if total >= scoring.actions.book_at:
+        enquiry = ENQUIRY.get(str(intent), f"intent {intent}")
+        return "draft", (
+            f"score {total:g} ≥ {scoring.actions.book_at:g}, but {enquiry} gets no sales "
+            "meeting: rep follow-up"
+        )
     if total >= scoring.actions.draft_at:
         return "draft", f"score {total:g} ≥ {scoring.actions.draft_at:g}: rep follow-up"
     return "nurture", f"score {total:g} < {scoring.actions.draft_at:g}: nurture"

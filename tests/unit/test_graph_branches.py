@@ -212,6 +212,39 @@ async def test_support_request_goes_to_the_support_queue(
     assert ports.notifier.sent[f"{run.lead_id}:rep"]["channel"] == "#support"
 
 
+async def test_support_ticket_on_the_sales_form_is_neither_booked_nor_drafted(
+    graph: Any, context: Context, ports: Ports
+) -> None:
+    run = new_run(graph, with_thresholds(context, book_at=0, draft_at=0))
+    ran = await run.start(
+        emea_lead(
+            message="SSO stopped working for our EMEA users, please help.",
+            form_id="contact-sales",
+        )
+    )
+
+    assert ran == [*FIRST_LEG, "notify", "__interrupt__"]
+    state = await run.state()
+    assert state["classification"]["intent"] == "support"
+    assert state["routing"]["action"] == "support"
+    assert "draft" not in state and "booking" not in state and not ports.calendar.bookings
+
+
+async def test_hot_partnership_enquiry_goes_to_the_partnerships_queue_without_a_meeting(
+    graph: Any, context: Context, ports: Ports
+) -> None:
+    run = new_run(graph, with_thresholds(context, book_at=0, draft_at=0))
+    ran = await run.start(
+        emea_lead(message="We're an agency and would like to discuss a reseller partnership.")
+    )
+
+    assert ran == [*FIRST_LEG, "draft", "notify", "__interrupt__"]
+    state = await run.state()
+    assert (state["routing"]["action"], state["routing"]["queue"]) == ("draft", "partnerships")
+    assert "booking" not in state and not ports.calendar.bookings
+    assert "demo" not in state["draft"]["body"]
+
+
 async def test_disqualified_lead_updates_the_crm_and_ends_without_a_message(
     graph: Any, context: Context, ports: Ports
 ) -> None:
@@ -409,7 +442,7 @@ async def test_a_repeat_goes_to_the_first_owner_and_books_no_second_meeting(
     assert first_routing["action"] == "book"
 
     second = new_run(graph, ctx)
-    ran = await second.start(emea_lead(message="Also, do you integrate with HubSpot?"))
+    ran = await second.start(emea_lead(message="Could we also see a demo of the HubSpot integration?"))
 
     state = await second.state()
     routing = state["routing"]
@@ -438,7 +471,7 @@ async def test_two_leads_of_one_person_routed_out_of_order_share_one_owner(
         interrupt_before=["route"],
     ):
         pass
-    await second.start(emea_lead(message="Following up on my first message."))
+    await second.start(emea_lead(message="Following up: could we book a demo next week?"))
     owner = (await second.state())["routing"]["owner"]
 
     await first._stream(None)
