@@ -442,7 +442,7 @@ async def test_a_repeat_goes_to_the_first_owner_and_books_no_second_meeting(
     assert first_routing["action"] == "book"
 
     second = new_run(graph, ctx)
-    ran = await second.start(emea_lead(message="Could we also see a demo of the HubSpot integration?"))
+    ran = await second.start(emea_lead(message="Could we also see a demo of HubSpot sync?"))
 
     state = await second.state()
     routing = state["routing"]
