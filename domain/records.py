@@ -8,7 +8,7 @@ some cases. mypy checks every key a step reads or writes against them.
 
 from __future__ import annotations
 
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal, NotRequired, TypedDict
 
 Status = Literal["queued", "processing", "completed", "failed"]
 RoutingAction = Literal["book", "draft", "nurture", "disqualify", "support"]
@@ -183,6 +183,14 @@ class Contribution(TypedDict):
     reason: str
 
 
+class ShadowScore(TypedDict):
+    """What a model scoring in shadow gave the lead; recorded, never routed on."""
+
+    model: str
+    total: float
+    grade: Literal["A", "B", "C", "D"]
+
+
 class Score(TypedDict):
     """The total, its grade and sub-scores, and every contribution with its reason."""
 
@@ -197,6 +205,7 @@ class Score(TypedDict):
     contributions: list[Contribution]
     model_version: str
     rules: dict[str, float] | None
+    shadow: NotRequired[ShadowScore]
 
 
 class RuleTried(TypedDict):

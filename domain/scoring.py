@@ -12,7 +12,7 @@ from typing import Any
 
 from domain.config import ScoringConfig
 from domain.learned_model import LearnedModel
-from domain.records import Contribution, DecisionRecord, Score
+from domain.records import Contribution, DecisionRecord, Score, ShadowScore
 
 POSITIVE = {"won", "converted"}
 NEGATIVE = {"lost"}
@@ -285,3 +285,9 @@ def score_learned(state: DecisionRecord, cfg: ScoringConfig, model: LearnedModel
             rules={key: rules[key] for key in ("total", "fit", "intent", "timing", "prior")},
         )
     )
+
+
+def score_shadow(state: DecisionRecord, cfg: ScoringConfig, model: LearnedModel) -> ShadowScore:
+    """What `model` would score the lead, for the record beside the live score."""
+    score = score_learned(state, cfg, model)
+    return ShadowScore(model=model.version, total=score["total"], grade=score["grade"])

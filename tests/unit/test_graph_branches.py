@@ -337,3 +337,32 @@ async def test_a_replayed_notify_sends_nothing_twice(
     assert ports.notifier.sent == sent_before
     assert ports.crm.contacts == contacts_before
     assert len(ports.crm.notes) == 1
+
+
+def low_scoring_model() -> Any:
+    """A learned model under which a short visit scores near zero."""
+    from domain.learned_model import LearnedModel
+
+    rows = [{"Total Time": minutes} for minutes in range(0, 2000, 10)]
+    labels = [int(row["Total Time"] > 1000) for row in rows]
+    return LearnedModel.fit(rows, labels, version="shadow-test", trained_at=NOW.isoformat())
+
+
+async def test_a_shadow_model_is_recorded_but_does_not_route(
+    graph: Any, context: Context, ports: Ports
+) -> None:
+    """A shadow model's score is kept beside the live one; routing follows the live score."""
+    model = low_scoring_model()
+    live = new_run(graph, context)
+    await live.start(emea_lead(properties={"Total Time": 20}))
+    shadowed = new_run(graph, dataclasses.replace(context, shadow_model=model))
+    await shadowed.start(emea_lead(properties={"Total Time": 20}))
+
+    before, after = await live.state(), await shadowed.state()
+    shadow = after["score"]["shadow"]
+    assert shadow["model"] == "shadow-test"
+    assert shadow["total"] < 10 and shadow["grade"] == "D"
+    assert after["score"]["total"] == before["score"]["total"]
+    assert after["score"]["grade"] == before["score"]["grade"]
+    assert after["routing"]["action"] == before["routing"]["action"] != "nurture"
+    assert "shadow" not in before["score"]
