@@ -300,6 +300,13 @@ def cmd_learn(args: argparse.Namespace) -> int:
     return run_learn(args.rest)
 
 
+def cmd_model(args: argparse.Namespace) -> int:
+    """List, show, activate, roll back, shadow and promote learned scoring models."""
+    from offline.models import cli as run_model
+
+    return run_model(args.rest)
+
+
 def cmd_backtest(args: argparse.Namespace) -> int:
     """Replay historical leads through the current config, with no side effects."""
     from offline.backtest import cli as run_backtest
@@ -357,7 +364,12 @@ def main(argv: list[str] | None = None) -> int:
         help="match: account matching; score: the learned scorer",
     )
     evaluate.set_defaults(func=cmd_eval)
-    for name, func in (("learn", cmd_learn), ("backtest", cmd_backtest), ("check", cmd_check)):
+    for name, func in (
+        ("learn", cmd_learn),
+        ("model", cmd_model),
+        ("backtest", cmd_backtest),
+        ("check", cmd_check),
+    ):
         command = sub.add_parser(name, help=func.__doc__, description=func.__doc__, add_help=False)
         command.set_defaults(func=func)
     args, rest = parser.parse_known_args(argv)

@@ -299,6 +299,26 @@ class Actions(_Strict):
         return self
 
 
+class Learning(_Strict):
+    capture_columns: list[str] | None = None
+
+    @field_validator("capture_columns")
+    @classmethod
+    def _listed_once(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        if not value:
+            raise ValueError("list at least one column, or leave capture_columns out")
+        seen: set[str] = set()
+        for name in value:
+            if not name.strip():
+                raise ValueError("a column name is empty")
+            if name in seen:
+                raise ValueError(f"{name!r} is listed twice")
+            seen.add(name)
+        return value
+
+
 class ScoringConfig(_Strict):
     version: Literal[1] = 1
     model_version: str
@@ -307,6 +327,7 @@ class ScoringConfig(_Strict):
     intent: IntentPoints = Field(default_factory=IntentPoints)
     timing: TimingPoints = Field(default_factory=TimingPoints)
     prior: Prior = Field(default_factory=Prior)
+    learning: Learning = Field(default_factory=Learning)
     grades: dict[Literal["A", "B", "C"], float]
     actions: Actions
 

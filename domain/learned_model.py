@@ -8,7 +8,8 @@ fits all shapes at once, and a Platt step fitted on out-of-fold logits is folded
 weights, so the calibrated log-odds stay a plain sum of per-column effects.
 
 `explain` turns that sum into points on the 0–100 scale: a "base" contribution (the score of a
-typical training lead) plus one contribution per column. Each column's log-odds effect is
+typical training lead, the lead's blank fields folded in) plus one contribution per filled
+column, each read as a person would say it ("Lead Source: Google"). Each column's log-odds effect is
 multiplied by the same per-lead factor, (total − base) / (log-odds − base log-odds), so the
 points keep the sign and order of the log-odds effects and add up to the total.
 
@@ -205,22 +206,28 @@ class Column:
         return self.levels.get(key, self.other)
 
     def describe(self, value: Any) -> str:
-        """Human-readable statement of what this lead has in this column."""
+        """What this lead has in this column, as a person would say it ("Lead Source: Google")."""
         if self.kind == "numeric":
             x = to_number(value)
             if x is None:
-                return f"{self.name} not given"
+                return f"{self.name}: blank"
             i = bisect.bisect_right(self.edges, x)
-            low = f"{self.edges[i - 1]:g}" if i > 0 else ""
-            high = f"{self.edges[i]:g}" if i < len(self.edges) else ""
-            band = f"≥ {low}" if not high else f"< {high}" if not low else f"{low}–{high}"
-            return f"{self.name} = {x:g} (band {band})"
+            low = f"{self.edges[i - 1]:,g}" if i > 0 else ""
+            high = f"{self.edges[i]:,g}" if i < len(self.edges) else ""
+            band = f"{low} or more" if not high else f"under {high}" if not low else f"{low}–{high}"
+            return f"{self.name}: {x:,g} ({band})"
         key = self._key(value)
         if key is None:
-            return f"{self.name} not given"
+            return f"{self.name}: blank"
         if key in self.levels:
-            return f"{self.name} = {self.labels.get(key, key)}"
-        return f"{self.name} = {str(value)[:60]} (a rare or new value)"
+            return f"{self.name}: {self.labels.get(key, key)}"
+        return f"{self.name}: {str(value)[:60]} (a rare or new value)"
+
+    def is_blank(self, value: Any) -> bool:
+        """True when the lead left this column empty (or unreadable as this column's kind)."""
+        if self.kind == "numeric":
+            return to_number(value) is None
+        return self._key(value) is None
 
 
 def _infer(name: str, values: list[Any], cfg: FitConfig) -> tuple[Column | None, str]:
@@ -457,35 +464,38 @@ class LearnedModel:
     def explain(self, row: Mapping[str, Any]) -> tuple[float, list[dict[str, Any]], float]:
         """Return (probability, contributions, base): points per column that sum to 100 × p.
 
-        The first contribution is `base`, the score of a typical training lead; the others are
-        each column's log-odds effect scaled by one common per-lead factor. Columns with no
-        effect are left out.
+        The first contribution is `base`, the score of a typical training lead with this lead's
+        blank fields; the others are each filled column's log-odds effect scaled by one common
+        per-lead factor. A blank field is not a reason of its own; columns with no effect are
+        left out.
         """
         effects = [(c, c.effect(row.get(c.name)) - c.center) for c in self.columns]
         eta = self.base_logit + math.fsum(e for _, e in effects)
         p = _sigmoid(eta)
-        base = 100.0 * _sigmoid(self.base_logit)
         delta = eta - self.base_logit
         if abs(delta) > 1e-6:
-            scale = (100.0 * p - base) / delta
+            scale = (100.0 * p - 100.0 * _sigmoid(self.base_logit)) / delta
         else:
             mid = _sigmoid(self.base_logit + delta / 2)
             scale = 100.0 * mid * (1.0 - mid)
+        blank = [(col, effect) for col, effect in effects if col.is_blank(row.get(col.name))]
+        base = 100.0 * _sigmoid(self.base_logit) + math.fsum(e for _, e in blank) * scale
+        given = "" if not blank else f", with the same {len(blank)} fields left blank"
         contributions: list[dict[str, Any]] = [
             {
                 "feature": "base",
                 "points": base,
-                "reason": f"typical lead in the training data ({base:.1f} of 100)",
+                "reason": f"typical lead in the training data{given} ({base:.1f} of 100)",
             }
         ]
         parts: list[dict[str, Any]] = [
             {
                 "feature": col.name,
                 "points": effect * scale,
-                "reason": f"{col.describe(row.get(col.name))} ({effect:+.2f} log-odds)",
+                "reason": col.describe(row.get(col.name)),
             }
             for col, effect in effects
-            if effect != 0.0
+            if effect != 0.0 and not col.is_blank(row.get(col.name))
         ]
         parts.sort(key=lambda d: (-abs(d["points"]), d["feature"]))
         return p, contributions + parts, base

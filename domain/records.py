@@ -185,6 +185,14 @@ class Contribution(TypedDict):
     reason: str
 
 
+class ShadowScore(TypedDict):
+    """What a model scoring in shadow gave the lead; recorded, never routed on."""
+
+    model: str
+    total: float
+    grade: Literal["A", "B", "C", "D"]
+
+
 class Score(TypedDict):
     """The total, its grade and sub-scores, and every contribution with its reason."""
 
@@ -199,6 +207,8 @@ class Score(TypedDict):
     contributions: list[Contribution]
     model_version: str
     rules: dict[str, float] | None
+    learned_skipped: NotRequired[str]
+    shadow: NotRequired[ShadowScore]
 
 
 class RuleTried(TypedDict):

@@ -52,7 +52,12 @@ def score_reasons(state: DecisionRecord, limit: int = 5) -> list[str]:
     """The largest contributions to the score, signed, each with its reason."""
     contributions = state.get("score", {}).get("contributions", [])
     ranked = sorted(contributions, key=lambda c: abs(c["points"]), reverse=True)
-    return [f"{c['points']:+g} {c['reason']}" for c in ranked[:limit]]
+    return [f"{_signed(c['points'])} {c['reason']}" for c in ranked[:limit]]
+
+
+def _signed(points: float) -> str:
+    """Points as a reader wants them: whole points, or one decimal below one point."""
+    return f"{points:+.0f}" if abs(points) >= 0.5 else f"{points:+.1f}"
 
 
 def lead_message(state: DecisionRecord, cfg: RoutingConfig) -> RepMessage | None:

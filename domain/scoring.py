@@ -12,7 +12,7 @@ from typing import Any
 
 from domain.config import ScoringConfig
 from domain.learned_model import LearnedModel
-from domain.records import Contribution, DecisionRecord, Score
+from domain.records import Contribution, DecisionRecord, Score, ShadowScore
 
 POSITIVE = {"won", "converted"}
 NEGATIVE = {"lost"}
@@ -285,3 +285,27 @@ def score_learned(state: DecisionRecord, cfg: ScoringConfig, model: LearnedModel
             rules={key: rules[key] for key in ("total", "fit", "intent", "timing", "prior")},
         )
     )
+
+
+def score_live(state: DecisionRecord, cfg: ScoringConfig, model: LearnedModel | None) -> Score:
+    """The learned model's score when it reads some field this lead has, else the rules'.
+
+    A model fitted on another kind of lead (other columns) knows nothing of this one: scoring
+    it as "every field blank" would sink it, so the rules score it and say why.
+    """
+    if model is None:
+        return score_lead(state, cfg)
+    row = state.get("lead", {}).get("properties") or {}
+    if any(row.get(name) not in (None, "") for name in model.features):
+        return score_learned(state, cfg, model)
+    score = score_lead(state, cfg)
+    score["learned_skipped"] = (
+        f"the learned model {model.version} reads none of this lead's fields; scored by the rules"
+    )
+    return score
+
+
+def score_shadow(state: DecisionRecord, cfg: ScoringConfig, model: LearnedModel) -> ShadowScore:
+    """What `model` would score the lead, for the record beside the live score."""
+    score = score_learned(state, cfg, model)
+    return ShadowScore(model=model.version, total=score["total"], grade=score["grade"])

@@ -70,4 +70,5 @@ class Context:
     vectors: VectorMemory | None = None
     embedder: Embedder | None = None
     model: LearnedModel | None = None
+    shadow_model: LearnedModel | None = None
     clock: Callable[[], datetime] = field(default=utcnow)

@@ -107,6 +107,11 @@ class Settings(BaseSettings):
         return self.model_path or self.data_dir / "models" / "current.json"
 
     @property
+    def shadow_model_path(self) -> Path:
+        """The model scored in shadow beside the live one when the file exists (`cli.py model`)."""
+        return self.current_model_path.with_name("shadow.json")
+
+    @property
     def crm_path(self) -> Path:
         return self.data_dir / "crm.sqlite3"
 

@@ -384,12 +384,14 @@ async def open_context(
     if vectors is None:
         vectors = await open_vector_memory(settings)
         stack.push_async_callback(vectors.close)
-    model_file = settings.current_model_path
+    model_file, shadow_file = settings.current_model_path, settings.shadow_model_path
     model = LearnedModel.load(model_file) if model_file.is_file() else None
+    shadow_model = LearnedModel.load(shadow_file) if shadow_file.is_file() else None
     log.info(
         "scoring",
         method="learned" if model else "rules",
         model=model.version if model else scoring.model_version,
+        shadow=shadow_model.version if shadow_model else None,
     )
     embedder = given.embedder if given.embedder is not None else open_embedder(settings)
     context = Context(
@@ -409,6 +411,7 @@ async def open_context(
         vectors=vectors,
         embedder=embedder,
         model=model,
+        shadow_model=shadow_model,
         clock=given.clock or utcnow,
     )
     return Opened(context, store, outbox, builtin_crm)

@@ -35,7 +35,7 @@ def synthetic_rows(n: int, seed: int = 7) -> list[tuple[dict[str, Any], int]]:
     rows = []
     for _ in range(n):
         minutes = rng.randint(0, 2000)
-        converted = int(minutes + rng.gauss(0, 250) > 1000)
+        converted = int(minutes + rng.gauss(0, 700) > 1000)
         rows.append(({"Total Time": minutes, "Lead Source": rng.choice(SOURCES)}, converted))
     return rows
 
@@ -166,3 +166,129 @@ def test_learn_without_enough_outcomes_exits_2(
     assert f"{len(outcomes)} outcomes ({positives} positive)" in err
     assert "need at least 20 with both outcomes" in err
     assert not settings.current_model_path.exists()
+
+
+def write_table(path: Path, rows: list[dict[str, Any]]) -> None:
+    """Write `rows` (dicts with the same keys) as a CSV export."""
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def with_capture_columns(tmp_path: Path, columns: list[str]) -> Path:
+    """A copy of the shipped scoring.yaml that lists `columns` as the capture columns."""
+    shipped = Path(__file__).resolve().parents[2] / "infra" / "scoring.yaml"
+    listed = "learning:\n  capture_columns: " + json.dumps(columns) + "\n\ngrades:"
+    path = tmp_path / "scoring.yaml"
+    path.write_text(shipped.read_text().replace("grades:", listed, 1))
+    return path
+
+
+def test_learn_reports_held_back_figures_beside_the_live_scorer(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`learn` measures the new model on held-back rows beside the live scorer (the rules)."""
+    write_csv(tmp_path / "leads.csv")
+    settings = make_settings(tmp_path)
+    code = cli(["--csv", str(tmp_path / "leads.csv"), "--label", "converted"], settings)
+    out = capsys.readouterr().out
+    summary = json.loads(out.strip().splitlines()[-1])
+    assert code == 0 and summary["installed"]
+    assert summary["held_back"]["rows"] == 50
+    assert "random 25%, seed 0" in summary["held_back"]["how"]
+    new, rules = summary["figures"]["new"], summary["figures"]["rules"]
+    assert new["roc_auc"] > rules["roc_auc"]
+    assert {"roc_auc", "pr_auc", "book_precision", "book_rows"} <= set(new)
+    assert "held back 50 rows" in out and "ROC-AUC" in out
+    assert f"new      {summary['version']}" in out and "rules    scoring.yaml (live)" in out
+    assert "INSTALLED" in out and "restart" in out
+
+
+def test_learn_keeps_the_live_model_when_the_new_one_is_not_better(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A model that does worse on the held-back rows is saved, not installed, unless forced."""
+    write_csv(tmp_path / "good.csv")
+    settings = make_settings(tmp_path)
+    assert cli(["--csv", str(tmp_path / "good.csv"), "--label", "converted"], settings) == 0
+    live = LearnedModel.load(settings.current_model_path).version
+    capsys.readouterr()
+    argv = ["--csv", str(tmp_path / "good.csv"), "--label", "converted", "--exclude", "Total Time"]
+
+    code = cli(argv, settings)
+    out = capsys.readouterr().out
+    summary = json.loads(out.strip().splitlines()[-1])
+    assert code == 1 and not summary["installed"]
+    assert f"not better than the live scorer ({live})" in out
+    assert f"live     {live}" in out and "NOT INSTALLED" in out
+    assert LearnedModel.load(settings.current_model_path).version == live
+    assert Path(summary["path"]).exists()
+
+    assert cli([*argv, "--force"], settings) == 0
+    forced = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert forced["installed"] and forced["forced"]
+    assert LearnedModel.load(settings.current_model_path).version == forced["version"]
+
+
+def leaky_rows(n: int = 300) -> list[dict[str, Any]]:
+    """Synthetic leads plus a "Tags" column a rep fills in that gives the outcome away."""
+    rng = random.Random(5)
+    rows = []
+    for row, label in synthetic_rows(n):
+        tag = ("Closed" if label else "Not interested") if rng.random() < 0.95 else "Ringing"
+        rows.append({**row, "Tags": tag, "converted": label})
+    return rows
+
+
+def test_learn_refuses_suspected_leakage_without_a_capture_list(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A column that gives the outcome away is named and stops the install; --force installs."""
+    write_table(tmp_path / "leads.csv", leaky_rows())
+    settings = make_settings(tmp_path)
+    argv = ["--csv", str(tmp_path / "leads.csv"), "--label", "converted"]
+
+    code = cli(argv, settings)
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "possible leakage" in out and "  Tags: predicts the outcome almost on its own" in out
+    assert "no learning.capture_columns list" in out
+    assert not settings.current_model_path.exists()
+
+    assert cli([*argv, "--force"], settings) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["installed"] and "Tags" in summary["features"]
+
+
+def test_learn_uses_only_the_capture_columns_when_listed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With `learning.capture_columns` in scoring.yaml only those columns are learned from."""
+    write_table(tmp_path / "leads.csv", leaky_rows())
+    scoring = with_capture_columns(tmp_path, ["Total Time", "Lead Source"])
+    settings = make_settings(tmp_path, SCORING_CONFIG=scoring)
+
+    code = cli(["--csv", str(tmp_path / "leads.csv"), "--label", "converted"], settings)
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert code == 0 and summary["installed"]
+    assert set(summary["features"]) <= {"Total Time", "Lead Source"}
+    assert summary["suspects"] == []
+    model = LearnedModel.load(settings.current_model_path)
+    assert "capture" in model.excluded["Tags"]
+
+
+def test_learn_holds_back_the_latest_rows_when_there_is_a_date_column(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With a date column the held-back rows are the latest quarter, and the date is no input."""
+    rows = [
+        {"created_at": f"2026-{1 + i // 28 % 12:02d}-{1 + i % 28:02d}", **row, "converted": y}
+        for i, (row, y) in enumerate(synthetic_rows(200))
+    ]
+    write_table(tmp_path / "leads.csv", rows)
+    settings = make_settings(tmp_path)
+    cli(["--csv", str(tmp_path / "leads.csv"), "--label", "converted"], settings)
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["held_back"]["how"] == "the latest 25% by created_at"
+    assert "created_at" not in summary["features"]

@@ -175,3 +175,31 @@ def test_a_key_written_twice_names_its_line(tmp_path: Path) -> None:
         load_routing(path)
     line = _line_of(path, "region: {in: [NA]}")
     assert str(err.value).startswith(f"{path}:{line}: invalid YAML: duplicate key")
+
+
+def test_learning_capture_columns_are_read(tmp_path: Path) -> None:
+    """`learning.capture_columns` lists the columns a lead has when it arrives."""
+    path = _edited(
+        tmp_path,
+        "scoring.yaml",
+        "grades:",
+        "learning:\n  capture_columns: [Lead Source, Total Time]\n\ngrades:",
+    )
+    assert load_scoring(path).learning.capture_columns == ["Lead Source", "Total Time"]
+    assert load_scoring(INFRA / "scoring.yaml").learning.capture_columns is None
+
+
+def test_capture_column_listed_twice_names_its_line(tmp_path: Path) -> None:
+    """A capture column listed twice is refused at the list's line."""
+    path = _edited(
+        tmp_path,
+        "scoring.yaml",
+        "grades:",
+        "learning:\n  capture_columns: [Lead Source, Lead Source]\n\ngrades:",
+    )
+    with pytest.raises(ConfigError) as err:
+        load_scoring(path)
+    assert str(err.value).startswith(
+        f"{path}:{_line_of(path, '  capture_columns: [Lead')}: learning.capture_columns: "
+    )
+    assert "'Lead Source' is listed twice" in str(err.value)

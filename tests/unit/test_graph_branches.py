@@ -512,3 +512,53 @@ async def test_a_nurtured_person_who_asks_again_as_a_buyer_reaches_a_rep(
     assert state["capture"]["duplicate_of"] == first.lead_id
     assert state["routing"]["method"] == "territory"
     assert state["routing"]["owner"] in {"ana", "ben"}
+
+
+def low_scoring_model() -> Any:
+    """A learned model under which a short visit scores near zero."""
+    from domain.learned_model import LearnedModel
+
+    rows = [{"Total Time": minutes} for minutes in range(0, 2000, 10)]
+    labels = [int(row["Total Time"] > 1000) for row in rows]
+    return LearnedModel.fit(rows, labels, version="shadow-test", trained_at=NOW.isoformat())
+
+
+async def test_a_shadow_model_is_recorded_but_does_not_route(
+    graph: Any, context: Context, ports: Ports
+) -> None:
+    """A shadow model's score is kept beside the live one; routing follows the live score."""
+    model = low_scoring_model()
+    live = new_run(graph, context)
+    await live.start(emea_lead(properties={"Total Time": 20}))
+    shadowed = new_run(graph, dataclasses.replace(context, shadow_model=model))
+    other_person = f"jonas.weber@{emea_account()['domain']}"
+    await shadowed.start(emea_lead(email=other_person, properties={"Total Time": 20}))
+
+    before, after = await live.state(), await shadowed.state()
+    shadow = after["score"]["shadow"]
+    assert shadow["model"] == "shadow-test"
+    assert shadow["total"] < 10 and shadow["grade"] == "D"
+    assert after["score"]["total"] == before["score"]["total"]
+    assert after["score"]["grade"] == before["score"]["grade"]
+    assert after["routing"]["action"] == before["routing"]["action"] != "nurture"
+    assert "shadow" not in before["score"]
+
+
+async def test_a_learned_model_scores_only_leads_it_can_read(
+    graph: Any, context: Context, ports: Ports
+) -> None:
+    """A model fitted on other columns leaves a lead without them to the rules, and says so."""
+    ctx = dataclasses.replace(context, model=low_scoring_model())
+    unread = new_run(graph, ctx)
+    await unread.start(emea_lead())
+    read = new_run(graph, ctx)
+    other_person = f"jonas.weber@{emea_account()['domain']}"
+    await read.start(emea_lead(email=other_person, properties={"Total Time": 20}))
+
+    skipped, learned = (await unread.state())["score"], (await read.state())["score"]
+    assert (
+        skipped["method"] == "rules"
+        and "reads none of this lead's fields" in (skipped["learned_skipped"])
+    )
+    assert learned["method"] == "learned" and learned["model_version"] == "shadow-test"
+    assert "learned_skipped" not in learned

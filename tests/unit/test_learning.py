@@ -166,3 +166,17 @@ def test_explain_is_total_for_arbitrary_properties(row: dict[str, Any]) -> None:
     assert 0.0 <= total <= 100.0
     assert abs(points_sum(contributions) - total) < 1e-9
     assert all(isinstance(c["reason"], str) and math.isfinite(c["points"]) for c in contributions)
+
+
+def test_reasons_read_as_a_person_would_say_them() -> None:
+    """Reasons name the column and its value; a blank field is not a reason of its own."""
+    row = {"source": "Referral", "minutes": 900, "country": None, "newsletter": "Select"}
+    probability, contributions, base = model().explain(row)
+    reasons = [c["reason"] for c in contributions]
+    assert not [r for r in reasons if "not given" in r or "log-odds" in r]
+    by_feature = {c["feature"]: c["reason"] for c in contributions}
+    assert by_feature["source"] == "source: Referral"
+    assert by_feature["minutes"].startswith("minutes: 900 ")
+    assert not {"country", "newsletter", "visits"} & set(by_feature)
+    assert contributions[0]["feature"] == "base" and contributions[0]["points"] == base
+    assert abs(points_sum(contributions) - 100 * probability) < 1e-9
