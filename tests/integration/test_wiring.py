@@ -11,8 +11,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+import structlog
 from structlog.testing import capture_logs
 
+from service import wiring
 from service.settings import UnsupportedSetting, refuse_unsupported
 from service.wiring import Overrides, open_services
 from tests.helpers import ENV_SETTINGS, ROOT, live_server, make_settings
@@ -132,12 +134,14 @@ async def test_slack_pacing_comes_from_its_setting(tmp_path: Path) -> None:
 
 
 async def test_services_start_on_a_messy_accounts_file_and_log_one_summary(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Unusable account rows are skipped, bad values dropped, and one warning line sums it up."""
     accounts = tmp_path / "accounts.csv"
     accounts.write_text(MESSY_ACCOUNTS, encoding="utf-8")
     settings = make_settings(tmp_path, ACCOUNTS_CSV=accounts)
+    # A logger not yet used: an earlier test's cached one would write past capture_logs.
+    monkeypatch.setattr(wiring, "log", structlog.get_logger("lead_router.services"))
 
     with capture_logs() as logs:
         async with open_services(settings, Overrides()) as services:
