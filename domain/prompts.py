@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import string
 from pathlib import Path
 from typing import Any
@@ -38,3 +39,16 @@ def sections(text: str) -> dict[str, str]:
         elif current:
             out[current] += line + "\n"
     return {key: value.strip() for key, value in out.items()}
+
+
+@functools.cache
+def version(name: str) -> str:
+    """`name@<first 8 hex of the file's SHA-256>`: stamped in the record beside each answer."""
+    digest = hashlib.sha256((PROMPTS_DIR / f"{name}.md").read_bytes()).hexdigest()
+    return f"{name}@{digest[:8]}"
+
+
+def chat(name: str, **variables: Any) -> tuple[str, str]:
+    """The (system, user) messages of a chat prompt with `## system` and `## user` sections."""
+    parts = sections(render(name, **variables))
+    return parts["system"], parts["user"]

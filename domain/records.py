@@ -334,8 +334,9 @@ class Draft(TypedDict):
     facts_used: dict[str, Any]
     checks: dict[str, bool]
     checks_passed: bool
-    method: Literal["template"]
+    method: Literal["template", "model"]
     composed_at: str
+    prompt: NotRequired[str]
 
 
 class NurtureMessage(TypedDict):
@@ -372,6 +373,69 @@ class Timing(TypedDict):
 Deliveries = dict[str, Any]
 
 
+ModelOutcome = Literal[
+    "ok", "invalid", "refused", "error", "timeout", "late", "breaker_open", "over_budget"
+]
+
+
+class ModelCall(TypedDict):
+    """One call to the language model: what for, how it went, its tokens and time."""
+
+    task: str
+    model: str
+    prompt: str  # the prompt's name and version, e.g. "classify@1"
+    outcome: ModelOutcome
+    ms: float
+    attempts: int
+    prompt_tokens: int
+    completion_tokens: int
+    error: NotRequired[str]
+
+
+class Evidence(TypedDict):
+    """A buying signal and the lead's own words that show it."""
+
+    kind: Literal["budget", "authority", "need", "timeline"]
+    quote: str
+
+
+class ModelClassification(TypedDict):
+    """The model's reading of the lead, after its checks (`domain.assist.checked_verdict`)."""
+
+    intent: Intent
+    is_spam: bool
+    spam_reason: str | None
+    signals: list[Evidence]
+    dropped_quotes: int
+    injection: bool
+    injection_evidence: list[str]
+    adjustment: float
+    adjustment_reason: str
+
+
+class ModelDraft(TypedDict):
+    """The model's draft and its claim checks; `used` is False when the template stayed."""
+
+    language: str
+    subject: str
+    body: str
+    problems: list[str]
+    used: bool
+
+
+class Assist(TypedDict, total=False):
+    """What the language model added after the rep was told, and whether it was used."""
+
+    calls: list[ModelCall]
+    classification: ModelClassification
+    agrees: bool  # the model's intent is the rules' intent
+    draft: ModelDraft
+    score_before: float
+    score_after: float
+    message_updated: bool
+    summary: str
+
+
 class DecisionRecord(TypedDict, total=False):
     """The whole record of one lead but the two keys that accumulate (errors, timings)."""
 
@@ -390,4 +454,5 @@ class DecisionRecord(TypedDict, total=False):
     nurture: Nurture
     deliveries: Deliveries
     rep_decision: RepAnswer
+    assist: Assist
     status: Status

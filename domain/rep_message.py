@@ -111,6 +111,8 @@ def lead_message(state: DecisionRecord, cfg: RoutingConfig) -> RepMessage | None
     if held:
         rep = cfg.rep(held["rep"])
         facts.append({"label": "Owner", "value": f"{rep.name}, {held['ownership']} (told)"})
+    reasons = score_reasons(state)
+    reasons += model_reasons(state)
     draft = state.get("draft", {})
     booking = state.get("booking", {})
     return {
@@ -120,7 +122,7 @@ def lead_message(state: DecisionRecord, cfg: RoutingConfig) -> RepMessage | None
         "recipient": recipient,
         "text": headline,
         "facts": facts,
-        "reasons": score_reasons(state),
+        "reasons": reasons,
         "message": lead.get("message"),
         "draft": (
             {"subject": draft["subject"], "body": draft["body"]} if draft.get("body") else None
@@ -153,6 +155,35 @@ def owner_notice(state: DecisionRecord, cfg: RoutingConfig) -> RepMessage | None
         f"request; it went to {went}" + (f" by rule `{rule}`" if rule else "") + "."
     )
     return notice(state["lead_id"], rep.slack_id or f"dm:{rep.id}", rep.id, text)
+
+
+def model_reasons(state: DecisionRecord) -> list[str]:
+    """The language model's reading, as lines under the score's reasons (none without one)."""
+    verdict = state.get("assist", {}).get("classification")
+    if verdict is None:
+        return []
+    rules = state.get("classification", {}).get("intent")
+    agrees = "agrees with the rules" if verdict["intent"] == rules else f"the rules said {rules}"
+    lines = [f"model: intent {verdict['intent']} ({agrees})"]
+    lines += [f"model: {e['kind']} — “{e['quote']}”" for e in verdict["signals"]]
+    if verdict["adjustment"]:
+        lines.append(f"model: {verdict['adjustment']:+g} would be {verdict['adjustment_reason']}")
+    if verdict["is_spam"]:
+        lines.append(f"model: looks like spam — {verdict['spam_reason'] or 'no reason given'}")
+    if verdict["injection"]:
+        lines.append("⚠ the lead's text tries to instruct the model; nothing was changed by it")
+    return lines
+
+
+def assist_note(state: DecisionRecord) -> str:
+    """The CRM note of what the language model added: its reading and its draft's fate."""
+    assisted = state.get("assist", {})
+    lines = [f"Model assist for lead {state.get('lead_id')}: {assisted.get('summary', '')}"]
+    lines += [f"  {line}" for line in model_reasons(state)]
+    draft = assisted.get("draft")
+    if draft and draft["problems"]:
+        lines.append("  draft not used: " + "; ".join(draft["problems"][:5]))
+    return "\n".join(lines)
 
 
 def closed(message: RepMessage, status: str) -> RepMessage:

@@ -2,6 +2,7 @@
 
 capture → enrich → classify → score → route → book | draft | nurture → notify → wait_for_rep
 wait_for_rep (interrupt) → accept | not_a_fit → END; → reassign → notify (or wait again)
+with a language model: notify → assist → wait_for_rep (the rep is told before the model asked)
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from langgraph.types import RetryPolicy
 
 from graph.context import Context
 from graph.nodes.accept import accept
+from graph.nodes.assist import assist as assist_node
 from graph.nodes.book import book
 from graph.nodes.capture import capture
 from graph.nodes.classify import classify
@@ -27,7 +29,13 @@ from graph.nodes.reassign import reassign
 from graph.nodes.route import route
 from graph.nodes.score import score
 from graph.nodes.wait_for_rep import wait_for_rep
-from graph.routing import after_decision, after_notify, after_reassign, after_route
+from graph.routing import (
+    after_decision,
+    after_notify,
+    after_notify_assisted,
+    after_reassign,
+    after_route,
+)
 from graph.state import LeadState
 
 NODES = (
@@ -57,11 +65,14 @@ def build_graph(
     max_attempts: int = 3,
     initial_interval: float = 0.5,
     decisions_only: bool = False,
+    assist: bool = False,
 ) -> CompiledStateGraph[LeadState, Context, LeadState, LeadState]:
     """Compile the graph; nodes that call tools retry with `RetryPolicy`.
 
     `decisions_only` compiles capture → … → route and stops there: the same nodes without the
     side effects of book, draft, notify and the rep's decisions (the backtest replays it).
+    `assist` adds the language model's step after notify (when one is configured): the rep is
+    told first, and the model's answers update the record and the message afterwards.
     """
     retry = RetryPolicy(
         max_attempts=max_attempts, initial_interval=initial_interval, jitter=initial_interval > 0
@@ -96,7 +107,14 @@ def build_graph(
     builder.add_edge("book", "draft")
     builder.add_edge("draft", "notify")
     builder.add_edge("nurture", "notify")
-    builder.add_conditional_edges("notify", after_notify, ["wait_for_rep", END])
+    if assist:
+        builder.add_node("assist", assist_node, retry_policy=retry)
+        builder.add_conditional_edges(
+            "notify", after_notify_assisted, ["assist", "wait_for_rep", END]
+        )
+        builder.add_conditional_edges("assist", after_notify, ["wait_for_rep", END])
+    else:
+        builder.add_conditional_edges("notify", after_notify, ["wait_for_rep", END])
     builder.add_conditional_edges(
         "wait_for_rep", after_decision, ["accept", "reassign", "not_a_fit"]
     )

@@ -13,6 +13,7 @@ from tools.ports import (
     CRM,
     Cache,
     Calendar,
+    ChatModel,
     CompanyDirectory,
     Embedder,
     EnrichmentProvider,
@@ -45,6 +46,9 @@ class RunSettings:
     enrichment_cache_ttl_s: int = 7 * 86400
     similar_accounts_k: int = 5
     lease_ttl_ms: int = 30_000
+    llm_calls_per_lead: int = 2
+    llm_max_adjustment: float = 10.0
+    llm_deadline_s: float = 20.0
 
 
 @dataclass(frozen=True)
@@ -71,4 +75,5 @@ class Context:
     embedder: Embedder | None = None
     model: LearnedModel | None = None
     shadow_model: LearnedModel | None = None
+    chat: ChatModel | None = None
     clock: Callable[[], datetime] = field(default=utcnow)

@@ -31,6 +31,20 @@ def after_notify(state: LeadState) -> Literal["wait_for_rep", "__end__"]:
     return "__end__"
 
 
+def after_notify_assisted(state: LeadState) -> Literal["assist", "wait_for_rep", "__end__"]:
+    """With a language model: a lead just told about (not disqualified, first hop, not yet
+    assisted) goes to assist first; the rest as `after_notify`."""
+    routing = state.get("routing", {})
+    if (
+        "assist" not in state
+        and routing.get("action") != "disqualify"
+        and not routing.get("hops")
+        and not routing.get("accepted")
+    ):
+        return "assist"
+    return after_notify(state)
+
+
 def after_decision(state: LeadState) -> Literal["accept", "reassign", "not_a_fit"]:
     """The node that applies the rep's decision."""
     decision = state.get("rep_decision", {}).get("decision")

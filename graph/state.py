@@ -11,6 +11,7 @@ import operator
 from typing import Annotated, Any, NotRequired, TypedDict
 
 from domain.records import (
+    Assist,
     Booking,
     Capture,
     Classification,
@@ -104,6 +105,13 @@ class NotifyUpdate(TypedDict):
     deliveries: Deliveries
     status: Status
     errors: NotRequired[list[ErrorEntry]]
+    timings: NotRequired[dict[str, Timing]]
+
+
+class AssistUpdate(TypedDict):
+    assist: Assist
+    draft: NotRequired[Draft]
+    deliveries: NotRequired[Deliveries]
     timings: NotRequired[dict[str, Timing]]
 
 

@@ -4,12 +4,33 @@ is present (DESIGN §4). The one place that names concrete adapter classes for t
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from service.settings import Settings
 from tools.embedder_local import DEFAULT_DIM, LocalEmbedder
 from tools.ports import Embedder, Store, VectorMemory
 from tools.vector import LOCAL_FILENAME, OpenAIEmbedder
 
+if TYPE_CHECKING:
+    from tools.llm_openai import OpenAIChatModel
+
 MIN_RECORD_TTL_DAYS = 30
+
+
+def open_chat(settings: Settings) -> OpenAIChatModel | None:
+    """The language model when LLM_MODEL is set (OpenAI or any compatible server), else None."""
+    if not settings.llm_model or settings.openai_api_key is None:
+        return None
+    from tools.llm_openai import OpenAIChatModel
+
+    return OpenAIChatModel(
+        model=settings.llm_model,
+        api_key=settings.openai_api_key.get_secret_value(),
+        base_url=settings.openai_base_url,
+        method=settings.llm_structured_output,
+        timeout_s=settings.llm_timeout_s,
+        deadline_s=settings.llm_deadline_s,
+    )
 
 
 async def open_store(settings: Settings) -> Store:

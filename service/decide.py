@@ -31,8 +31,12 @@ class DecisionError(ValueError):
 
 
 async def _lease(ctx: Context, leases: Leases, lead_id: str) -> str:
+    """The lead's lease; waits while the lead runs (longer while a language model answers)."""
     token = uuid.uuid4().hex
-    for _ in range(50):
+    patience_s = 5.0
+    if ctx.chat is not None:
+        patience_s += ctx.settings.llm_deadline_s * ctx.settings.llm_calls_per_lead
+    for _ in range(int(patience_s / 0.1)):
         if await leases.acquire_lease(f"lead:{lead_id}", token, ctx.settings.lease_ttl_ms):
             return token
         await asyncio.sleep(0.1)

@@ -7,6 +7,7 @@ Each backend switches from its embedded default to production when its setting i
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -75,6 +76,13 @@ class Settings(BaseSettings):
     openai_api_key: SecretStr | None = Field(default=None, alias="OPENAI_API_KEY")
     openai_base_url: str | None = Field(default=None, alias="OPENAI_BASE_URL")
     llm_model: str | None = Field(default=None, alias="LLM_MODEL")
+    llm_structured_output: Literal["json_schema", "function_calling"] = Field(
+        default="json_schema", alias="LLM_STRUCTURED_OUTPUT"
+    )
+    llm_timeout_s: float = Field(default=10.0, alias="LLM_TIMEOUT_S", gt=0)
+    llm_deadline_s: float = Field(default=20.0, alias="LLM_DEADLINE_S", gt=0)
+    llm_calls_per_lead: int = Field(default=2, alias="LLM_CALLS_PER_LEAD", ge=0)
+    llm_max_adjustment: float = Field(default=10.0, alias="LLM_MAX_ADJUSTMENT", ge=0, le=50)
     hubspot_access_token: SecretStr | None = Field(default=None, alias="HUBSPOT_ACCESS_TOKEN")
     hubspot_api_url: str | None = Field(default=None, alias="HUBSPOT_API_URL")
     slack_bot_token: SecretStr | None = Field(default=None, alias="SLACK_BOT_TOKEN")
@@ -126,7 +134,6 @@ class UnsupportedSetting(ValueError):
 _NO_ADAPTER_YET = (
     (("HUBSPOT_ACCESS_TOKEN", "HUBSPOT_API_URL"), "HubSpot adapter", "the built-in CRM"),
     (("CALCOM_API_KEY", "CALCOM_API_URL"), "Cal.com adapter", "the built-in calendar"),
-    (("LLM_MODEL",), "chat-model (LLM) adapter", "rules and templates"),
 )
 
 
@@ -142,5 +149,10 @@ def refuse_unsupported(settings: Settings) -> None:
                 f"{' and '.join(given)} {'is' if len(given) == 1 else 'are'} set, but this "
                 f"release has no {missing}: unset {them} to use {instead}"
             )
+    if settings.llm_model and settings.openai_api_key is None:
+        problems.append(
+            "LLM_MODEL is set but OPENAI_API_KEY is not: set it (any value for a server that "
+            "takes no key) or unset LLM_MODEL to use rules and templates"
+        )
     if problems:
         raise UnsupportedSetting("; ".join(problems))

@@ -32,7 +32,7 @@ from domain.records import Enrichment
 from graph.builder import build_graph
 from graph.context import Context, RunSettings, utcnow
 from graph.similar_accounts import remember
-from service.backends import open_embedder, open_store, open_vector_memory
+from service.backends import open_chat, open_embedder, open_store, open_vector_memory
 from service.decide import DecisionError, apply_decision
 from service.queue import make_broker, register, register_decision
 from service.runner import LeadRunner, thread_config
@@ -45,6 +45,7 @@ from tools.outbox import Outbox
 from tools.ports import (
     CRM,
     Calendar,
+    ChatModel,
     Embedder,
     EnrichmentProvider,
     Notifier,
@@ -71,6 +72,7 @@ class Overrides:
     calendar: Calendar | None = None
     vectors: VectorMemory | None = None
     embedder: Embedder | None = None
+    chat: ChatModel | None = None
     enricher: EnrichmentProvider | None = None
     clock: Callable[[], datetime] | None = None
     checkpointer: BaseCheckpointSaver[Any] | None = None
@@ -225,6 +227,7 @@ class Services:
             "calendar": (ctx.calendar, None),
             "vector_memory": (vectors, vectors.ping if vectors is not None else None),
             "embedder": (ctx.embedder, None),
+            "llm": (ctx.chat, None),
         }
         out: dict[str, dict[str, Any]] = {}
         for name, (adapter, probe) in probes.items():
@@ -394,6 +397,12 @@ async def open_context(
         shadow=shadow_model.version if shadow_model else None,
     )
     embedder = given.embedder if given.embedder is not None else open_embedder(settings)
+    chat = given.chat
+    if chat is None and live:
+        opened_chat = open_chat(settings)
+        if opened_chat is not None:
+            stack.push_async_callback(opened_chat.close)
+        chat = opened_chat
     context = Context(
         settings=run_settings(settings),
         routing=routing,
@@ -412,6 +421,7 @@ async def open_context(
         embedder=embedder,
         model=model,
         shadow_model=shadow_model,
+        chat=chat,
         clock=given.clock or utcnow,
     )
     return Opened(context, store, outbox, builtin_crm)
@@ -440,6 +450,7 @@ async def open_services(
             checkpointer=checkpointer,
             max_attempts=settings.node_max_attempts,
             initial_interval=settings.node_retry_initial_s,
+            assist=context.chat is not None,
         )
         runner = LeadRunner(graph, context, records=opened.store, leases=opened.store)
         broker = make_broker(settings)

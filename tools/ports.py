@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
-from domain.records import Booking
+from pydantic import BaseModel
+
+from domain.records import Booking, ModelCall
 from domain.rep_message import RepMessage
 
 
@@ -236,3 +238,28 @@ class EnrichmentProvider(Protocol):
     async def lookup(self, domain: str) -> Any: ...
 
     async def close(self) -> None: ...
+
+
+Answer = TypeVar("Answer", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class ModelAnswer(Generic[Answer]):
+    """A language model's validated answer, or None, and the record of the call."""
+
+    parsed: Answer | None
+    call: ModelCall
+
+
+class ChatModel(Protocol):
+    """A language model that answers in a given pydantic shape (OpenAI-compatible by default).
+
+    `ask` never raises for a failed call: the outcome (`invalid`, `refused`, `error`,
+    `timeout`, `breaker_open`) is in `call`, and the caller falls back to rules.
+    """
+
+    name: str
+
+    async def ask(
+        self, task: str, prompt: str, system: str, user: str, schema: type[Answer]
+    ) -> ModelAnswer[Answer]: ...

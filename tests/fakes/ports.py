@@ -10,12 +10,15 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from domain.records import Booking
+from domain.records import Booking, ModelCall
 from domain.rep_message import RepMessage
 from tools.ports import (
     CRM,
+    Answer,
     Cache,
     Calendar,
+    ChatModel,
+    ModelAnswer,
     Notifier,
     Receipts,
     RoundRobinCounters,
@@ -166,7 +169,40 @@ class MemoryCalendar:
 
 
 def _satisfies_ports(
-    kv: MemoryKeyValue, crm: MemoryCRM, notifier: MemoryNotifier, calendar: MemoryCalendar
-) -> tuple[Cache, RoundRobinCounters, Receipts, Timers, CRM, Notifier, Calendar]:
+    kv: MemoryKeyValue,
+    crm: MemoryCRM,
+    notifier: MemoryNotifier,
+    calendar: MemoryCalendar,
+    chat: ScriptedChat,
+) -> tuple[Cache, RoundRobinCounters, Receipts, Timers, CRM, Notifier, Calendar, ChatModel]:
     """mypy checks that each fake satisfies the Protocols it stands in for."""
-    return kv, kv, kv, kv, crm, notifier, calendar
+    return kv, kv, kv, kv, crm, notifier, calendar, chat
+
+
+class ScriptedChat:
+    """A `ChatModel` that answers each task from a script: a dict (validated into the asked
+    shape), or an outcome name for a failed call. Every question is kept in `asked`."""
+
+    name = "scripted"
+
+    def __init__(self, answers: dict[str, Any]) -> None:
+        self.answers = answers
+        self.asked: list[tuple[str, str, str]] = []  # (task, system, user)
+
+    async def ask(
+        self, task: str, prompt: str, system: str, user: str, schema: type[Answer]
+    ) -> ModelAnswer[Answer]:
+        self.asked.append((task, system, user))
+        given = self.answers.get(task, "error")
+        call: ModelCall = {
+            "task": task,
+            "model": self.name,
+            "prompt": prompt,
+            "outcome": "ok" if isinstance(given, dict) else given,
+            "ms": 1.0,
+            "attempts": 1,
+            "prompt_tokens": len(system + user) // 4,
+            "completion_tokens": 20,
+        }
+        parsed = schema.model_validate(given) if isinstance(given, dict) else None
+        return ModelAnswer(parsed, call)

@@ -182,6 +182,7 @@ def test_health_names_the_embedded_backends_in_use(client: httpx.Client) -> None
         "calendar": "BuiltinCalendar",
         "vector_memory": "LocalVectorMemory",
         "embedder": "LocalEmbedder",
+        "llm": None,
         "directory": "InMemoryDirectory",
     }
     assert all(check["ok"] is True for check in checks.values())

@@ -22,7 +22,6 @@ from tools.slack import SlackNotifier
 
 HUBSPOT = "HubSpot adapter"
 CALCOM = "Cal.com adapter"
-LLM = "chat-model (LLM) adapter"
 MESSY_ACCOUNTS = (
     "account_id,name,domain,website,owner_email,employees,country\n"
     "A-1,Acme Robotics,acme.com,,ana@example.com,1200,US\n"
@@ -39,7 +38,6 @@ MESSY_ACCOUNTS = (
         ("HUBSPOT_API_URL", "http://127.0.0.1:9", HUBSPOT),
         ("CALCOM_API_KEY", "cal_live_0000", CALCOM),
         ("CALCOM_API_URL", "http://127.0.0.1:9", CALCOM),
-        ("LLM_MODEL", "gpt-4o-mini", LLM),
     ],
 )
 def test_a_setting_without_an_adapter_is_refused_naming_it(
@@ -63,6 +61,13 @@ def test_every_refused_setting_is_named_in_one_line(tmp_path: Path) -> None:
     assert "HUBSPOT_ACCESS_TOKEN and HUBSPOT_API_URL are set" in message
     assert "LLM_MODEL is set" in message
     assert "\n" not in message
+
+
+def test_a_language_model_without_a_key_is_refused_saying_what_to_set(tmp_path: Path) -> None:
+    with pytest.raises(UnsupportedSetting) as refused:
+        refuse_unsupported(make_settings(tmp_path, LLM_MODEL="gpt-4o-mini"))
+    assert "OPENAI_API_KEY is not" in str(refused.value)
+    refuse_unsupported(make_settings(tmp_path, LLM_MODEL="gpt-4o-mini", OPENAI_API_KEY="x"))
 
 
 def test_openai_settings_for_embeddings_are_not_refused(tmp_path: Path) -> None:

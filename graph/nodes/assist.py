@@ -1,0 +1,174 @@
+"""assist: after the rep was told, ask the language model to read the lead and write the draft;
+what passes its checks updates the record, the CRM note and the rep's message, once each.
+
+Each model answer is stored as a receipt before it is used, so a node that runs again does
+not ask again; the message edit and the note are receipts too.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from langgraph.runtime import Runtime
+
+from domain.assist import (
+    DraftAnswer,
+    IntentVerdict,
+    checked_verdict,
+    claim_problems,
+    fact_sheet,
+    lead_block,
+)
+from domain.prompts import chat, version
+from domain.records import Assist, Draft, ModelCall
+from domain.rep_message import assist_note, lead_message
+from graph.context import Context
+from graph.nodes._node import once, timed
+from graph.nodes._rep import contact_id
+from graph.state import AssistUpdate, LeadState
+from tools.ports import Answer, ChatModel
+
+DRAFTED = ("book", "draft")
+
+
+async def _ask(
+    ctx: Context,
+    model: ChatModel,
+    lead_id: str,
+    task: str,
+    prompt: str,
+    schema: type[Answer],
+    **variables: Any,
+) -> tuple[Answer | None, ModelCall]:
+    """One model call per (lead, task), kept as a receipt: a rerun reuses the answer."""
+    system, user = chat(prompt, **variables)
+
+    async def call() -> dict[str, Any]:
+        answer = await model.ask(task, version(prompt), system, user, schema)
+        parsed = answer.parsed.model_dump() if answer.parsed is not None else None
+        return {"parsed": parsed, "call": dict(answer.call)}
+
+    stored = await once(ctx.receipts, lead_id, f"model.{task}", call)
+    parsed = schema.model_validate(stored["parsed"]) if stored["parsed"] is not None else None
+    return parsed, stored["call"]
+
+
+@timed("assist")
+async def assist(state: LeadState, runtime: Runtime[Context]) -> AssistUpdate:
+    """Classify with the model and draft with it; keep what passes the checks."""
+    ctx = runtime.context
+    model = ctx.chat
+    if model is None:
+        return {"assist": {"calls": [], "summary": "no language model configured"}}
+    lead_id = state["lead_id"]
+    routing = state["routing"]
+    score = state.get("score", {})
+    budget = ctx.settings.llm_calls_per_lead
+    record: Assist = {"calls": []}
+    block = lead_block(state)
+
+    if budget >= 1:
+        verdict, call = await _ask(
+            ctx,
+            model,
+            lead_id,
+            "classify",
+            "classify",
+            IntentVerdict,
+            max_adjustment=f"{ctx.settings.llm_max_adjustment:g}",
+            rules_intent=state.get("classification", {}).get("intent", "other"),
+            score=f"{score.get('total', 0):g}",
+            lead_block=block,
+        )
+        record["calls"].append(call)
+        if verdict is not None:
+            checked = checked_verdict(verdict, state, ctx.settings.llm_max_adjustment)
+            record["classification"] = checked
+            record["agrees"] = checked["intent"] == state.get("classification", {}).get("intent")
+            before = float(score.get("total", 0))
+            record["score_before"] = before
+            record["score_after"] = min(100.0, max(0.0, before + checked["adjustment"]))
+
+    update: AssistUpdate = {"assist": record}
+    owner = routing.get("owner")
+    if routing.get("action") in DRAFTED and owner and len(record["calls"]) < budget:
+        facts = fact_sheet(state, ctx.routing.rep(owner).name)
+        answer, call = await _ask(
+            ctx,
+            model,
+            lead_id,
+            "draft",
+            "draft_reply",
+            DraftAnswer,
+            facts=json.dumps(facts, ensure_ascii=False, default=str),
+            lead_block=block,
+        )
+        record["calls"].append(call)
+        if answer is not None:
+            problems = claim_problems(answer, facts)
+            record["draft"] = {
+                "language": answer.language,
+                "subject": answer.subject,
+                "body": answer.body,
+                "problems": problems,
+                "used": not problems,
+            }
+            if not problems:
+                update["draft"] = _model_draft(state, answer, call)
+
+    record["summary"] = _summary(record)
+    if "classification" in record or "draft" in update:
+        update["deliveries"] = await _tell(ctx, {**state, **update}, lead_id)
+        record["message_updated"] = "rep.message.assist" in update["deliveries"]
+    return update
+
+
+def _model_draft(state: LeadState, answer: DraftAnswer, call: ModelCall) -> Draft:
+    template = state.get("draft")
+    return {
+        "subject": answer.subject,
+        "body": answer.body,
+        "facts_used": template["facts_used"] if template else {},
+        "checks": {"claims_in_fact_sheet": True},
+        "checks_passed": True,
+        "method": "model",
+        "composed_at": template["composed_at"] if template else "",
+        "prompt": call["prompt"],
+    }
+
+
+def _summary(record: Assist) -> str:
+    outcomes = ", ".join(f"{c['task']} {c['outcome']}" for c in record["calls"]) or "no calls"
+    used = []
+    if "classification" in record:
+        used.append("the model's reading (score and owner unchanged)")
+    if record.get("draft", {}).get("used"):
+        used.append("the model's draft")
+    elif "draft" in record:
+        used.append("the template draft (the model's failed its checks)")
+    return f"{outcomes}; kept: {', '.join(used) if used else 'rules and template only'}"
+
+
+async def _tell(ctx: Context, state: LeadState, lead_id: str) -> dict[str, Any]:
+    """Edit the rep's message and add the CRM note, each once."""
+    deliveries: dict[str, Any] = dict(state.get("deliveries") or {})
+    receipt = deliveries.get("rep.message")
+    message = lead_message(state, ctx.routing)
+    if receipt and receipt.get("id") and message:
+        deliveries["rep.message.assist"] = await once(
+            ctx.receipts,
+            lead_id,
+            "rep.message.assist",
+            lambda: ctx.notifier.update(receipt, message),
+        )
+    contact = await contact_id(ctx, state)
+    if contact:
+        note = assist_note(state)
+        deliveries["crm.note.assist"] = await once(
+            ctx.receipts,
+            lead_id,
+            "crm.note.assist",
+            lambda: ctx.crm.add_note(contact, f"{lead_id}:assist", note),
+        )
+    return deliveries
