@@ -880,6 +880,25 @@ def spam_for(lead: Lead, raw: dict[str, Any]) -> Spam:
     return {"is_spam": score >= 1.0, "score": score, "reasons": [r for _, r in reasons]}
 
 
+@dataclass(frozen=True)
+class IntentVerdict:
+    """The intent the product acts on, its reasons, what decided it, and the spam verdict."""
+
+    intent: Intent
+    evidence: list[str]
+    decided_by: DecidedBy
+    spam: Spam
+
+
+def intent_verdict(lead: Lead, raw: dict[str, Any]) -> IntentVerdict:
+    """The message's intent, unless the spam verdict says spam: then spam, with its reasons."""
+    spam = spam_for(lead, raw)
+    if spam["is_spam"]:
+        return IntentVerdict("spam", spam["reasons"], "none", spam)
+    reading = read_intent(lead)
+    return IntentVerdict(reading.intent, reading.evidence, reading.decided_by, spam)
+
+
 def classify_lead(
     lead: Lead,
     raw: dict[str, Any],
@@ -888,17 +907,13 @@ def classify_lead(
     cfg: ScoringConfig,
 ) -> Classification:
     """Persona, segment, intent and spam from the lead and its enrichment; spam wins intent."""
-    spam = spam_for(lead, raw)
-    reading = read_intent(lead)
-    intent, evidence, decided_by = reading.intent, reading.evidence, reading.decided_by
-    if spam["is_spam"]:
-        intent, evidence, decided_by = "spam", spam["reasons"], "none"
+    verdict = intent_verdict(lead, raw)
     return {
         "persona": persona_for(lead.get("title")),
         "segment": segment_for(company, provenance, cfg),
-        "intent": intent,
-        "intent_evidence": evidence,
-        "intent_from": decided_by,
-        "spam": spam,
+        "intent": verdict.intent,
+        "intent_evidence": verdict.evidence,
+        "intent_from": verdict.decided_by,
+        "spam": verdict.spam,
         "method": "rules",
     }
