@@ -287,7 +287,7 @@ INTENT_CUES: tuple[Cue, ...] = (
         r"nicht mehr (?:kontaktieren|anrufen|anschreiben)",
         r"versehentlich",
         r"désinscrire",
-        r"ne (?:plus|pas) recevoir",
+        r"ne (?:\S+ )?(?:plus|pas) recevoir",
         r"retirez-(?:moi|nous)",
         r"par erreur",
         r"da(?:d|r)(?:me|nos) de baja",
