@@ -23,6 +23,7 @@ from typing import Any, Final, get_args
 from domain.classification import intent_verdict
 from domain.normalize import normalize_lead
 from domain.records import Intent, Lead
+from offline.evals import REPO_ROOT
 
 DATASET: Final = Path(__file__).resolve().parent / "data" / "intent_messages.jsonl"
 INTENTS: Final[tuple[Intent, ...]] = get_args(Intent)
@@ -149,7 +150,7 @@ def run(
     counts = Counter((e.split, e.intent, e.lang) for e in examples)
     result: dict[str, Any] = {
         "dataset": {
-            "path": str(path),
+            "path": _shown(path),
             "rows": len(examples),
             "by_split": {s: sum(n for (sp, _, _), n in counts.items() if sp == s) for s in SPLITS},
         },
@@ -162,6 +163,11 @@ def run(
             for split in SPLITS
         }
     return result
+
+
+def _shown(path: Path) -> str:
+    resolved = path.resolve()
+    return str(resolved.relative_to(REPO_ROOT)) if resolved.is_relative_to(REPO_ROOT) else str(path)
 
 
 def _cell(value: float | None) -> str:
