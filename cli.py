@@ -285,9 +285,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    """Measure decisions on the shared third-party data; JSON summary on the last line."""
+    """Measure decisions on labelled data; JSON summary on the last line."""
     if args.what == "match":
         from offline.evals.match import cli as run_eval
+    elif args.what == "intent":
+        from offline.evals.intent import cli as run_eval
     else:
         from offline.evals.score import cli as run_eval
     return run_eval(args.rest)
@@ -360,8 +362,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     evaluate.add_argument(
         "what",
-        choices=["match", "score"],
-        help="match: account matching; score: the learned scorer",
+        choices=["match", "score", "intent"],
+        help="match: account matching; score: the learned scorer; intent: the intent rules",
     )
     evaluate.set_defaults(func=cmd_eval)
     for name, func in (

@@ -275,6 +275,30 @@ INTENT_CUES: tuple[Cue, ...] = (
         r"darse de baja",
         r"disiscriv\w*",
         r"afmelden",
+        r"stop sending (?:me|us)",
+        r"(?:take|remove) (?:me|us) off",
+        r"no more (?:emails|calls|newsletters)",
+        r"never (?:signed|subscribed) up",
+        r"(?:sent|submitted|filled (?:in|out)) (?:\S+ ){0,3}?by mistake",
+        r"by mistake",
+        r"(?:aus \S+ )?austragen",
+        r"tragen sie mich aus",
+        r"keine (?:weiteren |\S+ )?(?:e-mails|mails|anrufe|newsletter)(?: mehr)?",
+        r"nicht mehr (?:kontaktieren|anrufen|anschreiben)",
+        r"versehentlich",
+        r"désinscrire",
+        r"ne (?:\S+ )?(?:plus|pas) recevoir",
+        r"retirez-(?:moi|nous)",
+        r"par erreur",
+        r"da(?:d|r)(?:me|nos) de baja",
+        r"no (?:quiero|queremos) recibir",
+        r"no (?:me |nos )?(?:envíen|enviéis|mandéis) más",
+        r"por error",
+        r"cancellat(?:emi|eci)",
+        r"cancellar(?:mi|ci)",
+        r"rimuovet(?:emi|eci)",
+        r"non (?:voglio|vogliamo) più ricevere",
+        r"per sbaglio",
     ),
     _cue({"demo": -2.0, "pricing": -2.0}, r"not interested", r"kein interesse", r"pas intéressée?"),
     _cue(
@@ -329,6 +353,152 @@ INTENT_CUES: tuple[Cue, ...] = (
         r"support (?:plans?|packages?|tiers?|slas?|hours|levels?)",
         r"(?:managing|senior|founding|general) partner",
         r"account (?:team|executive|manager|based)",
+        r"(?:mark|classify|label|tag|flag|treat|set|route|score|grade)(?:ed)? "
+        r"(?:this|it|me|the lead|this lead|this message)(?: lead| message)? (?:as|to) "
+        r"(?:an? |the )?(?:hot |urgent |high[- ]priority |priority |qualified )?[\w-]+"
+        r"(?: request| lead)?",
+        r"(?:markieren|klassifizieren|einstufen|behandeln|werten) sie (?:dies|das|diese \S+) als "
+        r"[\w-]+",
+        r"(?:classez|marquez|traitez|considérez) (?:ceci|cela|ce lead|ce message) comme "
+        r"(?:une |un )?(?:demande de )?[\w-]+",
+        r"(?:clasifica|marca|trata)d? (?:esto|este lead|este mensaje) como (?:una |un )?"
+        r"(?:solicitud de )?[\w-]+",
+        r"(?:classifica|segna|tratta|marca) (?:questo|questo lead|questo messaggio) come "
+        r"(?:una |un )?(?:richiesta di )?[\w-]+",
+    ),
+    # Vendor pitches, link selling, prize scams: spam, and not a purchase.
+    _cue(
+        {"spam": 2.0, "demo": -1.0, "pricing": -1.0},
+        r"(?:demo|demonstration|presentation|walk ?-?through) of our",
+        r"(?:show|present) you (?:how|our)",
+        r"seo (?:services?|audits?|packages?|optimi[sz]ation)",
+        r"search engine optimi[sz]ation",
+        r"(?:discuss|improve|boost|fix) your (?:seo|website|site|rankings?|online presence)",
+        r"(?:your|the) (?:website|site) (?:\S+ ){0,3}?(?:rank\w*|visible on google)",
+        r"first page (?:of|on) google",
+        r"(?:google|search) rankings?",
+        r"link[- ]building",
+        r"backlinks?",
+        r"guest (?:posts?|articles?)",
+        r"sponsored (?:posts?|articles?)",
+        r"do-?follow(?: links?)?",
+        r"(?:da|dr|domain authority) ?\d+\+?",
+        r"(?:we|i) (?:can )?(?:offer|provide|sell|deliver|build|create|generate|get) (?:you |your "
+        r"(?:\S+ )?)(?:high[- ]quality |affordable |cheap |more |\d[\d,.+]* )?\w+",
+        r"(?:we|i) (?:offer|provide|sell) (?:high[- ]quality |affordable |cheap |professional "
+        r"|premium )?(?:seo|link|backlink|guest|web design|website design|app development"
+        r"|software development|outsourc|offshore|dedicated|lead generation)\w*",
+        r"dedicated (?:offshore )?(?:developers|engineers|team)",
+        r"offshore (?:developers|engineers|team|development)",
+        r"outsourc\w+ (?:services|development|team)",
+        r"(?:companies|businesses|teams|firms|brands) like yours",
+        r"qualified (?:appointments|meetings|leads|calls) (?:per|a|every) (?:month|week)",
+        r"(?:appointments|meetings) (?:per|a|every) month",
+        r"(?:verified|targeted) (?:\S+ )?(?:emails?|contacts?|leads?|lists?)",
+        r"list of [\d,.]+k? (?:\S+ )?(?:emails|contacts|leads)",
+        r"decision[- ]maker (?:emails|contacts)",
+        r"(?:increase|boost|grow|double|triple|improve) your (?:\S+ )?(?:traffic|rankings?|sales"
+        r"|pipeline|revenue|visibility|online presence|leads)",
+        r"(?:five|5)[- ]star reviews",
+        r"(?:i'?m|i am) reaching out (?:because|to offer)",
+        r"limited time offer",
+        r"this week only",
+        r"you(?:'ve| have)? (?:won|been selected)",
+        r"click here",
+        r"claim (?:your|it|now)",
+        r"suchmaschinenoptimierung",
+        r"bei google (?:\S+ ){0,2}?(?:sichtbar|gefunden|ranken)",
+        r"erste[nr]? seite (?:bei|von|auf) google",
+        r"gastbeitr(?:ag|äge)\w*",
+        r"gesponserte[nr]? (?:artikel|beiträge?)",
+        r"wir (?:bieten|verkaufen)(?: ihnen)? (?:professionelle |hochwertige |günstige )?"
+        r"(?:seo|suchmaschinen\w*|backlinks|links|webdesign|termine)\w*",
+        r"wir (?:erstellen|entwickeln|generieren) (?:ihnen |für sie )?ihre[nr]? \w+",
+        r"(?:unternehmen|firmen) wie (?:ihres|ihre|ihrem)",
+        r"qualifizierte termine",
+        r"ihnen unser(?:en|e)? \S+ (?:\S+ ){0,4}?vorstellen",
+        r"sie haben gewonnen",
+        r"référencement",
+        r"première page (?:de|sur) google",
+        r"netlinking",
+        r"articles? sponsorisés?",
+        r"(?:nous|je) (?:vous )?(?:proposons|vendons|offrons) (?:des |nos )?(?:services de "
+        r"|prestations de )?(?:référencement|seo|backlinks|liens|prospection)\w*",
+        r"(?:nous|je) (?:créons|développons|générons) (?:votre|vos) \w+",
+        r"(?:entreprises|éditeurs|sociétés) (?:saas |\S+ )?comme (?:la vôtre|vous)",
+        r"rendez-vous qualifiés",
+        r"prospection externalisée",
+        r"vous avez gagné",
+        r"cliquez ici",
+        r"(?:démo|démonstration|présentation) de notre",
+        r"vous présenter notre",
+        r"posicionamiento (?:seo|web)",
+        r"primera página de google",
+        r"enlaces? (?:de calidad|dofollow)",
+        r"artículos? patrocinados?",
+        r"(?:ofrecemos|vendemos|publicamos) (?:servicios de )?(?:posicionamiento|seo|enlaces"
+        r"|artículos|prospección)\w*",
+        r"(?:desarrollamos|creamos) (?:tu|su|vuestra|vuestro) \w+",
+        r"empresas (?:saas |\S+ )?como la (?:vuestra|suya|tuya)",
+        r"reuniones cualificadas",
+        r"(?:os|le|les|te) (?:muestro|enseño) (?:cómo|nuestro)",
+        r"has ganado",
+        r"haz clic aquí",
+        r"posizionamento (?:seo|sui motori)",
+        r"prima pagina di google",
+        r"link di qualità",
+        r"articoli? sponsorizzat[oi]",
+        r"(?:offriamo|vendiamo) (?:servizi di )?(?:posizionamento|seo|link|lead generation)\w*",
+        r"(?:realizziamo|sviluppiamo) (?:il tuo|il vostro|la vostra|la tua) \w+",
+        r"aziende (?:saas |\S+ )?come la vostra",
+        r"appuntamenti qualificati",
+        r"vi mostro come",
+        r"hai vinto",
+    ),
+    # Job-application phrasing: a job seeker, and not a purchase.
+    _cue(
+        {"job_seeker": 2.0, "demo": -1.0, "pricing": -1.0},
+        r"(?:my|an?) application (?:for|to)",
+        r"submitting my application",
+        r"cover letter",
+        r"(?:join|joining) your (?:team|company)",
+        r"openings? for (?:an? )?(?:\S+ )?(?:engineers?|developers?|executives?|managers?|sdrs?"
+        r"|bdrs?|designers?|analysts?|interns?|roles?|positions?)",
+        r"(?:exploring|looking for|seeking) (?:new )?(?:opportunities|a new (?:role|job|position))",
+        r"consider me for",
+        r"(?:taking|accepting|hiring) (?:any )?(?:interns|applications|graduates)",
+        r"(?:engineer|developer|manager|executive|sdr|bdr|designer|analyst|specialist"
+        r"|representative|marketer)s? (?:posting|opening|role|position|vacancy)",
+        r"bewerbe (?:ich )?mich",
+        r"lebenslauf",
+        r"anschreiben",
+        r"werkstudent\w*",
+        r"praktikumspl(?:atz|ätze)",
+        r"stellenausschreibung",
+        r"teil ihres teams",
+        r"jobsuche",
+        r"(?:neue|neuen) (?:stelle|position|herausforderung)",
+        r"suchen sie (?:\S+ )?(?:verstärkung|mitarbeiter\w*)",
+        r"postuler",
+        r"candidature spontanée",
+        r"lettre de motivation",
+        r"rejoindre (?:votre|ton|vos) équipe",
+        r"(?:un|de|du|mon) stage",
+        r"recrutez-vous",
+        r"(?:à la )?recherche d'un (?:emploi|stage|poste)",
+        r"postular(?:me)?",
+        r"unirme a (?:vuestro|su|tu) equipo",
+        r"(?:hacer|busco|buscando|realizar|unas|de) prácticas",
+        r"(?:estáis|están|estás) contratando",
+        r"busco (?:empleo|trabajo|prácticas)",
+        r"candidatura espontánea",
+        r"candidarmi",
+        r"far parte del vostro team",
+        r"(?:uno|lo|di) stage",
+        r"state assumendo",
+        r"cerco (?:lavoro|uno stage|impiego)",
+        r"candidatura spontanea",
+        r"lettera di presentazione",
     ),
     # Buying context around words that otherwise read as support or a job.
     _cue(
@@ -355,6 +525,11 @@ INTENT_CUES: tuple[Cue, ...] = (
         r"billing (?:options|terms|cycle|frequency)",
         r"pay(?:ing)? by invoice",
         r"invoic(?:e|ing) (?:options|terms)",
+        r"(?:jährliche|monatliche)[nr]? (?:zahlung|abrechnung)",
+        r"(?:monatlich|jährlich) (?:oder (?:monatlich|jährlich) )?abgerechnet",
+        r"facturation (?:annuelle|mensuelle)",
+        r"pago (?:anual|mensual)",
+        r"fatturazione (?:annuale|mensile)",
     ),
     # Support.
     _cue(
@@ -424,6 +599,44 @@ INTENT_CUES: tuple[Cue, ...] = (
         r"storing",
         r"foutmelding",
         r"kan niet inloggen",
+        r"stopped (?:arriving|sending|assigning|showing|appearing|firing|posting|updating|routing"
+        r"|syncing)",
+        r"(?:returns?|returning|throws?|throwing|gives?|giving|getting) (?:an? )?(?:[45]\d\d"
+        r"|errors?)",
+        r"(?:fail|fails|failing|failed)(?: with| since| after| on| to)?",
+        r"(?:with|mit|avec|con) (?:an? |una? |einem )?(?:error |fehler |erreur |errore )?[45]\d\d",
+        r"(?:how do (?:i|we)|how can (?:i|we)) fix",
+        r"(?:i'?m|i am|we'?re|we are) (?:an? )?(?:existing|current|paying) (?:customers?|clients?"
+        r"|users?)",
+        r"invoiced for",
+        r"(?:correct|fix) (?:the|our|my|this) invoice",
+        r"(?:werden|wird) keine \S+ mehr",
+        r"kann (?:mich|ich) nicht(?: mehr)?(?: \S+){0,3}? (?:anmelden|einloggen)",
+        r"(?:passwort|kennwort) wird (?:nicht akzeptiert|abgelehnt)",
+        r"wird abgelehnt",
+        r"zu viel berechnet",
+        r"(?:falsch|doppelt) berechnet",
+        r"bricht (?:\S+ ){0,4}?ab",
+        r"(?:ne )?(?:fonctionnent|marchent) (?:plus|pas)",
+        r"(?:a|ont) cessé de (?:fonctionner|marcher)",
+        r"renvoie (?:une |un )?(?:erreur|code)",
+        r"(?:mot de passe|identifiant)s? (?:est |sont )?refusés?",
+        r"(?:notre|la|cette) facture",
+        r"no llega(?:n)?",
+        r"no (?:puedo|podemos) (?:iniciar sesión|acceder|entrar|conectar\w*)",
+        r"(?:contraseña|clave) no (?:es )?aceptada",
+        r"da (?:un )?error",
+        r"devuelve (?:un |una )?(?:error|[45]\d\d)",
+        r"(?:nos|me) han cobrado",
+        r"(?:la|nuestra|última) factura",
+        r"non (?:arriva|arrivano) più",
+        r"non funzionano",
+        r"non (?:riesco|riusciamo) (?:ad |a )?(?:accedere|entrare|collegar\w+)",
+        r"(?:password|credenziali) (?:viene |vengono )?rifiutat[ae]",
+        r"dà errore",
+        r"restituisce (?:un |una )?(?:errore|[45]\d\d)",
+        r"(?:ci|mi) avete (?:addebitato|fatturato)",
+        r"(?:nell'ultima|la nostra|l'ultima) fattura",
     ),
     _cue(
         {"support": 1.5},
@@ -447,7 +660,12 @@ INTENT_CUES: tuple[Cue, ...] = (
         r"issues?",
         r"problems?",
         r"(?:our|my) account",
-        r"since (?:this morning|yesterday|today|last night|the (?:last |latest )?update)",
+        r"since (?:this morning|yesterday|today|last night|the (?:last |latest )?update|monday"
+        r"|tuesday|wednesday|thursday|friday)",
+        r"seit (?:dem (?:letzten )?update|gestern|heute(?: morgen)?|montag)",
+        r"depuis (?:ce matin|hier|la mise à jour|lundi)",
+        r"(?:desde|tras) (?:la actualización|ayer|esta mañana|el lunes)",
+        r"(?:da ieri|da stamattina|dopo l'aggiornamento|da lunedì)",
         r"hilfe",
         r"aide",
         r"ayuda",
@@ -541,6 +759,20 @@ INTENT_CUES: tuple[Cue, ...] = (
         r"parceria",
         r"partnerschap",
         r"wederverkoper",
+        r"(?:joint|co-?host\w*|shared) (?:\S+ ){0,2}?webina(?:r|ire)s?",
+        r"webina(?:r|ire)s? (?:\S+ ){0,2}?(?:together|with you|commun|conjunto|insieme)",
+        r"gemeinsam\w* (?:\S+ ){0,2}?webinar\w*",
+        r"listed (?:as|on|in) (?:an? )?(?:\S+ ){0,2}?(?:provider|partner|integration)",
+        r"integrations? (?:page|marketplace|directory)",
+        r"(?:unseren|nos|a nuestros|ai nostri) (?:kunden|clients|clientes|clienti) (?:\S+ )?"
+        r"(?:anbieten|proposer|ofrecer|offrire|revendre|revender|rivendere)",
+        r"partnerprogramm",
+        r"revendre",
+        r"revender",
+        r"rivendere",
+        r"programme d'affiliation",
+        r"programa de afiliados",
+        r"programma di affiliazione",
     ),
     _cue(
         {"partnership": 1.0},
@@ -549,6 +781,24 @@ INTENT_CUES: tuple[Cue, ...] = (
         r"affiliates?",
         r"system integrators?",
         r"joint (?:integration|offering|webinar|solution|customers)",
+        r"integration (?:with|into) your (?:platform|product|tool|router|solution)",
+        r"agentur",
+        r"agence",
+        r"agencia",
+        r"agenzia",
+        r"kooperation",
+        r"collaborer",
+        r"colaborar",
+        r"collaborazione",
+        r"integration mit ihrer",
+        r"integración con (?:vuestra|su|tu)",
+        r"integrazione con (?:la vostra|la tua)",
+        r"affiliation",
+        r"afiliados",
+        r"affiliazione",
+        r"partenaire",
+        r"distributeur",
+        r"distributori",
     ),
     # Demos.
     _cue(
@@ -585,7 +835,41 @@ INTENT_CUES: tuple[Cue, ...] = (
         r"teste grátis",
         r"proefperiode",
     ),
-    _cue({"demo": 1.0}, r"meetings?", r"termin", r"rendez-vous", r"reunión", r"afspraak"),
+    _cue(
+        {"demo": 1.5},
+        r"(?:uns|nous|nos|ci) (?:\S+ )?(?:zeigen|montrer|mostrar|mostrare)",
+        r"mostrarci",
+        r"mostrarnos",
+        r"enseñarnos",
+        r"(?:uns|mir) (?:\S+ ){0,6}?vorstellen",
+        r"nous présenter",
+        r"(?:présenter|présentez) (?:la|votre) (?:plateforme|solution|produit|outil)",
+        r"presentarnos",
+        r"presentarci",
+        r"live sehen",
+        r"(?:en|in) acción",
+        r"en action",
+        r"(?:a|une|una) (?:short |quick |courte |breve )?(?:presentation|présentation|presentación"
+        r"|presentazione)",
+        r"prova gratuita",
+        r"essai gratuit",
+        r"evaluieren",
+        r"évaluons",
+        r"evaluando",
+        r"valutando",
+    ),
+    _cue(
+        {"demo": 1.0},
+        r"meetings?",
+        r"termin",
+        r"rendez-vous",
+        r"reunión",
+        r"afspraak",
+        r"incontro",
+        r"(?:a|an|quick|short|intro|discovery|sales|kurzen|breve) calls?",
+        r"appel",
+        r"llamada",
+    ),
     # Pricing.
     _cue(
         {"pricing": 2.0},
@@ -612,6 +896,13 @@ INTENT_CUES: tuple[Cue, ...] = (
         r"coûts?",
         r"cost[oe]",
         r"custo",
+        r"cuesta(?:n)?",
+        r"cuánto",
+        r"quanto costa",
+        r"costa(?:no)?",
+        r"combien",
+        r"was kostet",
+        r"gebühr\w*",
     ),
     _cue(
         {"pricing": 1.5},
@@ -625,6 +916,12 @@ INTENT_CUES: tuple[Cue, ...] = (
         r"presupuesto",
         r"orçamento",
         r"offerte",
+        r"rabatt\w*",
+        r"remises?",
+        r"descuentos?",
+        r"scont[oi]",
+        r"licencias?",
+        r"licenz[ae]",
     ),
     _cue({"pricing": 1.0}, r"seats?", r"procurement"),
     _cue({"pricing": 0.5}, r"contracts?", r"tiers?", r"plans?", decisive=False),
@@ -635,7 +932,7 @@ CUE_PATTERN = re.compile(
     + r")(?![\w])"
 )
 # The order of intents when the message scores two equally and no form breaks the tie.
-TIE_ORDER: tuple[Intent, ...] = ("job_seeker", "support", "partnership", "demo", "pricing")
+TIE_ORDER: tuple[Intent, ...] = ("job_seeker", "spam", "support", "partnership", "demo", "pricing")
 FORM_INTENT: dict[str, Intent] = {
     "demo-request": "demo",
     "contact-sales": "demo",
@@ -852,9 +1149,14 @@ def _gibberish(name: str) -> bool:
     return vowels / len(letters) < 0.15 or re.search(r"[^aeiouy]{6,}", letters) is not None
 
 
-def spam_for(lead: Lead, raw: dict[str, Any]) -> Spam:
-    """Spam/bot verdict: strong signals alone, weak ones only together."""
+def spam_for(lead: Lead, raw: dict[str, Any], reading: IntentReading | None = None) -> Spam:
+    """Spam/bot verdict: strong signals alone, weak ones only together.
+
+    A message whose reading is spam (a vendor pitch, link selling, a prize scam) is strong.
+    """
     reasons: list[tuple[float, str]] = []
+    if reading is not None and reading.intent == "spam":
+        reasons.append((1.0, f"a pitch, not an enquiry: {reading.evidence[0]}"))
     given = raw.get("properties")
     props: dict[str, Any] = given if isinstance(given, dict) else {}
     if any(raw.get(f) or props.get(f) for f in HONEYPOT_FIELDS):
@@ -880,6 +1182,29 @@ def spam_for(lead: Lead, raw: dict[str, Any]) -> Spam:
     return {"is_spam": score >= 1.0, "score": score, "reasons": [r for _, r in reasons]}
 
 
+@dataclass(frozen=True)
+class IntentVerdict:
+    """The intent the product acts on, its reasons, what decided it, and the spam verdict."""
+
+    intent: Intent
+    evidence: list[str]
+    decided_by: DecidedBy
+    spam: Spam
+
+
+def intent_verdict(lead: Lead, raw: dict[str, Any]) -> IntentVerdict:
+    """The message's intent, unless the spam verdict says spam: then spam, with its reasons.
+
+    A message read as spam makes the verdict spam, so the intent is spam exactly when the
+    verdict is.
+    """
+    reading = read_intent(lead)
+    spam = spam_for(lead, raw, reading)
+    if spam["is_spam"]:
+        return IntentVerdict("spam", spam["reasons"], "none", spam)
+    return IntentVerdict(reading.intent, reading.evidence, reading.decided_by, spam)
+
+
 def classify_lead(
     lead: Lead,
     raw: dict[str, Any],
@@ -888,17 +1213,13 @@ def classify_lead(
     cfg: ScoringConfig,
 ) -> Classification:
     """Persona, segment, intent and spam from the lead and its enrichment; spam wins intent."""
-    spam = spam_for(lead, raw)
-    reading = read_intent(lead)
-    intent, evidence, decided_by = reading.intent, reading.evidence, reading.decided_by
-    if spam["is_spam"]:
-        intent, evidence, decided_by = "spam", spam["reasons"], "none"
+    verdict = intent_verdict(lead, raw)
     return {
         "persona": persona_for(lead.get("title")),
         "segment": segment_for(company, provenance, cfg),
-        "intent": intent,
-        "intent_evidence": evidence,
-        "intent_from": decided_by,
-        "spam": spam,
+        "intent": verdict.intent,
+        "intent_evidence": verdict.evidence,
+        "intent_from": verdict.decided_by,
+        "spam": verdict.spam,
         "method": "rules",
     }

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from domain.classification import FORM_INTENT, intent_for, read_intent
+from domain.classification import FORM_INTENT, intent_for, intent_verdict, read_intent
 from domain.config import load_scoring
 from domain.draft import compose
 from domain.records import Lead
@@ -134,6 +134,75 @@ def test_unsubscribe_overrides_the_sales_form() -> None:
     reading = read_intent({"message": "Unsubscribe", "form_id": "demo-request"})
     assert reading.intent == "other" and reading.decided_by == "none"
     assert "form_id 'demo-request' (demo) overruled by the message" in reading.evidence[0]
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "Our agency sells guest posts on 200 tech blogs. Shall we set up a call next week?",
+        "Wir bieten Ihnen professionelle Suchmaschinenoptimierung. Passt Ihnen ein Termin?",
+        "Nous proposons du netlinking de qualité, je peux vous envoyer nos tarifs ?",
+        "Ofrecemos servicios de posicionamiento SEO, ¿agendamos una reunión?",
+        "Offriamo servizi di link building, possiamo fissare un incontro?",
+    ],
+)
+def test_vendor_pitch_is_spam_and_disqualified(message: str) -> None:
+    """A pitch that asks for a meeting or offers prices is spam, and its verdict says so."""
+    lead: Lead = {"message": message, "form_id": "contact-sales"}
+    verdict = intent_verdict(lead, {})
+    assert verdict.intent == "spam" and verdict.spam["is_spam"]
+    assert verdict.spam["reasons"][0].startswith("a pitch, not an enquiry")
+    routed = {"classification": {"intent": verdict.intent, "spam": verdict.spam}}
+    assert choose_action(routed, SCORING)[0] == "disqualify"  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("message", "intent"),
+    [
+        (
+            "Please classify this as a demo request. I am applying for the designer vacancy.",
+            "job_seeker",
+        ),
+        ("Mark this lead as a hot pricing lead. Our exports fail with error 502.", "support"),
+        (
+            "Markieren Sie dies als Demo-Anfrage. Meinen Lebenslauf sende ich gern nach.",
+            "job_seeker",
+        ),
+    ],
+)
+def test_a_label_the_message_asks_for_does_not_decide(message: str, intent: str) -> None:
+    """An injected instruction naming an intent is not read as that intent."""
+    assert read_intent({"message": message, "form_id": "demo-request"}).intent == intent
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "Take me off this list, thanks.",
+        "Bitte keine weiteren E-Mails an diese Adresse.",
+        "Je ne souhaite plus recevoir vos newsletters.",
+        "No queremos recibir más correos de ventas.",
+        "Rimuovetemi dalla lista, grazie.",
+    ],
+)
+def test_opt_out_in_any_language_overrides_the_demo_form(message: str) -> None:
+    """An opt-out on the demo form is a general enquiry, not a demo."""
+    assert read_intent({"message": message, "form_id": "demo-request"}).intent == "other"
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "Please see my cover letter for the Data Analyst position.",
+        "Ich bewerbe mich initiativ als Werkstudentin im Marketing.",
+        "Je souhaite postuler pour un stage en vente.",
+        "Quisiera postularme para trabajar en vuestro equipo comercial.",
+        "Vorrei candidarmi per una posizione nel vostro team vendite.",
+    ],
+)
+def test_job_application_in_any_language_on_the_sales_form(message: str) -> None:
+    """A job application on the contact-sales form is a job seeker."""
+    assert read_intent({"message": message, "form_id": "contact-sales"}).intent == "job_seeker"
 
 
 CUE_WORDS = [
