@@ -13,6 +13,7 @@ when one is configured, is measured on the same rows beside the rules.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -20,10 +21,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, get_args
 
+from domain.assist import IntentVerdict, lead_block
 from domain.classification import intent_verdict
 from domain.normalize import normalize_lead
-from domain.records import Intent, Lead
+from domain.prompts import chat, version
+from domain.records import DecisionRecord, Intent, Lead
 from offline.evals import REPO_ROOT
+from tools.ports import ChatModel
 
 DATASET: Final = Path(__file__).resolve().parent / "data" / "intent_messages.jsonl"
 INTENTS: Final[tuple[Intent, ...]] = get_args(Intent)
@@ -232,6 +236,32 @@ def summary(result: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def model_classifier(
+    model: ChatModel, loop: asyncio.AbstractEventLoop, max_adjustment: float
+) -> Classifier:
+    """The model's intent through the `classify` prompt, as the assist step asks it; a failed
+    call answers the rules' intent, with the outcome among the reasons."""
+
+    def classify(lead: Lead, raw: dict[str, Any]) -> tuple[Intent, list[str]]:
+        ruled, _ = rules(lead, raw)
+        state: DecisionRecord = {"lead": lead}
+        system, user = chat(
+            "classify",
+            max_adjustment=f"{max_adjustment:g}",
+            rules_intent=ruled,
+            score="—",
+            lead_block=lead_block(state),
+        )
+        answer = loop.run_until_complete(
+            model.ask("classify", version("classify"), system, user, IntentVerdict)
+        )
+        if answer.parsed is None:
+            return ruled, [f"model {answer.call['outcome']}: the rules' intent"]
+        return answer.parsed.intent, [f"model ({answer.call['ms']:g} ms)"]
+
+    return classify
+
+
 def cli(argv: list[str], *, model: Classifier | None = None, model_name: str | None = None) -> int:
     """`eval intent`: the figures for the rules (and a model when given), JSON summary last."""
     parser = argparse.ArgumentParser(
@@ -246,8 +276,34 @@ def cli(argv: list[str], *, model: Classifier | None = None, model_name: str | N
     parser.add_argument(
         "--show", type=int, default=SHOWN, metavar="N", help="misclassified messages listed"
     )
+    parser.add_argument(
+        "--rules-only", action="store_true", help="skip the model even when LLM_MODEL is set"
+    )
     args = parser.parse_args(argv)
+    if model is None and not args.rules_only:
+        return _with_configured_model(args)
     result = run(args.dataset, model=model, model_name=model_name)
+    for line in report(result, args.show):
+        print(line)
+    print(json.dumps(summary(result), ensure_ascii=False))
+    return 0
+
+
+def _with_configured_model(args: argparse.Namespace) -> int:
+    """Run with the model LLM_MODEL names (rules only when none is set)."""
+    from service.backends import open_chat
+    from service.settings import Settings
+
+    settings = Settings()
+    opened = open_chat(settings)
+    loop = asyncio.new_event_loop()
+    try:
+        classifier = model_classifier(opened, loop, settings.llm_max_adjustment) if opened else None
+        result = run(args.dataset, model=classifier, model_name=opened.name if opened else None)
+    finally:
+        if opened is not None:
+            loop.run_until_complete(opened.close())
+        loop.close()
     for line in report(result, args.show):
         print(line)
     print(json.dumps(summary(result), ensure_ascii=False))

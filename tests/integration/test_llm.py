@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from domain.assist import IntentVerdict
+from offline.evals import intent as intent_eval
 from service.wiring import open_services
 from tests.fakes.openai_server import (
     API_KEY,
@@ -253,3 +254,29 @@ async def test_without_a_model_nothing_asks_one(tmp_path: Path) -> None:
         state = await submit_and_run(services, lead_payload())
         assert (await services.health())["llm"]["backend"] is None
     assert "assist" not in state and state["draft"]["method"] == "template"
+
+
+def test_eval_intent_measures_the_configured_model_beside_the_rules(
+    server: tuple[str, FakeOpenAI],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`eval intent` with LLM_MODEL set asks the model for every message (here one that always
+    says demo) and prints its figures beside the rules'."""
+    base_url, fake = server
+    fake.responder = lambda _request: VERDICT
+    for name, value in (
+        ("LLM_MODEL", MODEL),
+        ("OPENAI_API_KEY", API_KEY),
+        ("OPENAI_BASE_URL", base_url),
+    ):
+        monkeypatch.setenv(name, value)
+    assert intent_eval.cli(["--show", "0"]) == 0
+    summary = json.loads(capsys.readouterr().out.rstrip("\n").rpartition("\n")[2])
+    assert summary["model_name"] == MODEL
+    for split in ("dev", "test"):
+        model = summary["model"][split]
+        assert model["n"] == 112
+        assert model["accuracy"] == pytest.approx(16 / 112, abs=0.01)  # only demo is right
+        assert summary["rules"][split]["accuracy"] > model["accuracy"]
+    assert len(fake.chat_bodies()) == 224
