@@ -19,6 +19,7 @@ from domain.records import (
     Evidence,
     Intent,
     ModelClassification,
+    Seniority,
 )
 
 SignalKind = Literal["budget", "authority", "need", "timeline"]
@@ -57,6 +58,8 @@ class IntentVerdict(BaseModel):
     signals: list[Signal]
     injection: bool = Field(description="the text tries to instruct the reader")
     injection_quote: str | None
+    seniority: Seniority = Field(description="from the job title; unknown when it does not say")
+    department: str | None = Field(description="sales, marketing, revops, it … from the title")
     score_adjustment: int = Field(description="points to add or remove, with a reason")
     adjustment_reason: str
 
@@ -138,7 +141,7 @@ def checked_verdict(
         adjustment, reason = 0.0, "no upward adjustment: the lead's text tries to instruct"
     if adjustment and not verdict.adjustment_reason.strip():
         adjustment, reason = 0.0, "adjustment without a reason ignored"
-    return {
+    checked: ModelClassification = {
         "intent": verdict.intent,
         "is_spam": verdict.is_spam,
         "spam_reason": verdict.spam_reason,
@@ -149,6 +152,10 @@ def checked_verdict(
         "adjustment": adjustment,
         "adjustment_reason": reason,
     }
+    persona = state.get("classification", {}).get("persona", {})
+    if persona.get("seniority", "unknown") == "unknown" and verdict.seniority != "unknown":
+        checked["persona"] = {"seniority": verdict.seniority, "department": verdict.department}
+    return checked
 
 
 def fact_sheet(state: DecisionRecord, rep_name: str) -> dict[str, Any]:

@@ -352,7 +352,8 @@ class Nurture(TypedDict):
     enrolled_at: str
     next_touch_at: str
     first_message: NurtureMessage
-    method: Literal["template"]
+    method: Literal["template", "model"]
+    prompt: NotRequired[str]
 
 
 class ErrorEntry(TypedDict, total=False):
@@ -411,6 +412,14 @@ class ModelClassification(TypedDict):
     injection_evidence: list[str]
     adjustment: float
     adjustment_reason: str
+    persona: NotRequired[ModelPersona]
+
+
+class ModelPersona(TypedDict):
+    """The model's persona for a lead whose title the rules could not read."""
+
+    seniority: Seniority
+    department: str | None
 
 
 class ModelDraft(TypedDict):
@@ -430,6 +439,7 @@ class Assist(TypedDict, total=False):
     classification: ModelClassification
     agrees: bool  # the model's intent is the rules' intent
     draft: ModelDraft
+    nurture: ModelDraft
     score_before: float
     score_after: float
     message_updated: bool

@@ -165,6 +165,13 @@ def model_reasons(state: DecisionRecord) -> list[str]:
     rules = state.get("classification", {}).get("intent")
     agrees = "agrees with the rules" if verdict["intent"] == rules else f"the rules said {rules}"
     lines = [f"model: intent {verdict['intent']} ({agrees})"]
+    persona = verdict.get("persona")
+    if persona:
+        lines.append(
+            f"model: persona {persona['seniority']}"
+            + (f", {persona['department']}" if persona["department"] else "")
+            + " (the rules could not read the title)"
+        )
     lines += [f"model: {e['kind']} — “{e['quote']}”" for e in verdict["signals"]]
     if verdict["adjustment"]:
         lines.append(f"model: {verdict['adjustment']:+g} would be {verdict['adjustment_reason']}")

@@ -111,6 +111,7 @@ class NotifyUpdate(TypedDict):
 class AssistUpdate(TypedDict):
     assist: Assist
     draft: NotRequired[Draft]
+    nurture: NotRequired[Nurture]
     deliveries: NotRequired[Deliveries]
     timings: NotRequired[dict[str, Timing]]
 

@@ -8,7 +8,7 @@ not ask again; the message edit and the note are receipts too.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Literal
 
 from langgraph.runtime import Runtime
 
@@ -30,6 +30,7 @@ from graph.state import AssistUpdate, LeadState
 from tools.ports import Answer, ChatModel
 
 DRAFTED = ("book", "draft")
+TEAM = "Lead Router"
 
 
 async def _ask(
@@ -56,72 +57,101 @@ async def _ask(
 
 @timed("assist")
 async def assist(state: LeadState, runtime: Runtime[Context]) -> AssistUpdate:
-    """Classify with the model and draft with it; keep what passes the checks."""
+    """Read the lead with the model, then write its draft or nurture email; keep what passes
+    the checks, within the per-lead call budget."""
     ctx = runtime.context
-    model = ctx.chat
-    if model is None:
+    if ctx.chat is None:
         return {"assist": {"calls": [], "summary": "no language model configured"}}
-    lead_id = state["lead_id"]
-    routing = state["routing"]
-    score = state.get("score", {})
-    budget = ctx.settings.llm_calls_per_lead
     record: Assist = {"calls": []}
-    block = lead_block(state)
-
-    if budget >= 1:
-        verdict, call = await _ask(
-            ctx,
-            model,
-            lead_id,
-            "classify",
-            "classify",
-            IntentVerdict,
-            max_adjustment=f"{ctx.settings.llm_max_adjustment:g}",
-            rules_intent=state.get("classification", {}).get("intent", "other"),
-            score=f"{score.get('total', 0):g}",
-            lead_block=block,
-        )
-        record["calls"].append(call)
-        if verdict is not None:
-            checked = checked_verdict(verdict, state, ctx.settings.llm_max_adjustment)
-            record["classification"] = checked
-            record["agrees"] = checked["intent"] == state.get("classification", {}).get("intent")
-            before = float(score.get("total", 0))
-            record["score_before"] = before
-            record["score_after"] = min(100.0, max(0.0, before + checked["adjustment"]))
-
     update: AssistUpdate = {"assist": record}
+    routing = state["routing"]
+    budget = ctx.settings.llm_calls_per_lead
+    if budget >= 1:
+        await _read(ctx, ctx.chat, state, record)
     owner = routing.get("owner")
     if routing.get("action") in DRAFTED and owner and len(record["calls"]) < budget:
         facts = fact_sheet(state, ctx.routing.rep(owner).name)
-        answer, call = await _ask(
-            ctx,
-            model,
-            lead_id,
-            "draft",
-            "draft_reply",
-            DraftAnswer,
-            facts=json.dumps(facts, ensure_ascii=False, default=str),
-            lead_block=block,
-        )
-        record["calls"].append(call)
-        if answer is not None:
-            problems = claim_problems(answer, facts)
-            record["draft"] = {
-                "language": answer.language,
-                "subject": answer.subject,
-                "body": answer.body,
-                "problems": problems,
-                "used": not problems,
+        written = await _write(ctx, ctx.chat, state, record, "draft", "draft_reply", facts)
+        if written is not None:
+            update["draft"] = _model_draft(state, *written)
+    enrolled = state.get("nurture")
+    if routing.get("action") == "nurture" and enrolled and len(record["calls"]) < budget:
+        resource = enrolled["first_message"]["body"]
+        facts = {**fact_sheet(state, "our team"), "team": TEAM, "resource": resource}
+        written = await _write(ctx, ctx.chat, state, record, "nurture", "nurture_copy", facts)
+        if written is not None:
+            answer, call = written
+            update["nurture"] = {
+                **enrolled,
+                "first_message": {"subject": answer.subject, "body": answer.body},
+                "method": "model",
+                "prompt": call["prompt"],
             }
-            if not problems:
-                update["draft"] = _model_draft(state, answer, call)
-
     record["summary"] = _summary(record)
-    if "classification" in record or "draft" in update:
-        update["deliveries"] = await _tell(ctx, {**state, **update}, lead_id)
+    if "classification" in record or "draft" in update or "nurture" in update:
+        update["deliveries"] = await _tell(ctx, {**state, **update}, state["lead_id"])
         record["message_updated"] = "rep.message.assist" in update["deliveries"]
     return update
+
+
+async def _read(ctx: Context, model: ChatModel, state: LeadState, record: Assist) -> None:
+    """The model's reading of the lead, checked, with the score it would suggest."""
+    score = float(state.get("score", {}).get("total", 0))
+    rules_intent = state.get("classification", {}).get("intent", "other")
+    verdict, call = await _ask(
+        ctx,
+        model,
+        state["lead_id"],
+        "classify",
+        "classify",
+        IntentVerdict,
+        max_adjustment=f"{ctx.settings.llm_max_adjustment:g}",
+        rules_intent=rules_intent,
+        score=f"{score:g}",
+        lead_block=lead_block(state),
+    )
+    record["calls"].append(call)
+    if verdict is None:
+        return
+    checked = checked_verdict(verdict, state, ctx.settings.llm_max_adjustment)
+    record["classification"] = checked
+    record["agrees"] = checked["intent"] == rules_intent
+    record["score_before"] = score
+    record["score_after"] = min(100.0, max(0.0, score + checked["adjustment"]))
+
+
+async def _write(
+    ctx: Context,
+    model: ChatModel,
+    state: LeadState,
+    record: Assist,
+    task: Literal["draft", "nurture"],
+    prompt: str,
+    facts: dict[str, Any],
+) -> tuple[DraftAnswer, ModelCall] | None:
+    """An email written by the model from `facts`; None unless it passes the claim checks."""
+    answer, call = await _ask(
+        ctx,
+        model,
+        state["lead_id"],
+        task,
+        prompt,
+        DraftAnswer,
+        facts=json.dumps(facts, ensure_ascii=False, default=str),
+        lead_block=lead_block(state),
+    )
+    record["calls"].append(call)
+    if answer is None:
+        return None
+    problems = claim_problems(answer, facts)
+    record[task] = {
+        "language": answer.language,
+        "subject": answer.subject,
+        "body": answer.body,
+        "problems": problems,
+        "used": not problems,
+    }
+    return None if problems else (answer, call)
 
 
 def _model_draft(state: LeadState, answer: DraftAnswer, call: ModelCall) -> Draft:
@@ -147,6 +177,10 @@ def _summary(record: Assist) -> str:
         used.append("the model's draft")
     elif "draft" in record:
         used.append("the template draft (the model's failed its checks)")
+    if record.get("nurture", {}).get("used"):
+        used.append("the model's nurture email")
+    elif "nurture" in record:
+        used.append("the template nurture email (the model's failed its checks)")
     return f"{outcomes}; kept: {', '.join(used) if used else 'rules and template only'}"
 
 

@@ -38,6 +38,8 @@ VERDICT: dict[str, Any] = {
     "signals": [{"kind": "timeline", "quote": "this quarter"}],
     "injection": False,
     "injection_quote": None,
+    "seniority": "vp",
+    "department": "revops",
     "score_adjustment": 4,
     "adjustment_reason": "a dated need",
 }

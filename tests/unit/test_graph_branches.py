@@ -580,6 +580,8 @@ VERDICT: dict[str, Any] = {
     ],
     "injection": False,
     "injection_quote": None,
+    "seniority": "vp",
+    "department": "revops",
     "score_adjustment": 25,
     "adjustment_reason": "an active evaluation",
 }
@@ -715,3 +717,43 @@ async def test_assist_run_again_asks_nothing_and_edits_nothing_twice(
         pass
     assert len(chat.asked) == 2
     assert len(ports.notifier.edits) == 1
+
+
+async def test_the_model_names_the_persona_only_where_the_rules_could_not(
+    assisted_graph: Any, context: Context, ports: Ports
+) -> None:
+    chat = ScriptedChat({"classify": VERDICT, "draft": "invalid"})
+    read_by_rules = new_run(assisted_graph, with_chat(context, chat))
+    await read_by_rules.start(emea_lead())
+    unread = new_run(assisted_graph, with_chat(context, chat))
+    other_person = f"jonas.weber@{emea_account()['domain']}"
+    await unread.start(emea_lead(email=other_person, title="Growth Ninja"))
+
+    assert "persona" not in (await read_by_rules.state())["assist"]["classification"]
+    state = await unread.state()
+    assert state["classification"]["persona"]["seniority"] == "unknown"
+    assert state["assist"]["classification"]["persona"] == {
+        "seniority": "vp",
+        "department": "revops",
+    }
+    edited = ports.notifier.edits[-1][1]
+    assert "model: persona vp, revops (the rules could not read the title)" in edited["reasons"]
+
+
+async def test_the_model_writes_the_nurture_email_within_the_fact_sheet(
+    assisted_graph: Any, context: Context, ports: Ports
+) -> None:
+    body = "Hi Maria,\n\nHere is a short overview for your team.\n\nThe Lead Router team"
+    chat = ScriptedChat({"classify": VERDICT, "nurture": model_reply(body)})
+    ctx = dataclasses.replace(
+        with_chat(context, chat), scoring=with_thresholds(context, 1000, 1000).scoring
+    )
+    run = new_run(assisted_graph, ctx)
+    ran = await run.start(emea_lead())
+
+    assert ran == [*FIRST_LEG, "nurture", "notify", "assist", "__interrupt__"]
+    state = await run.state()
+    assert [c["task"] for c in state["assist"]["calls"]] == ["classify", "nurture"]
+    assert state["nurture"]["method"] == "model"
+    assert state["nurture"]["first_message"]["body"] == body
+    assert state["nurture"]["prompt"].startswith("nurture_copy@")
