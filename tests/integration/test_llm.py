@@ -28,6 +28,7 @@ from tests.fakes.openai_server import (
     Refusal,
     running_openai,
 )
+from tests.fakes.slack_server import running_slack
 from tests.helpers import lead_payload, make_settings, submit_and_run
 from tools.llm_openai import Breaker, OpenAIChatModel
 
@@ -282,3 +283,33 @@ def test_eval_intent_measures_the_configured_model_beside_the_rules(
         assert model["accuracy"] == pytest.approx(16 / 112, abs=0.01)  # only demo is right
         assert summary["rules"][split]["accuracy"] > model["accuracy"]
     assert len(fake.chat_bodies()) == 224
+
+
+async def test_the_slack_message_is_edited_once_with_the_model_answer(
+    tmp_path: Path, server: tuple[str, FakeOpenAI]
+) -> None:
+    """Slack gets the rules' message first (chat.postMessage), then exactly one chat.update
+    carrying the model's draft, even when the lead is run again."""
+    base_url, fake = server
+    fake.responder = draft_reply
+    with running_slack(token="xoxb-test") as (slack_url, slack):
+        settings = make_settings(
+            tmp_path,
+            LLM_MODEL=MODEL,
+            OPENAI_API_KEY=API_KEY,
+            OPENAI_BASE_URL=base_url,
+            SLACK_BOT_TOKEN="xoxb-test",
+            SLACK_API_URL=slack_url,
+            SLACK_MIN_POST_INTERVAL_S=0,
+        )
+        async with open_services(settings) as services:
+            state = await submit_and_run(services, lead_payload())
+            assert await services.runner.process(state["lead_id"]) == "done"
+        receipt = state["deliveries"]["rep.message"]
+        (message,) = [m for m in slack.messages(receipt["channel"]) if m["ts"] == receipt["ts"]]
+        posts, updates = slack.count("chat.postMessage"), slack.count("chat.update")
+
+    assert updates == 1
+    assert posts == 1
+    assert message.get("edited") and "happy to show it" in json.dumps(message["blocks"])
+    assert state["assist"]["message_updated"] is True
