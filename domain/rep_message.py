@@ -41,6 +41,7 @@ class RepMessage(TypedDict):
     text: str
     facts: list[Fact]
     reasons: list[str]
+    model: NotRequired[list[str]]
     message: str | None
     draft: DraftPreview | None
     meeting: MeetingPreview | None
@@ -111,8 +112,6 @@ def lead_message(state: DecisionRecord, cfg: RoutingConfig) -> RepMessage | None
     if held:
         rep = cfg.rep(held["rep"])
         facts.append({"label": "Owner", "value": f"{rep.name}, {held['ownership']} (told)"})
-    reasons = score_reasons(state)
-    reasons += model_reasons(state)
     draft = state.get("draft", {})
     booking = state.get("booking", {})
     return {
@@ -122,7 +121,8 @@ def lead_message(state: DecisionRecord, cfg: RoutingConfig) -> RepMessage | None
         "recipient": recipient,
         "text": headline,
         "facts": facts,
-        "reasons": reasons,
+        "reasons": score_reasons(state),
+        "model": model_reasons(state),
         "message": lead.get("message"),
         "draft": (
             {"subject": draft["subject"], "body": draft["body"]} if draft.get("body") else None
@@ -164,19 +164,19 @@ def model_reasons(state: DecisionRecord) -> list[str]:
         return []
     rules = state.get("classification", {}).get("intent")
     agrees = "agrees with the rules" if verdict["intent"] == rules else f"the rules said {rules}"
-    lines = [f"model: intent {verdict['intent']} ({agrees})"]
+    lines = [f"intent {verdict['intent']} ({agrees})"]
     persona = verdict.get("persona")
     if persona:
         lines.append(
-            f"model: persona {persona['seniority']}"
+            f"persona {persona['seniority']}"
             + (f", {persona['department']}" if persona["department"] else "")
             + " (the rules could not read the title)"
         )
-    lines += [f"model: {e['kind']} — “{e['quote']}”" for e in verdict["signals"]]
+    lines += [f"{e['kind']}: “{e['quote']}”" for e in verdict["signals"]]
     if verdict["adjustment"]:
-        lines.append(f"model: {verdict['adjustment']:+g} would be {verdict['adjustment_reason']}")
+        lines.append(f"{verdict['adjustment']:+g} points suggested: {verdict['adjustment_reason']}")
     if verdict["is_spam"]:
-        lines.append(f"model: looks like spam — {verdict['spam_reason'] or 'no reason given'}")
+        lines.append(f"looks like spam: {verdict['spam_reason'] or 'no reason given'}")
     if verdict["injection"]:
         lines.append("⚠ the lead's text tries to instruct the model; nothing was changed by it")
     return lines

@@ -448,6 +448,8 @@ def block_kit(message: RepMessage) -> list[dict[str, Any]]:
         _mrkdwn("\n".join(f"*{fact['label']}:* {fact['value']}" for fact in message["facts"])),
         _mrkdwn("*Why this score*\n" + "\n".join(message["reasons"])),
     ]
+    if message.get("model"):
+        blocks.append(_mrkdwn("*The model's reading*\n" + "\n".join(message["model"])))
     if message["message"]:
         blocks.append(_mrkdwn(f"*Message*\n> {message['message'][:500]}"))
     draft = message["draft"]

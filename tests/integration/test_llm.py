@@ -248,7 +248,8 @@ async def test_the_service_tells_the_rep_first_then_edits_the_message_once(
     assert len(fake.chat_bodies()) == 2
     (message,) = [m for m in messages if m["key"].endswith(":rep")]
     assert "happy to show it" in json.dumps(message["blocks"])
-    assert "model: intent demo" in json.dumps(message["blocks"])
+    assert "The model's reading" in json.dumps(message["blocks"])
+    assert "intent demo (agrees with the rules)" in json.dumps(message["blocks"])
 
 
 async def test_without_a_model_nothing_asks_one(tmp_path: Path) -> None:

@@ -631,7 +631,7 @@ async def test_the_model_reads_and_drafts_after_the_rep_is_told(
     # The rep's message was sent first and edited once; the CRM has one assist note.
     assert [key for key, _ in ports.notifier.edits] == [f"{run.lead_id}:rep"]
     edited = ports.notifier.edits[0][1]
-    assert any(r.startswith("model: intent demo") for r in edited["reasons"])
+    assert edited["model"][0] == "intent demo (agrees with the rules)"
     assert f"{run.lead_id}:assist" in ports.crm.notes
     # The lead's words went in as quoted data in the user message, not in the instructions.
     _, system, user = chat.asked[0]
@@ -676,7 +676,7 @@ async def test_a_lead_that_tries_to_instruct_the_model_is_flagged_and_gains_noth
     assert verdict["adjustment"] == 0 and "tries to instruct" in verdict["adjustment_reason"]
     assert state["routing"]["owner"] in {"ana", "ben"}  # routed by the rules, as without it
     edited = ports.notifier.edits[-1][1]
-    assert any("tries to instruct" in r for r in edited["reasons"])
+    assert any("tries to instruct" in r for r in edited["model"])
 
 
 async def test_a_failing_model_leaves_the_rules_and_template_and_the_message_alone(
@@ -737,7 +737,7 @@ async def test_the_model_names_the_persona_only_where_the_rules_could_not(
         "department": "revops",
     }
     edited = ports.notifier.edits[-1][1]
-    assert "model: persona vp, revops (the rules could not read the title)" in edited["reasons"]
+    assert "persona vp, revops (the rules could not read the title)" in edited["model"]
 
 
 async def test_the_model_writes_the_nurture_email_within_the_fact_sheet(
