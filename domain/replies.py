@@ -18,7 +18,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from domain.assist import injection_evidence, quoted_in
 from domain.intake import EMAIL
-from domain.records import ReplyKind, ReplyReading, ReplyVerdict
+from domain.records import InboundReply, ReplyKind, ReplyReading, ReplyVerdict
 from domain.reply_dates import find_dates, fold, return_date
 
 KINDS: tuple[ReplyKind, ...] = (
@@ -72,6 +72,24 @@ class ReplyIn(BaseModel):
                 ],
             )
         return self
+
+
+def parse_inbound(value: Any, *, waiting: bool) -> InboundReply:
+    """The reply a lead's thread is handed; raises ValueError saying what is missing."""
+    if not isinstance(value, dict):
+        raise ValueError(f"a reply must be a mapping, got {type(value).__name__}")
+    missing = [k for k in ("message_id", "sender", "text", "received_at") if not value.get(k)]
+    if missing:
+        raise ValueError(f"a reply needs {', '.join(missing)}")
+    return {
+        "message_id": str(value["message_id"]),
+        "sender": str(value["sender"]),
+        "subject": value.get("subject"),
+        "text": str(value["text"]),
+        "received_at": str(value["received_at"]),
+        "thread_id": value.get("thread_id"),
+        "waiting": waiting,
+    }
 
 
 _ADDRESS = re.compile(r"[\w.+'-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
