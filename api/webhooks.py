@@ -10,12 +10,14 @@ from fastapi.responses import JSONResponse
 from api.deps import Parsed, ServicesDep, json_body, request_body_doc
 from api.problems import problem_responses
 from domain.intake import LeadIn
-from service import intake, outcomes
+from domain.replies import ReplyIn
+from service import intake, outcomes, replies
 from service.outcomes import OutcomeIn
 
 router = APIRouter(tags=["webhooks"])
 
 LeadBody = Annotated[Parsed[LeadIn], Depends(json_body(LeadIn, "lead", signed=True))]
+ReplyBody = Annotated[Parsed[ReplyIn], Depends(json_body(ReplyIn, "reply", signed=True))]
 OutcomeBody = Annotated[Parsed[OutcomeIn], Depends(json_body(OutcomeIn, "outcome", signed=True))]
 
 SIGNED_BODY_PROBLEMS = {
@@ -78,3 +80,34 @@ async def submit_outcome(body: OutcomeBody, services: ServicesDep) -> dict[str, 
         "recorded": True,
         "similar_account_memory": recorded.similar_account_memory,
     }
+
+
+@router.post(
+    "/webhooks/reply",
+    status_code=202,
+    responses={
+        200: {"description": "a repeat of a message_id already taken: nothing changes"},
+        **problem_responses(
+            {
+                **SIGNED_BODY_PROBLEMS,
+                404: "no lead for the lead_id, or for the email in that thread_id",
+                422: "not a JSON object, or invalid fields (every one listed)",
+                503: "the reply could not be queued; retry later",
+            }
+        ),
+    },
+    openapi_extra=request_body_doc(ReplyIn),
+)
+async def submit_reply(body: ReplyBody, services: ServicesDep) -> JSONResponse:
+    """Take a lead's email reply: 202 queued, or 200 for a message already taken."""
+    store = services.store
+    taken = await replies.take_reply(store, store, services.enqueue_reply, body.model)
+    return JSONResponse(
+        {
+            "lead_id": taken.lead_id,
+            "message_id": taken.message_id,
+            "status": "duplicate" if taken.duplicate else "queued",
+            "duplicate": taken.duplicate,
+        },
+        status_code=200 if taken.duplicate else 202,
+    )

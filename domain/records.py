@@ -354,6 +354,8 @@ class Nurture(TypedDict):
     first_message: NurtureMessage
     method: Literal["template", "model"]
     prompt: NotRequired[str]
+    resume_text: NotRequired[str]  # a reply's "not now" words no date could be read from
+    stopped: NotRequired[str]  # why no further touch is sent (an opt-out)
 
 
 class ErrorEntry(TypedDict, total=False):
@@ -446,6 +448,88 @@ class Assist(TypedDict, total=False):
     summary: str
 
 
+ReplyKind = Literal[
+    "interested",
+    "meeting_request",
+    "question",
+    "not_now",
+    "unsubscribe",
+    "out_of_office",
+    "wrong_person",
+    "spam",
+    "other",
+]
+
+
+class ReplyReading(TypedDict, total=False):
+    """One reader's verdict on a reply (the rules', or the model's after its checks)."""
+
+    kind: ReplyKind
+    confidence: float
+    confident: bool
+    evidence: list[str]
+    scores: dict[str, float]
+    dropped_quotes: int
+    date: str | None
+    injection: bool
+
+
+class ReplyVerdict(TypedDict, total=False):
+    """What a reply is, who decided (rules or model) and why; both readings kept."""
+
+    kind: ReplyKind
+    evidence: list[str]
+    decided_by: Literal["rules", "model"]
+    why: str
+    rules: ReplyReading
+    model: ReplyReading
+    calls: list[ModelCall]
+    date: str | None  # ISO day: a return date, or when to touch again
+    date_text: str | None  # the words it was read from, or "not now" words without a date
+    referred_email: str | None
+
+
+class InboundReply(TypedDict, total=False):
+    """A reply being handled: as it arrived, whether the lead was waiting, and its verdict."""
+
+    message_id: str
+    sender: str
+    subject: str | None
+    text: str
+    received_at: str
+    thread_id: str | None
+    waiting: bool
+    verdict: ReplyVerdict
+
+
+class ReplyRecord(TypedDict, total=False):
+    """One reply in the lead's record: what it was, what was done and why."""
+
+    message_id: str
+    sender: str
+    subject: str | None
+    received_at: str
+    kind: ReplyKind
+    evidence: list[str]
+    action: str
+    reason: str
+    at: str
+    waiting: bool
+    verdict: ReplyVerdict
+    draft: dict[str, Any]
+    booking: Booking
+    referral_lead_id: str
+    deliveries: dict[str, Any]
+
+
+class OptOut(TypedDict):
+    """The lead asked for no further touches."""
+
+    at: str
+    message_id: str
+    evidence: list[str]
+
+
 class DecisionRecord(TypedDict, total=False):
     """The whole record of one lead but the two keys that accumulate (errors, timings)."""
 
@@ -466,3 +550,6 @@ class DecisionRecord(TypedDict, total=False):
     rep_decision: RepAnswer
     assist: Assist
     status: Status
+    replies: list[ReplyRecord]
+    inbound_reply: InboundReply | None
+    opted_out: OptOut

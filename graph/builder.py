@@ -2,6 +2,9 @@
 
 capture → enrich → classify → score → route → book | draft | nurture → notify → wait_for_rep
 wait_for_rep (interrupt) → accept | not_a_fit → END; → reassign → notify (or wait again)
+a reply (resumes wait_for_rep, or enters an ended thread as its update) → classify_reply →
+  reply_book | reply_answer | reply_nurture | opt_out | reschedule | refer | note_reply →
+  wait_for_rep again (if the lead was waiting) or END
 with a language model: notify → assist → wait_for_rep (the rep is told before the model asked)
 """
 
@@ -20,12 +23,20 @@ from graph.nodes.assist import assist as assist_node
 from graph.nodes.book import book
 from graph.nodes.capture import capture
 from graph.nodes.classify import classify
+from graph.nodes.classify_reply import classify_reply
 from graph.nodes.draft import draft
 from graph.nodes.enrich import enrich
 from graph.nodes.not_a_fit import not_a_fit
+from graph.nodes.note_reply import note_reply
 from graph.nodes.notify import notify
 from graph.nodes.nurture import nurture
+from graph.nodes.opt_out import opt_out
 from graph.nodes.reassign import reassign
+from graph.nodes.refer import refer
+from graph.nodes.reply_answer import reply_answer
+from graph.nodes.reply_book import reply_book
+from graph.nodes.reply_nurture import reply_nurture
+from graph.nodes.reschedule import reschedule
 from graph.nodes.route import route
 from graph.nodes.score import score
 from graph.nodes.wait_for_rep import wait_for_rep
@@ -34,10 +45,22 @@ from graph.routing import (
     after_notify,
     after_notify_assisted,
     after_reassign,
+    after_reply,
+    after_reply_read,
     after_route,
 )
 from graph.state import LeadState
 
+REPLY_STEPS = (
+    "reply_book",
+    "reply_answer",
+    "reply_nurture",
+    "opt_out",
+    "reschedule",
+    "refer",
+    "note_reply",
+)
+REPLY_NODES = ("classify_reply", *REPLY_STEPS)
 NODES = (
     "capture",
     "enrich",
@@ -52,8 +75,10 @@ NODES = (
     "accept",
     "reassign",
     "not_a_fit",
+    *REPLY_NODES,
 )
 IO_NODES = {"capture", "enrich", "route", "book", "notify", "accept", "reassign", "not_a_fit"}
+IO_NODES |= {"classify_reply", *REPLY_STEPS}
 
 
 DECISIONS = ("capture", "enrich", "classify", "score", "route")
@@ -91,6 +116,14 @@ def build_graph(
         "accept": accept,
         "reassign": reassign,
         "not_a_fit": not_a_fit,
+        "classify_reply": classify_reply,
+        "reply_book": reply_book,
+        "reply_answer": reply_answer,
+        "reply_nurture": reply_nurture,
+        "opt_out": opt_out,
+        "reschedule": reschedule,
+        "refer": refer,
+        "note_reply": note_reply,
     }
     builder = StateGraph(LeadState, context_schema=Context)
     for name in DECISIONS if decisions_only else NODES:
@@ -116,8 +149,11 @@ def build_graph(
     else:
         builder.add_conditional_edges("notify", after_notify, ["wait_for_rep", END])
     builder.add_conditional_edges(
-        "wait_for_rep", after_decision, ["accept", "reassign", "not_a_fit"]
+        "wait_for_rep", after_decision, ["accept", "reassign", "not_a_fit", "classify_reply"]
     )
+    builder.add_conditional_edges("classify_reply", after_reply_read, list(REPLY_STEPS))
+    for step in REPLY_STEPS:
+        builder.add_conditional_edges(step, after_reply, ["wait_for_rep", END])
     builder.add_edge("accept", END)
     builder.add_edge("not_a_fit", END)
     builder.add_conditional_edges("reassign", after_reassign, ["notify", "wait_for_rep"])

@@ -17,6 +17,7 @@ from tools.ports import (
     CompanyDirectory,
     Embedder,
     EnrichmentProvider,
+    LeadIntake,
     Notifier,
     Receipts,
     RoundRobinCounters,
@@ -76,4 +77,5 @@ class Context:
     model: LearnedModel | None = None
     shadow_model: LearnedModel | None = None
     chat: ChatModel | None = None
+    intake: LeadIntake | None = None
     clock: Callable[[], datetime] = field(default=utcnow)

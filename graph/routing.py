@@ -45,8 +45,12 @@ def after_notify_assisted(state: LeadState) -> Literal["assist", "wait_for_rep",
     return after_notify(state)
 
 
-def after_decision(state: LeadState) -> Literal["accept", "reassign", "not_a_fit"]:
-    """The node that applies the rep's decision."""
+def after_decision(
+    state: LeadState,
+) -> Literal["accept", "reassign", "not_a_fit", "classify_reply"]:
+    """The node that applies the rep's decision, or reads the lead's reply."""
+    if state.get("inbound_reply"):
+        return "classify_reply"
     decision = state.get("rep_decision", {}).get("decision")
     if decision == "accept":
         return "accept"
@@ -61,3 +65,33 @@ def after_reassign(state: LeadState) -> Literal["notify", "wait_for_rep"]:
     """A lead that moved tells its new owner; one that stayed (escalated) waits again."""
     log = state.get("routing", {}).get("log", [])
     return "notify" if log and log[-1].get("result") == "reassigned" else "wait_for_rep"
+
+
+ReplyStep = Literal[
+    "reply_book", "reply_answer", "reply_nurture", "opt_out", "reschedule", "refer", "note_reply"
+]
+REPLY_STEPS: dict[str, ReplyStep] = {
+    "interested": "reply_book",
+    "meeting_request": "reply_book",
+    "question": "reply_answer",
+    "not_now": "reply_nurture",
+    "unsubscribe": "opt_out",
+    "out_of_office": "reschedule",
+    "wrong_person": "refer",
+    "spam": "note_reply",
+    "other": "note_reply",
+}
+
+
+def after_reply_read(state: LeadState) -> ReplyStep:
+    """The step that acts on the reply, by its kind."""
+    kind = (state.get("inbound_reply") or {}).get("verdict", {}).get("kind")
+    if kind not in REPLY_STEPS:
+        raise ValueError(f"after_reply_read: unknown reply kind {kind!r}")
+    return REPLY_STEPS[kind]
+
+
+def after_reply(state: LeadState) -> Literal["wait_for_rep", "__end__"]:
+    """A lead that was waiting for its rep waits again; a closed one stays closed."""
+    replies = state.get("replies") or []
+    return "wait_for_rep" if replies and replies[-1].get("waiting") else "__end__"

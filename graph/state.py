@@ -20,9 +20,12 @@ from domain.records import (
     Draft,
     Enrichment,
     ErrorEntry,
+    InboundReply,
     Lead,
     Nurture,
+    OptOut,
     RepAnswer,
+    ReplyRecord,
     Routing,
     Score,
     Status,
@@ -116,8 +119,28 @@ class AssistUpdate(TypedDict):
     timings: NotRequired[dict[str, Timing]]
 
 
-class WaitUpdate(TypedDict):
+class WaitUpdate(TypedDict, total=False):
+    """The rep's decision, or a reply from the lead that arrived while it waited."""
+
     rep_decision: RepAnswer
+    inbound_reply: InboundReply
+
+
+class ReadReplyUpdate(TypedDict):
+    inbound_reply: InboundReply
+    timings: NotRequired[dict[str, Timing]]
+
+
+class ReplyUpdate(TypedDict):
+    """A reply handled: its record appended, the inbound reply cleared, and what it changed."""
+
+    replies: list[ReplyRecord]
+    inbound_reply: None
+    booking: NotRequired[Booking]
+    nurture: NotRequired[Nurture]
+    routing: NotRequired[Routing]
+    opted_out: NotRequired[OptOut]
+    timings: NotRequired[dict[str, Timing]]
 
 
 class DecisionUpdate(TypedDict):

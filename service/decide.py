@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import datetime
 from typing import Any, cast
 
 import structlog
@@ -30,7 +31,7 @@ class DecisionError(ValueError):
     """The decision cannot apply to this lead as it stands; the message says why."""
 
 
-async def _lease(ctx: Context, leases: Leases, lead_id: str) -> str:
+async def take_lease(ctx: Context, leases: Leases, lead_id: str) -> str:
     """The lead's lease; waits while the lead runs (longer while a language model answers)."""
     token = uuid.uuid4().hex
     patience_s = 5.0
@@ -58,7 +59,7 @@ async def apply_decision(
     """Apply the rep's `decision` to the lead; returns what happened (`{"result", ...}`)."""
     if decision not in DECISIONS:
         raise DecisionError(f"unknown action {decision!r} (use {', '.join(DECISIONS)})")
-    token = await _lease(ctx, leases, lead_id)
+    token = await take_lease(ctx, leases, lead_id)
     try:
         config = thread_config(lead_id)
         snapshot = await graph.aget_state(config)
@@ -67,6 +68,11 @@ async def apply_decision(
             raise DecisionError(f"lead {lead_id} has not been routed yet")
         if expect_hop is not None and routing.get("hops", 0) != expect_hop:
             return {"result": "stale", "detail": "the lead moved on since this was scheduled"}
+        if actor == "sla" and snapshot.values.get("opted_out"):
+            return {"result": "unchanged", "detail": "the lead opted out: no SLA reminders"}
+        deadline = routing.get("sla_deadline")
+        if actor == "sla" and deadline and datetime.fromisoformat(deadline) > ctx.clock():
+            return {"result": "stale", "detail": "the SLA deadline moved (the lead was away)"}
         if settled(routing):
             return {
                 "result": "unchanged",

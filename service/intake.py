@@ -9,16 +9,19 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
 from domain.intake import LeadIn, idempotency_key, lead_id_for
 from service.errors import Rejected, Unavailable
-from service.wiring import Services
-from tools.ports import LeadRecord
+from tools.ports import LeadRecord, LeadRecords
+
+if TYPE_CHECKING:
+    from service.wiring import Services
 
 log = structlog.get_logger("lead_router.intake")
 
@@ -40,6 +43,17 @@ async def submit_lead(
     Raises `Rejected` when a sender-chosen key comes back with another payload, and
     `Unavailable` when the lead is stored but cannot be queued (the sweeper queues it later).
     """
+    return await take_lead(services.store, services.enqueue, lead, data, idempotency_header)
+
+
+async def take_lead(
+    store: LeadRecords,
+    enqueue: Callable[[str], Awaitable[None]],
+    lead: LeadIn,
+    data: dict[str, Any],
+    idempotency_header: str | None,
+) -> Submission:
+    """`submit_lead` over the lead records and the queue it is given."""
     started = time.perf_counter()
     key, chosen = idempotency_key(idempotency_header, data, lead)
     lead_id = lead_id_for(key)
@@ -56,7 +70,7 @@ async def submit_lead(
         email=lead.email.lower(),
         company=lead.company or "",
     )
-    claim = await services.store.claim(record)
+    claim = await store.claim(record)
     if not claim.created:
         existing = claim.record
         if chosen and existing.payload_hash != payload_hash:
@@ -74,7 +88,7 @@ async def submit_lead(
         )
         return Submission(lead_id=lead_id, status=existing.status, duplicate=True)
     try:
-        await services.enqueue(lead_id)
+        await enqueue(lead_id)
     except Exception as exc:  # the sweeper re-queues it; tell the sender to retry meanwhile
         log.error("enqueue failed", lead_id=lead_id, error=str(exc))
         raise Unavailable(
@@ -88,3 +102,23 @@ async def submit_lead(
         ms=round((time.perf_counter() - started) * 1000, 2),
     )
     return Submission(lead_id=lead_id, status="queued", duplicate=False)
+
+
+@dataclass
+class LeadSubmitter:
+    """The `LeadIntake` port over the webhook's intake: a lead the product raises itself (a
+    referral) is claimed under its own key, queued and routed like any other."""
+
+    store: LeadRecords
+    enqueue: Callable[[str], Awaitable[None]]
+
+    async def submit_lead(self, payload: dict[str, Any], key: str) -> dict[str, Any]:
+        """Take the lead; returns `{"lead_id", "status", "duplicate"}`."""
+        submitted = await take_lead(
+            self.store, self.enqueue, LeadIn.model_validate(payload), payload, key
+        )
+        return {
+            "lead_id": submitted.lead_id,
+            "status": submitted.status,
+            "duplicate": submitted.duplicate,
+        }

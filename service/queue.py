@@ -56,3 +56,17 @@ def register_decision(
         await handler(lead_id, decision, actor=actor, reason=reason, expect_hop=expect_hop)
 
     return broker.register_task(apply_decision, task_name=DECISION_TASK)
+
+
+REPLY_TASK = "apply_reply"
+
+
+def register_reply(
+    broker: AsyncBroker, handler: Callable[[str, dict[str, Any]], Awaitable[Any]]
+) -> AsyncTaskiqDecoratedTask[[str, dict[str, Any]], Any]:
+    """Register `apply_reply(lead_id, reply)` on the broker, handled by `handler`."""
+
+    async def apply_reply(lead_id: str, reply: dict[str, Any]) -> None:
+        await handler(lead_id, reply)
+
+    return broker.register_task(apply_reply, task_name=REPLY_TASK)

@@ -34,7 +34,9 @@ from graph.context import Context, RunSettings, utcnow
 from graph.similar_accounts import remember
 from service.backends import open_chat, open_embedder, open_store, open_vector_memory
 from service.decide import DecisionError, apply_decision
-from service.queue import make_broker, register, register_decision
+from service.intake import LeadSubmitter
+from service.queue import make_broker, register, register_decision, register_reply
+from service.replies import apply_reply, defer
 from service.runner import LeadRunner, thread_config
 from service.settings import Settings, refuse_unsupported
 from tools.calendar_builtin import BuiltinCalendar
@@ -95,9 +97,27 @@ class Services:
     crm: BuiltinCRM | None
     store: Store
     decision_task: AsyncTaskiqDecoratedTask[..., Any] = field(init=False)
+    reply_task: AsyncTaskiqDecoratedTask[[str, dict[str, Any]], Any] = field(init=False)
 
     def __post_init__(self) -> None:
         self.decision_task = register_decision(self.broker, self.decide)
+        self.reply_task = register_reply(self.broker, self.apply_reply)
+
+    async def enqueue_reply(self, lead_id: str, reply: dict[str, Any]) -> None:
+        """Queue a lead's reply."""
+        await self.reply_task.kiq(lead_id, reply)
+
+    async def apply_reply(self, lead_id: str, reply: dict[str, Any]) -> dict[str, Any]:
+        """Apply a lead's reply now (the queued task's handler); a step that fails hands the
+        reply back to the sweeper, which finishes it."""
+        try:
+            return await apply_reply(
+                self.graph, self.context, self.store, self.context.timers, lead_id, reply
+            )
+        except Exception as exc:
+            log.error("reply failed; retried later", lead_id=lead_id, error=str(exc))
+            await defer(self.context.timers, self.context, lead_id, reply)
+            return {"result": "deferred", "detail": f"{type(exc).__name__}: {exc}"[:300]}
 
     async def enqueue(self, lead_id: str) -> None:
         """Queue `process_lead(lead_id)`."""
@@ -142,10 +162,13 @@ class Services:
             return {"result": "refused", "detail": str(exc)}
 
     async def fire_timers(self) -> int:
-        """Queue the SLA checks that are due."""
+        """Queue the SLA checks and the deferred replies that are due."""
         due = await self.context.timers.pop_due_timers(self.context.clock().timestamp())
         for timer in due:
             payload = timer["payload"]
+            if payload.get("task") == "reply":
+                await self.enqueue_reply(payload["lead_id"], payload["reply"])
+                continue
             await self.enqueue_decision(
                 payload["lead_id"],
                 "reassign",
@@ -442,7 +465,13 @@ async def open_services(
     scoring = load_scoring(settings.scoring_config)
     async with contextlib.AsyncExitStack() as stack:
         opened = await open_context(settings, stack, routing, scoring, overrides=overrides)
-        context = opened.context
+
+        async def enqueue_lead(lead_id: str) -> None:
+            await task.kiq(lead_id)
+
+        context = dataclasses.replace(
+            opened.context, intake=LeadSubmitter(opened.store, enqueue_lead)
+        )
         checkpointer = overrides.checkpointer if overrides else None
         if checkpointer is None:
             checkpointer = await stack.enter_async_context(_checkpointer(settings))

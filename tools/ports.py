@@ -181,6 +181,13 @@ class CRM(Protocol):
     async def add_note(self, contact_id: str, key: str, body: str) -> dict[str, Any]: ...
 
 
+class LeadIntake(Protocol):
+    """New leads raised inside the product (a referral in a reply), taken like the webhook's:
+    claimed under their own idempotency key, queued and routed by the same rules."""
+
+    async def submit_lead(self, payload: dict[str, Any], key: str) -> dict[str, Any]: ...
+
+
 class CompanyDirectory(Protocol):
     """Known companies (ACCOUNTS_CSV and an optional larger directory file)."""
 

@@ -18,9 +18,10 @@ from graph.state import LeadState, NotifyUpdate
 
 
 async def schedule_sla(ctx: Context, state: LeadState) -> None:
-    """Schedule the SLA check of the lead's current owner, if its team has an SLA."""
+    """Schedule the SLA check of the lead's current owner, if its team has an SLA (none once
+    the lead opted out)."""
     routing = state.get("routing", {})
-    if routing.get("owner") and routing.get("sla_deadline"):
+    if routing.get("owner") and routing.get("sla_deadline") and not state.get("opted_out"):
         hop = int(routing.get("hops", 0))
         due = datetime.fromisoformat(routing["sla_deadline"]).astimezone(UTC).timestamp()
         await ctx.timers.add_timer(
@@ -45,7 +46,9 @@ async def _tell_new_owner(ctx: Context, state: LeadState, hop: int) -> Deliverie
             lambda: ctx.crm.assign_owner(contact, owner_email),
         )
     message = lead_message(state, ctx.routing)
-    if message:
+    if state.get("opted_out"):
+        deliveries["rep.message"] = {"skipped": "the lead opted out: no further touches"}
+    elif message:
         deliveries["rep.message"] = await once(
             ctx.receipts,
             lead_id,

@@ -6,13 +6,15 @@ from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 
 from domain.rep_decisions import DECISIONS, parse_answer
+from domain.replies import parse_inbound
 from graph.context import Context
 from graph.state import LeadState, WaitUpdate
 
 
 async def wait_for_rep(state: LeadState, runtime: Runtime[Context]) -> WaitUpdate:
-    """Wait for a Slack click, a console button or the SLA timer; resumed with
-    `Command(resume=answer)` (`domain.rep_decisions.RepAnswer`)."""
+    """Wait for a Slack click, a console button or the SLA timer, resumed with
+    `Command(resume=answer)` (`domain.rep_decisions.RepAnswer`) — or for the lead's reply,
+    resumed with `Command(resume={"reply": ...})`."""
     routing = state["routing"]
     given = interrupt(
         {
@@ -23,4 +25,6 @@ async def wait_for_rep(state: LeadState, runtime: Runtime[Context]) -> WaitUpdat
             "decisions": list(DECISIONS),
         }
     )
+    if isinstance(given, dict) and "reply" in given:
+        return {"inbound_reply": parse_inbound(given["reply"], waiting=True)}
     return {"rep_decision": parse_answer(given)}
