@@ -1,38 +1,14 @@
-"""Take in a lead (DESIGN §3): claim its idempotency key, creating its record, and queue it.
-
-The same delivery always maps to the same lead id (a UUIDv5 of the key), so a repeat finds the
-record already there and is answered with it instead of becoming a second lead.
-"""
+"""Take in a lead from the webhook (DESIGN §3): `service.admission` claims and queues it."""
 
 from __future__ import annotations
 
-import hashlib
-import json
-import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-import structlog
-
-from domain.intake import LeadIn, idempotency_key, lead_id_for
-from service.errors import Rejected, Unavailable
-from tools.ports import LeadRecord, LeadRecords
+from domain.intake import LeadIn
+from service.admission import Submission, take_lead
 
 if TYPE_CHECKING:
     from service.wiring import Services
-
-log = structlog.get_logger("lead_router.intake")
-
-
-@dataclass(frozen=True)
-class Submission:
-    """What became of a submitted lead: queued now, or a repeat of one already taken."""
-
-    lead_id: str
-    status: str
-    duplicate: bool
 
 
 async def submit_lead(
@@ -44,81 +20,3 @@ async def submit_lead(
     `Unavailable` when the lead is stored but cannot be queued (the sweeper queues it later).
     """
     return await take_lead(services.store, services.enqueue, lead, data, idempotency_header)
-
-
-async def take_lead(
-    store: LeadRecords,
-    enqueue: Callable[[str], Awaitable[None]],
-    lead: LeadIn,
-    data: dict[str, Any],
-    idempotency_header: str | None,
-) -> Submission:
-    """`submit_lead` over the lead records and the queue it is given."""
-    started = time.perf_counter()
-    key, chosen = idempotency_key(idempotency_header, data, lead)
-    lead_id = lead_id_for(key)
-    payload_hash = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
-    now = datetime.now(UTC).isoformat()
-    record = LeadRecord(
-        lead_id=lead_id,
-        key=key,
-        payload_hash=payload_hash,
-        payload=data,
-        source=lead.source or lead.form_id or "api",
-        received_at=now,
-        updated_at=now,
-        email=lead.email.lower(),
-        company=lead.company or "",
-    )
-    claim = await store.claim(record)
-    if not claim.created:
-        existing = claim.record
-        if chosen and existing.payload_hash != payload_hash:
-            raise Rejected(
-                f"idempotency key {key.split(':', 1)[1]!r} was already used "
-                "with a different payload",
-                lead_id=lead_id,
-            )
-        log.info(
-            "webhook",
-            lead_id=lead_id,
-            duplicate=True,
-            status=existing.status,
-            ms=round((time.perf_counter() - started) * 1000, 2),
-        )
-        return Submission(lead_id=lead_id, status=existing.status, duplicate=True)
-    try:
-        await enqueue(lead_id)
-    except Exception as exc:  # the sweeper re-queues it; tell the sender to retry meanwhile
-        log.error("enqueue failed", lead_id=lead_id, error=str(exc))
-        raise Unavailable(
-            "lead stored but the queue is unavailable; retry later", lead_id=lead_id
-        ) from exc
-    log.info(
-        "webhook",
-        lead_id=lead_id,
-        duplicate=False,
-        source=record.source,
-        ms=round((time.perf_counter() - started) * 1000, 2),
-    )
-    return Submission(lead_id=lead_id, status="queued", duplicate=False)
-
-
-@dataclass
-class LeadSubmitter:
-    """The `LeadIntake` port over the webhook's intake: a lead the product raises itself (a
-    referral) is claimed under its own key, queued and routed like any other."""
-
-    store: LeadRecords
-    enqueue: Callable[[str], Awaitable[None]]
-
-    async def submit_lead(self, payload: dict[str, Any], key: str) -> dict[str, Any]:
-        """Take the lead; returns `{"lead_id", "status", "duplicate"}`."""
-        submitted = await take_lead(
-            self.store, self.enqueue, LeadIn.model_validate(payload), payload, key
-        )
-        return {
-            "lead_id": submitted.lead_id,
-            "status": submitted.status,
-            "duplicate": submitted.duplicate,
-        }

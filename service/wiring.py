@@ -32,9 +32,9 @@ from domain.records import Enrichment
 from graph.builder import build_graph
 from graph.context import Context, RunSettings, utcnow
 from graph.similar_accounts import remember
+from service.admission import LeadSubmitter
 from service.backends import open_chat, open_embedder, open_store, open_vector_memory
 from service.decide import DecisionError, apply_decision
-from service.intake import LeadSubmitter
 from service.queue import make_broker, register, register_decision, register_reply
 from service.replies import apply_reply, defer
 from service.runner import LeadRunner, thread_config
