@@ -58,6 +58,7 @@ class Rep(_Strict):
     weight: float = Field(default=1, gt=0)
     capacity_per_day: int | None = Field(default=None, ge=0)
     out_of_office: list[str] = Field(default_factory=list)
+    calcom_event_type_id: int | None = Field(default=None, gt=0)  # the rep's own Cal.com event
 
     @field_validator("timezone")
     @classmethod
@@ -95,6 +96,7 @@ class Team(_Strict):
     sla_minutes: int | None = Field(default=None, gt=0)
     slack_channel: str | None = None
     respect_working_hours: bool = False
+    calcom_event_type_id: int | None = Field(default=None, gt=0)  # when a rep has none
 
 
 class Queue(_Strict):
@@ -219,6 +221,15 @@ class RoutingConfig(_Strict):
 
     def team_of(self, rep_id: str) -> Team | None:
         return next((t for t in self.teams if rep_id in t.pool), None)
+
+    def calcom_event_type(self, rep_id: str, team_id: str | None = None) -> int | None:
+        """The Cal.com event type a meeting with the rep is booked on: the rep's own, else
+        that of the team the lead was routed through, else that of the rep's first team."""
+        own = self.rep(rep_id).calcom_event_type_id
+        if own is not None:
+            return own
+        team = next((t for t in self.teams if t.id == team_id), None) or self.team_of(rep_id)
+        return team.calcom_event_type_id if team is not None else None
 
 
 class Band(_Strict):

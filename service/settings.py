@@ -92,6 +92,7 @@ class Settings(BaseSettings):
     slack_min_post_interval_s: float = Field(default=1.0, alias="SLACK_MIN_POST_INTERVAL_S", ge=0)
     calcom_api_key: SecretStr | None = Field(default=None, alias="CALCOM_API_KEY")
     calcom_api_url: str | None = Field(default=None, alias="CALCOM_API_URL")
+    calcom_app_url: str | None = Field(default=None, alias="CALCOM_APP_URL")
 
     # Worker
     worker_concurrency: int = Field(default=16, alias="WORKER_CONCURRENCY", ge=1)
@@ -133,7 +134,6 @@ class UnsupportedSetting(ValueError):
 # EMBEDDINGS_MODEL uses them.
 _NO_ADAPTER_YET = (
     (("HUBSPOT_ACCESS_TOKEN", "HUBSPOT_API_URL"), "HubSpot adapter", "the built-in CRM"),
-    (("CALCOM_API_KEY", "CALCOM_API_URL"), "Cal.com adapter", "the built-in calendar"),
 )
 
 
@@ -153,6 +153,11 @@ def refuse_unsupported(settings: Settings) -> None:
         problems.append(
             "LLM_MODEL is set but OPENAI_API_KEY is not: set it (any value for a server that "
             "takes no key) or unset LLM_MODEL to use rules and templates"
+        )
+    if settings.calcom_api_key is None and (settings.calcom_api_url or settings.calcom_app_url):
+        problems.append(
+            "CALCOM_API_URL or CALCOM_APP_URL is set but CALCOM_API_KEY is not: set it to book on "
+            "Cal.com, or unset them to use the built-in calendar"
         )
     if problems:
         raise UnsupportedSetting("; ".join(problems))

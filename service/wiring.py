@@ -40,6 +40,7 @@ from service.replies import apply_reply, defer
 from service.runner import LeadRunner, thread_config
 from service.settings import Settings, refuse_unsupported
 from tools.calendar_builtin import BuiltinCalendar
+from tools.calendar_calcom import CalcomCalendar
 from tools.crm_builtin import BuiltinCRM
 from tools.directory import InMemoryDirectory, read_accounts_csv
 from tools.enrichment_http import HttpEnrichmentProvider
@@ -347,7 +348,8 @@ async def open_context(
     """Open the backends a run needs (closed by `stack`) and the run context over them.
 
     Refuses settings whose adapter does not exist yet (`UnsupportedSetting`). `live=False` is
-    for replays: no HTTP enrichment calls and no Slack, only the outbox. `overrides` replace
+    for replays: no HTTP enrichment calls, no Slack and no Cal.com, only the outbox and the
+    built-in calendar. `overrides` replace
     adapters (tests).
     """
     refuse_unsupported(settings)
@@ -391,6 +393,16 @@ async def open_context(
     if given.wrap_notifier is not None:
         notifier = given.wrap_notifier(notifier)
     calendar = given.calendar
+    if calendar is None and live and settings.calcom_api_key:
+        calcom = CalcomCalendar(
+            settings.calcom_api_key,
+            base_url=settings.calcom_api_url,
+            app_url=settings.calcom_app_url,
+            receipts=StoreReceipts(store, effect="calcom.booking"),
+            dry_run=settings.shadow_mode,
+        )
+        stack.push_async_callback(calcom.close)
+        calendar = calcom
     if calendar is None:
         builtin_calendar = BuiltinCalendar(settings.data_dir / "calendar.sqlite3")
         await builtin_calendar.open()

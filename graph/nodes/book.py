@@ -20,7 +20,10 @@ async def book(state: LeadState, runtime: Runtime[Context]) -> BookUpdate:
     owner = routing.get("owner")
     if not owner:
         return {"booking": {"status": "skipped", "reason": "no rep owns this lead"}}
-    rep = ctx.routing.rep(owner).model_dump()
+    rep = {
+        **ctx.routing.rep(owner).model_dump(),
+        "calcom_event_type_id": ctx.routing.calcom_event_type(owner, routing.get("team")),
+    }
     attendee = {
         "email": lead.get("email"),
         "name": lead.get("full_name") or lead.get("email"),

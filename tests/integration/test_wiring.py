@@ -1,6 +1,6 @@
 """What the settings open: settings without an adapter stop the start, /health names the
-classes actually in use, the Slack pacing setting reaches the notifier, and a messy accounts
-file costs its bad rows, not the start."""
+classes actually in use, the Slack pacing and Cal.com settings reach their adapters, and a
+messy accounts file costs its bad rows, not the start."""
 
 from __future__ import annotations
 
@@ -18,10 +18,10 @@ from service import wiring
 from service.settings import UnsupportedSetting, refuse_unsupported
 from service.wiring import Overrides, open_services
 from tests.helpers import ENV_SETTINGS, ROOT, live_server, make_settings
+from tools.calendar_calcom import CalcomCalendar
 from tools.slack import SlackNotifier
 
 HUBSPOT = "HubSpot adapter"
-CALCOM = "Cal.com adapter"
 MESSY_ACCOUNTS = (
     "account_id,name,domain,website,owner_email,employees,country\n"
     "A-1,Acme Robotics,acme.com,,ana@example.com,1200,US\n"
@@ -36,8 +36,6 @@ MESSY_ACCOUNTS = (
     [
         ("HUBSPOT_ACCESS_TOKEN", "pat-na1-0000", HUBSPOT),
         ("HUBSPOT_API_URL", "http://127.0.0.1:9", HUBSPOT),
-        ("CALCOM_API_KEY", "cal_live_0000", CALCOM),
-        ("CALCOM_API_URL", "http://127.0.0.1:9", CALCOM),
     ],
 )
 def test_a_setting_without_an_adapter_is_refused_naming_it(
@@ -136,6 +134,33 @@ async def test_slack_pacing_comes_from_its_setting(tmp_path: Path) -> None:
         notifier = services.context.notifier
         assert isinstance(notifier, SlackNotifier)
         assert notifier.min_interval_s == 0.25
+
+
+def test_a_cal_com_url_without_its_key_is_refused_saying_what_to_set(tmp_path: Path) -> None:
+    """CALCOM_API_URL alone is refused naming CALCOM_API_KEY; with the key both start."""
+    with pytest.raises(UnsupportedSetting) as refused:
+        refuse_unsupported(make_settings(tmp_path, CALCOM_API_URL="http://127.0.0.1:9"))
+    assert "CALCOM_API_KEY is not" in str(refused.value)
+    refuse_unsupported(
+        make_settings(tmp_path, CALCOM_API_KEY="cal_live_0000", CALCOM_API_URL="http://127.0.0.1:9")
+    )
+
+
+@pytest.mark.parametrize("shadow", [False, True])
+async def test_a_cal_com_key_selects_the_cal_com_calendar(tmp_path: Path, shadow: bool) -> None:
+    """CALCOM_API_KEY opens CalcomCalendar on CALCOM_API_URL, dry-run under SHADOW_MODE."""
+    settings = make_settings(
+        tmp_path,
+        CALCOM_API_KEY="cal_live_0000",
+        CALCOM_API_URL="http://127.0.0.1:9",
+        SHADOW_MODE=shadow,
+    )
+    async with open_services(settings) as services:
+        calendar = services.context.calendar
+        health = await services.health()
+    assert isinstance(calendar, CalcomCalendar)
+    assert calendar.base_url == "http://127.0.0.1:9" and calendar.dry_run is shadow
+    assert health["calendar"] == {"backend": "CalcomCalendar", "ok": True}
 
 
 async def test_services_start_on_a_messy_accounts_file_and_log_one_summary(

@@ -203,3 +203,37 @@ def test_capture_column_listed_twice_names_its_line(tmp_path: Path) -> None:
         f"{path}:{_line_of(path, '  capture_columns: [Lead')}: learning.capture_columns: "
     )
     assert "'Lead Source' is listed twice" in str(err.value)
+
+
+def test_the_reps_own_cal_com_event_type_wins_over_the_teams(tmp_path: Path) -> None:
+    """A rep's calcom_event_type_id wins; without one, the routed team's (else their own team's)."""
+    path = _edited(
+        tmp_path,
+        "routing.yaml",
+        "    pool: [ana, ben]\n",
+        "    pool: [ana, ben]\n    calcom_event_type_id: 701\n",
+    )
+    path.write_text(
+        path.read_text().replace(
+            "    weight: 2\n", "    weight: 2\n    calcom_event_type_id: 42\n", 1
+        )
+    )
+    routing = load_routing(path)
+    assert routing.rep("ana").calcom_event_type_id == 42
+    assert routing.calcom_event_type("ana", "emea-enterprise") == 42
+    assert routing.calcom_event_type("ben", "emea-enterprise") == 701
+    assert routing.calcom_event_type("ben") == 701
+    assert routing.calcom_event_type("dan", "na-enterprise") is None
+
+
+def test_a_cal_com_event_type_must_be_a_positive_id(tmp_path: Path) -> None:
+    """calcom_event_type_id: 0 is refused at its line."""
+    path = _edited(
+        tmp_path, "routing.yaml", "    weight: 2\n", "    weight: 2\n    calcom_event_type_id: 0\n"
+    )
+    with pytest.raises(ConfigError) as err:
+        load_routing(path)
+    assert (
+        f"{path}:{_line_of(path, 'calcom_event_type_id: 0')}: reps.0.calcom_event_type_id:"
+        in str(err.value)
+    )
