@@ -132,7 +132,6 @@ class UnsupportedSetting(ValueError):
 # missing, what serves the concern instead). OPENAI_API_KEY and OPENAI_BASE_URL are not here:
 # EMBEDDINGS_MODEL uses them.
 _NO_ADAPTER_YET = (
-    (("HUBSPOT_ACCESS_TOKEN", "HUBSPOT_API_URL"), "HubSpot adapter", "the built-in CRM"),
     (("CALCOM_API_KEY", "CALCOM_API_URL"), "Cal.com adapter", "the built-in calendar"),
 )
 
@@ -149,6 +148,11 @@ def refuse_unsupported(settings: Settings) -> None:
                 f"{' and '.join(given)} {'is' if len(given) == 1 else 'are'} set, but this "
                 f"release has no {missing}: unset {them} to use {instead}"
             )
+    if settings.hubspot_api_url and settings.hubspot_access_token is None:
+        problems.append(
+            "HUBSPOT_API_URL is set but HUBSPOT_ACCESS_TOKEN is not: set the private app's "
+            "token or unset HUBSPOT_API_URL to use the built-in CRM"
+        )
     if settings.llm_model and settings.openai_api_key is None:
         problems.append(
             "LLM_MODEL is set but OPENAI_API_KEY is not: set it (any value for a server that "

@@ -32,7 +32,13 @@ from domain.records import Enrichment
 from graph.builder import build_graph
 from graph.context import Context, RunSettings, utcnow
 from graph.similar_accounts import remember
-from service.backends import open_chat, open_embedder, open_store, open_vector_memory
+from service.backends import (
+    open_chat,
+    open_embedder,
+    open_hubspot_crm,
+    open_store,
+    open_vector_memory,
+)
 from service.decide import DecisionError, apply_decision
 from service.queue import make_broker, register, register_decision
 from service.runner import LeadRunner, thread_config
@@ -324,7 +330,8 @@ async def open_context(
     """Open the backends a run needs (closed by `stack`) and the run context over them.
 
     Refuses settings whose adapter does not exist yet (`UnsupportedSetting`). `live=False` is
-    for replays: no HTTP enrichment calls and no Slack, only the outbox. `overrides` replace
+    for replays: no HTTP enrichment calls, no Slack and no HubSpot, only the outbox and the
+    built-in CRM. `overrides` replace
     adapters (tests).
     """
     refuse_unsupported(settings)
@@ -344,6 +351,8 @@ async def open_context(
         store = given.wrap_store(store)
     builtin_crm = None
     crm = given.crm
+    if crm is None and live and settings.hubspot_access_token is not None:
+        crm = await open_hubspot_crm(settings, routing.reps)
     if crm is None:
         crm = builtin_crm = BuiltinCRM(settings.crm_path)
         await builtin_crm.open()

@@ -20,7 +20,6 @@ from service.wiring import Overrides, open_services
 from tests.helpers import ENV_SETTINGS, ROOT, live_server, make_settings
 from tools.slack import SlackNotifier
 
-HUBSPOT = "HubSpot adapter"
 CALCOM = "Cal.com adapter"
 MESSY_ACCOUNTS = (
     "account_id,name,domain,website,owner_email,employees,country\n"
@@ -34,8 +33,6 @@ MESSY_ACCOUNTS = (
 @pytest.mark.parametrize(
     ("setting", "value", "missing"),
     [
-        ("HUBSPOT_ACCESS_TOKEN", "pat-na1-0000", HUBSPOT),
-        ("HUBSPOT_API_URL", "http://127.0.0.1:9", HUBSPOT),
         ("CALCOM_API_KEY", "cal_live_0000", CALCOM),
         ("CALCOM_API_URL", "http://127.0.0.1:9", CALCOM),
     ],
@@ -52,13 +49,11 @@ def test_a_setting_without_an_adapter_is_refused_naming_it(
 
 def test_every_refused_setting_is_named_in_one_line(tmp_path: Path) -> None:
     """Several reserved settings are refused together, each named, on one line."""
-    settings = make_settings(
-        tmp_path, HUBSPOT_ACCESS_TOKEN="pat", HUBSPOT_API_URL="http://h", LLM_MODEL="m"
-    )
+    settings = make_settings(tmp_path, HUBSPOT_API_URL="http://h", LLM_MODEL="m")
     with pytest.raises(UnsupportedSetting) as refused:
         refuse_unsupported(settings)
     message = str(refused.value)
-    assert "HUBSPOT_ACCESS_TOKEN and HUBSPOT_API_URL are set" in message
+    assert "HUBSPOT_API_URL is set but HUBSPOT_ACCESS_TOKEN is not" in message
     assert "LLM_MODEL is set" in message
     assert "\n" not in message
 
@@ -81,21 +76,21 @@ def test_openai_settings_for_embeddings_are_not_refused(tmp_path: Path) -> None:
     refuse_unsupported(settings)
 
 
-async def test_services_do_not_open_with_a_hubspot_token(tmp_path: Path) -> None:
-    """open_services refuses HUBSPOT_ACCESS_TOKEN before opening any backend."""
-    settings = make_settings(tmp_path, HUBSPOT_ACCESS_TOKEN="pat-na1-0000")
-    with pytest.raises(UnsupportedSetting, match="HUBSPOT_ACCESS_TOKEN"):
+async def test_services_do_not_open_with_a_hubspot_url_but_no_token(tmp_path: Path) -> None:
+    """open_services refuses HUBSPOT_API_URL without a token before opening any backend."""
+    settings = make_settings(tmp_path, HUBSPOT_API_URL="http://127.0.0.1:9")
+    with pytest.raises(UnsupportedSetting, match="HUBSPOT_ACCESS_TOKEN is not"):
         async with open_services(settings):
             pass
     assert not (settings.data_dir / "crm.sqlite3").exists()
 
 
-def test_serve_with_a_hubspot_token_exits_with_one_line_naming_it(tmp_path: Path) -> None:
-    """`cli.py serve` with HUBSPOT_ACCESS_TOKEN set exits 2 with one line saying to unset it."""
+def test_serve_with_a_hubspot_url_but_no_token_exits_with_one_line(tmp_path: Path) -> None:
+    """`cli.py serve` with HUBSPOT_API_URL and no token exits 2 with one line saying why."""
     env = {
         **{k: v for k, v in os.environ.items() if k not in ENV_SETTINGS},
         "DATA_DIR": str(tmp_path / "data"),
-        "HUBSPOT_ACCESS_TOKEN": "pat-na1-0000",
+        "HUBSPOT_API_URL": "http://127.0.0.1:9",
     }
     done = subprocess.run(
         [sys.executable, str(ROOT / "cli.py"), "serve", "--port", "9"],
@@ -107,8 +102,8 @@ def test_serve_with_a_hubspot_token_exits_with_one_line_naming_it(tmp_path: Path
     )
     assert done.returncode == 2, done.stderr
     assert done.stderr.splitlines() == [
-        "serve: HUBSPOT_ACCESS_TOKEN is set, but this release has no HubSpot adapter: "
-        "unset it to use the built-in CRM"
+        "serve: HUBSPOT_API_URL is set but HUBSPOT_ACCESS_TOKEN is not: set the private "
+        "app's token or unset HUBSPOT_API_URL to use the built-in CRM"
     ]
 
 
