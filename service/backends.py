@@ -4,17 +4,50 @@ is present (DESIGN §4). The one place that names concrete adapter classes for t
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+import structlog
+
+from domain.config import Rep
 from service.settings import Settings
 from tools.embedder_local import DEFAULT_DIM, LocalEmbedder
 from tools.ports import Embedder, Store, VectorMemory
 from tools.vector import LOCAL_FILENAME, OpenAIEmbedder
 
 if TYPE_CHECKING:
+    from tools.crm_hubspot import HubSpotCRM
     from tools.llm_openai import OpenAIChatModel
 
 MIN_RECORD_TTL_DAYS = 30
+
+log = structlog.get_logger("lead_router.services")
+
+
+async def open_hubspot_crm(settings: Settings, reps: Sequence[Rep]) -> HubSpotCRM:
+    """HubSpotCRM for HUBSPOT_ACCESS_TOKEN (at HUBSPOT_API_URL when set), reading only under
+    SHADOW_MODE. Each rep's `crm_owner_id` is checked against HubSpot's owners now: every
+    mismatch is logged as a warning, and an unreachable HubSpot does not stop the start
+    (`/health` reports it)."""
+    from tools.crm_hubspot import HubSpotCRM, HubSpotError
+
+    if settings.hubspot_access_token is None:
+        raise ValueError("HubSpot needs HUBSPOT_ACCESS_TOKEN")
+    crm = HubSpotCRM(
+        settings.hubspot_access_token,
+        base_url=settings.hubspot_api_url,
+        owners={rep.email: rep.crm_owner_id for rep in reps if rep.crm_owner_id},
+        shadow=settings.shadow_mode,
+    )
+    try:
+        mismatches = await crm.owner_mismatches(reps)
+    except HubSpotError as exc:
+        log.warning("hubspot owners not checked", error=str(exc))
+        return crm
+    for mismatch in mismatches:
+        log.warning("hubspot owner mismatch", **mismatch)
+    log.info("hubspot crm", base_url=crm.base_url, shadow=crm.shadow, mismatches=len(mismatches))
+    return crm
 
 
 def open_chat(settings: Settings) -> OpenAIChatModel | None:

@@ -126,29 +126,18 @@ class Settings(BaseSettings):
 
 
 class UnsupportedSetting(ValueError):
-    """A setting names a backend this release has no adapter for; the message says what to do."""
-
-
-# Settings reserved for adapters that are not part of this release: (settings, what is
-# missing, what serves the concern instead). OPENAI_API_KEY and OPENAI_BASE_URL are not here:
-# EMBEDDINGS_MODEL uses them.
-_NO_ADAPTER_YET = (
-    (("HUBSPOT_ACCESS_TOKEN", "HUBSPOT_API_URL"), "HubSpot adapter", "the built-in CRM"),
-)
+    """A setting cannot work as given (a backend's address without its key); the message says
+    what to set or unset."""
 
 
 def refuse_unsupported(settings: Settings) -> None:
-    """Raise UnsupportedSetting naming every set setting whose adapter does not exist yet."""
-    fields = {info.alias: name for name, info in Settings.model_fields.items()}
+    """Raise UnsupportedSetting naming every setting that cannot work without another one."""
     problems = []
-    for names, missing, instead in _NO_ADAPTER_YET:
-        given = [name for name in names if getattr(settings, fields[name]) is not None]
-        if given:
-            them = "it" if len(given) == 1 else "them"
-            problems.append(
-                f"{' and '.join(given)} {'is' if len(given) == 1 else 'are'} set, but this "
-                f"release has no {missing}: unset {them} to use {instead}"
-            )
+    if settings.hubspot_api_url and settings.hubspot_access_token is None:
+        problems.append(
+            "HUBSPOT_API_URL is set but HUBSPOT_ACCESS_TOKEN is not: set the private app's "
+            "token or unset HUBSPOT_API_URL to use the built-in CRM"
+        )
     if settings.llm_model and settings.openai_api_key is None:
         problems.append(
             "LLM_MODEL is set but OPENAI_API_KEY is not: set it (any value for a server that "

@@ -1,7 +1,7 @@
 """Open everything one process needs from its settings: backends, graph, runner and queue.
 
 Each concern uses its embedded default unless its production setting is present (DESIGN §4);
-a setting whose adapter does not exist yet stops the start (`UnsupportedSetting`). Tests swap
+a setting that cannot work as given stops the start (`UnsupportedSetting`). Tests swap
 adapters here and nowhere else, through `Overrides`.
 """
 
@@ -33,7 +33,13 @@ from graph.builder import build_graph
 from graph.context import Context, RunSettings, utcnow
 from graph.similar_accounts import remember
 from service.admission import LeadSubmitter
-from service.backends import open_chat, open_embedder, open_store, open_vector_memory
+from service.backends import (
+    open_chat,
+    open_embedder,
+    open_hubspot_crm,
+    open_store,
+    open_vector_memory,
+)
 from service.decide import DecisionError, apply_decision
 from service.queue import make_broker, register, register_decision, register_reply
 from service.replies import apply_reply, defer
@@ -348,8 +354,8 @@ async def open_context(
     """Open the backends a run needs (closed by `stack`) and the run context over them.
 
     Refuses settings whose adapter does not exist yet (`UnsupportedSetting`). `live=False` is
-    for replays: no HTTP enrichment calls, no Slack and no Cal.com, only the outbox and the
-    built-in calendar. `overrides` replace
+    for replays: no HTTP enrichment calls, no Slack, no HubSpot and no Cal.com, only the outbox,
+    the built-in CRM and the built-in calendar. `overrides` replace
     adapters (tests).
     """
     refuse_unsupported(settings)
@@ -369,6 +375,8 @@ async def open_context(
         store = given.wrap_store(store)
     builtin_crm = None
     crm = given.crm
+    if crm is None and live and settings.hubspot_access_token is not None:
+        crm = await open_hubspot_crm(settings, routing.reps)
     if crm is None:
         crm = builtin_crm = BuiltinCRM(settings.crm_path)
         await builtin_crm.open()

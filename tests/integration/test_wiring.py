@@ -21,7 +21,6 @@ from tests.helpers import ENV_SETTINGS, ROOT, live_server, make_settings
 from tools.calendar_calcom import CalcomCalendar
 from tools.slack import SlackNotifier
 
-HUBSPOT = "HubSpot adapter"
 MESSY_ACCOUNTS = (
     "account_id,name,domain,website,owner_email,employees,country\n"
     "A-1,Acme Robotics,acme.com,,ana@example.com,1200,US\n"
@@ -32,31 +31,31 @@ MESSY_ACCOUNTS = (
 
 
 @pytest.mark.parametrize(
-    ("setting", "value", "missing"),
+    ("given", "needed"),
     [
-        ("HUBSPOT_ACCESS_TOKEN", "pat-na1-0000", HUBSPOT),
-        ("HUBSPOT_API_URL", "http://127.0.0.1:9", HUBSPOT),
+        ({"HUBSPOT_API_URL": "http://127.0.0.1:9"}, "HUBSPOT_ACCESS_TOKEN"),
+        ({"CALCOM_API_URL": "http://127.0.0.1:9"}, "CALCOM_API_KEY"),
+        ({"CALCOM_APP_URL": "http://127.0.0.1:9"}, "CALCOM_API_KEY"),
+        ({"LLM_MODEL": "gpt-4o-mini"}, "OPENAI_API_KEY"),
     ],
 )
-def test_a_setting_without_an_adapter_is_refused_naming_it(
-    tmp_path: Path, setting: str, value: str, missing: str
+def test_a_setting_that_needs_another_is_refused_naming_both(
+    tmp_path: Path, given: dict[str, str], needed: str
 ) -> None:
-    """Each reserved setting is refused with its name, what is missing and to unset it."""
+    """An address or model without its key is refused, naming both and what to do."""
     with pytest.raises(UnsupportedSetting) as refused:
-        refuse_unsupported(make_settings(tmp_path, **{setting: value}))
+        refuse_unsupported(make_settings(tmp_path, **given))
     message = str(refused.value)
-    assert setting in message and missing in message and "unset it" in message
+    assert next(iter(given)) in message and f"{needed} is not" in message
 
 
 def test_every_refused_setting_is_named_in_one_line(tmp_path: Path) -> None:
     """Several reserved settings are refused together, each named, on one line."""
-    settings = make_settings(
-        tmp_path, HUBSPOT_ACCESS_TOKEN="pat", HUBSPOT_API_URL="http://h", LLM_MODEL="m"
-    )
+    settings = make_settings(tmp_path, HUBSPOT_API_URL="http://h", LLM_MODEL="m")
     with pytest.raises(UnsupportedSetting) as refused:
         refuse_unsupported(settings)
     message = str(refused.value)
-    assert "HUBSPOT_ACCESS_TOKEN and HUBSPOT_API_URL are set" in message
+    assert "HUBSPOT_API_URL is set but HUBSPOT_ACCESS_TOKEN is not" in message
     assert "LLM_MODEL is set" in message
     assert "\n" not in message
 
@@ -79,21 +78,21 @@ def test_openai_settings_for_embeddings_are_not_refused(tmp_path: Path) -> None:
     refuse_unsupported(settings)
 
 
-async def test_services_do_not_open_with_a_hubspot_token(tmp_path: Path) -> None:
-    """open_services refuses HUBSPOT_ACCESS_TOKEN before opening any backend."""
-    settings = make_settings(tmp_path, HUBSPOT_ACCESS_TOKEN="pat-na1-0000")
-    with pytest.raises(UnsupportedSetting, match="HUBSPOT_ACCESS_TOKEN"):
+async def test_services_do_not_open_with_a_hubspot_url_but_no_token(tmp_path: Path) -> None:
+    """open_services refuses HUBSPOT_API_URL without a token before opening any backend."""
+    settings = make_settings(tmp_path, HUBSPOT_API_URL="http://127.0.0.1:9")
+    with pytest.raises(UnsupportedSetting, match="HUBSPOT_ACCESS_TOKEN is not"):
         async with open_services(settings):
             pass
     assert not (settings.data_dir / "crm.sqlite3").exists()
 
 
-def test_serve_with_a_hubspot_token_exits_with_one_line_naming_it(tmp_path: Path) -> None:
-    """`cli.py serve` with HUBSPOT_ACCESS_TOKEN set exits 2 with one line saying to unset it."""
+def test_serve_with_a_hubspot_url_but_no_token_exits_with_one_line(tmp_path: Path) -> None:
+    """`cli.py serve` with HUBSPOT_API_URL and no token exits 2 with one line saying why."""
     env = {
         **{k: v for k, v in os.environ.items() if k not in ENV_SETTINGS},
         "DATA_DIR": str(tmp_path / "data"),
-        "HUBSPOT_ACCESS_TOKEN": "pat-na1-0000",
+        "HUBSPOT_API_URL": "http://127.0.0.1:9",
     }
     done = subprocess.run(
         [sys.executable, str(ROOT / "cli.py"), "serve", "--port", "9"],
@@ -105,8 +104,8 @@ def test_serve_with_a_hubspot_token_exits_with_one_line_naming_it(tmp_path: Path
     )
     assert done.returncode == 2, done.stderr
     assert done.stderr.splitlines() == [
-        "serve: HUBSPOT_ACCESS_TOKEN is set, but this release has no HubSpot adapter: "
-        "unset it to use the built-in CRM"
+        "serve: HUBSPOT_API_URL is set but HUBSPOT_ACCESS_TOKEN is not: set the private "
+        "app's token or unset HUBSPOT_API_URL to use the built-in CRM"
     ]
 
 
