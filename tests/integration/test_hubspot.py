@@ -21,6 +21,7 @@ from structlog.testing import capture_logs
 
 from domain.config import Rep
 from graph.nodes._node import once
+from offline import check
 from service import backends
 from service.wiring import open_services
 from tests.fakes.hubspot_server import TOKEN, FakeHubSpot, running_hubspot
@@ -545,3 +546,26 @@ async def test_owner_mismatches_are_logged_at_start(
     assert [(m["rep"], m["problem"]) for m in mismatches] == [
         ("ivan", "not an active HubSpot owner id")
     ]
+
+
+def test_check_lists_the_reps_whose_owner_id_does_not_name_them(tmp_path: Path) -> None:
+    """`cli.py check` with HubSpot configured reads its owners and lists each mismatch."""
+    owners = [o for o in OWNERS if o["id"] != "1009"]  # ivan's id is no owner
+    owners = [{**o, "email": "someone@example.com"} if o["id"] == "1002" else o for o in owners]
+    with running_hubspot(owners=owners) as (url, _fake):
+        settings = make_settings(tmp_path, HUBSPOT_ACCESS_TOKEN=TOKEN, HUBSPOT_API_URL=url)
+        lines, status = check.run(settings, strict=False)
+    text = "\n".join(lines)
+    assert status == 0
+    assert "owners    HubSpot: 7 of 9 reps name their owner" in text
+    assert "ben <ben@example.com> crm_owner_id 1002" in text
+    assert "(HubSpot has someone@example.com)" in text
+    assert "ivan <ivan@example.com> crm_owner_id 1009: not an active HubSpot owner id" in text
+    assert text.endswith("check: OK with warnings in owners (they are logged at start too)")
+
+
+def test_check_fails_when_hubspot_cannot_be_read(tmp_path: Path) -> None:
+    with running_hubspot(owners=OWNERS) as (url, _fake):
+        settings = make_settings(tmp_path, HUBSPOT_ACCESS_TOKEN="pat-wrong", HUBSPOT_API_URL=url)
+        lines, status = check.run(settings, strict=False)
+    assert status == 1 and "owners    HubSpot: cannot be read" in lines
