@@ -311,11 +311,30 @@ class Routing(TypedDict, total=False):
     previous_action: RoutingAction | None
 
 
-class Booking(TypedDict, total=False):
-    """A meeting held with the owner, or why none was."""
+class BookingEvent(TypedDict, total=False):
+    """A change to the lead's meeting that Cal.com reported (`POST /webhooks/calcom`)."""
 
-    status: Literal["confirmed", "unavailable", "skipped"]
+    trigger: Literal["BOOKING_CREATED", "BOOKING_RESCHEDULED", "BOOKING_CANCELLED"]
+    uid: str
+    reschedule_uid: str | None
+    start: str | None
+    end: str | None
+    link: str | None
+    attendee: str | None
+    timezone: str | None
+    created_at: str | None
+    waiting: bool
+    at: str
+    text: str
+    deliveries: dict[str, Any]
+
+
+class Booking(TypedDict, total=False):
+    """A meeting held with the owner, or why none was; `history` lists Cal.com's reports."""
+
+    status: Literal["confirmed", "unavailable", "skipped", "rescheduled", "cancelled"]
     booking_id: str
+    uid: str
     rep_id: str
     start: str
     end: str
@@ -324,6 +343,7 @@ class Booking(TypedDict, total=False):
     link: str
     provider: str
     reason: str
+    history: list[BookingEvent]
 
 
 class Draft(TypedDict):
@@ -552,4 +572,5 @@ class DecisionRecord(TypedDict, total=False):
     status: Status
     replies: list[ReplyRecord]
     inbound_reply: InboundReply | None
+    inbound_booking: BookingEvent | None
     opted_out: OptOut

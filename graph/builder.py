@@ -5,6 +5,7 @@ wait_for_rep (interrupt) → accept | not_a_fit → END; → reassign → notify
 a reply (resumes wait_for_rep, or enters an ended thread as its update) → classify_reply →
   reply_book | reply_answer | reply_nurture | opt_out | reschedule | refer | note_reply →
   wait_for_rep again (if the lead was waiting) or END
+a Cal.com change to the meeting (entered like a reply) → booking_changed → wait_for_rep or END
 with a language model: notify → assist → wait_for_rep (the rep is told before the model asked)
 """
 
@@ -21,6 +22,7 @@ from graph.context import Context
 from graph.nodes.accept import accept
 from graph.nodes.assist import assist as assist_node
 from graph.nodes.book import book
+from graph.nodes.booking_changed import booking_changed
 from graph.nodes.capture import capture
 from graph.nodes.classify import classify
 from graph.nodes.classify_reply import classify_reply
@@ -41,6 +43,7 @@ from graph.nodes.route import route
 from graph.nodes.score import score
 from graph.nodes.wait_for_rep import wait_for_rep
 from graph.routing import (
+    after_booking,
     after_decision,
     after_notify,
     after_notify_assisted,
@@ -76,8 +79,10 @@ NODES = (
     "reassign",
     "not_a_fit",
     *REPLY_NODES,
+    "booking_changed",
 )
 IO_NODES = {"capture", "enrich", "route", "book", "notify", "accept", "reassign", "not_a_fit"}
+IO_NODES |= {"booking_changed"}
 IO_NODES |= {"classify_reply", *REPLY_STEPS}
 
 
@@ -124,6 +129,7 @@ def build_graph(
         "reschedule": reschedule,
         "refer": refer,
         "note_reply": note_reply,
+        "booking_changed": booking_changed,
     }
     builder = StateGraph(LeadState, context_schema=Context)
     for name in DECISIONS if decisions_only else NODES:
@@ -149,8 +155,11 @@ def build_graph(
     else:
         builder.add_conditional_edges("notify", after_notify, ["wait_for_rep", END])
     builder.add_conditional_edges(
-        "wait_for_rep", after_decision, ["accept", "reassign", "not_a_fit", "classify_reply"]
+        "wait_for_rep",
+        after_decision,
+        ["accept", "reassign", "not_a_fit", "classify_reply", "booking_changed"],
     )
+    builder.add_conditional_edges("booking_changed", after_booking, ["wait_for_rep", END])
     builder.add_conditional_edges("classify_reply", after_reply_read, list(REPLY_STEPS))
     for step in REPLY_STEPS:
         builder.add_conditional_edges(step, after_reply, ["wait_for_rep", END])

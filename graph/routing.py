@@ -47,8 +47,11 @@ def after_notify_assisted(state: LeadState) -> Literal["assist", "wait_for_rep",
 
 def after_decision(
     state: LeadState,
-) -> Literal["accept", "reassign", "not_a_fit", "classify_reply"]:
-    """The node that applies the rep's decision, or reads the lead's reply."""
+) -> Literal["accept", "reassign", "not_a_fit", "classify_reply", "booking_changed"]:
+    """The node that applies the rep's decision, reads the lead's reply, or applies a change
+    to its meeting."""
+    if state.get("inbound_booking"):
+        return "booking_changed"
     if state.get("inbound_reply"):
         return "classify_reply"
     decision = state.get("rep_decision", {}).get("decision")
@@ -95,3 +98,10 @@ def after_reply(state: LeadState) -> Literal["wait_for_rep", "__end__"]:
     """A lead that was waiting for its rep waits again; a closed one stays closed."""
     replies = state.get("replies") or []
     return "wait_for_rep" if replies and replies[-1].get("waiting") else "__end__"
+
+
+def after_booking(state: LeadState) -> Literal["wait_for_rep", "__end__"]:
+    """A lead that was waiting for its rep waits again after a change to its meeting; an ended
+    one stays ended."""
+    history = state.get("booking", {}).get("history") or []
+    return "wait_for_rep" if history and history[-1].get("waiting") else "__end__"

@@ -13,6 +13,7 @@ from typing import Annotated, Any, NotRequired, TypedDict
 from domain.records import (
     Assist,
     Booking,
+    BookingEvent,
     Capture,
     Classification,
     DecisionRecord,
@@ -124,6 +125,7 @@ class WaitUpdate(TypedDict, total=False):
 
     rep_decision: RepAnswer
     inbound_reply: InboundReply
+    inbound_booking: BookingEvent
 
 
 class ReadReplyUpdate(TypedDict):
@@ -146,4 +148,13 @@ class ReplyUpdate(TypedDict):
 class DecisionUpdate(TypedDict):
     routing: Routing
     deliveries: NotRequired[Deliveries]
+    timings: NotRequired[dict[str, Timing]]
+
+
+class BookingChangedUpdate(TypedDict):
+    """A Cal.com change applied: the meeting (with the change in its history), the change
+    cleared."""
+
+    booking: Booking
+    inbound_booking: None
     timings: NotRequired[dict[str, Timing]]

@@ -70,3 +70,17 @@ def register_reply(
         await handler(lead_id, reply)
 
     return broker.register_task(apply_reply, task_name=REPLY_TASK)
+
+
+BOOKING_TASK = "apply_booking"
+
+
+def register_booking(
+    broker: AsyncBroker, handler: Callable[[str, dict[str, Any]], Awaitable[Any]]
+) -> AsyncTaskiqDecoratedTask[[str, dict[str, Any]], Any]:
+    """Register `apply_booking(lead_id, change)` on the broker, handled by `handler`."""
+
+    async def apply_booking(lead_id: str, change: dict[str, Any]) -> None:
+        await handler(lead_id, change)
+
+    return broker.register_task(apply_booking, task_name=BOOKING_TASK)

@@ -32,6 +32,7 @@ from domain.records import Enrichment
 from graph.builder import build_graph
 from graph.context import Context, RunSettings, utcnow
 from graph.similar_accounts import remember
+from service import bookings
 from service.admission import LeadSubmitter
 from service.backends import (
     open_chat,
@@ -41,7 +42,13 @@ from service.backends import (
     open_vector_memory,
 )
 from service.decide import DecisionError, apply_decision
-from service.queue import make_broker, register, register_decision, register_reply
+from service.queue import (
+    make_broker,
+    register,
+    register_booking,
+    register_decision,
+    register_reply,
+)
 from service.replies import apply_reply, defer
 from service.runner import LeadRunner, thread_config
 from service.settings import Settings, refuse_unsupported
@@ -105,10 +112,28 @@ class Services:
     store: Store
     decision_task: AsyncTaskiqDecoratedTask[..., Any] = field(init=False)
     reply_task: AsyncTaskiqDecoratedTask[[str, dict[str, Any]], Any] = field(init=False)
+    booking_task: AsyncTaskiqDecoratedTask[[str, dict[str, Any]], Any] = field(init=False)
 
     def __post_init__(self) -> None:
         self.decision_task = register_decision(self.broker, self.decide)
         self.reply_task = register_reply(self.broker, self.apply_reply)
+        self.booking_task = register_booking(self.broker, self.apply_booking)
+
+    async def enqueue_booking(self, lead_id: str, change: dict[str, Any]) -> None:
+        """Queue a change to a lead's meeting reported by Cal.com."""
+        await self.booking_task.kiq(lead_id, change)
+
+    async def apply_booking(self, lead_id: str, change: dict[str, Any]) -> dict[str, Any]:
+        """Apply a change to a lead's meeting now (the queued task's handler); a step that
+        fails hands the change back to the sweeper, which finishes it."""
+        try:
+            return await bookings.apply_booking(
+                self.graph, self.context, self.store, self.context.timers, lead_id, change
+            )
+        except Exception as exc:
+            log.error("cal.com change failed; retried later", lead_id=lead_id, error=str(exc))
+            await bookings.defer(self.context.timers, self.context, lead_id, change)
+            return {"result": "deferred", "detail": f"{type(exc).__name__}: {exc}"[:300]}
 
     async def enqueue_reply(self, lead_id: str, reply: dict[str, Any]) -> None:
         """Queue a lead's reply."""
@@ -169,12 +194,15 @@ class Services:
             return {"result": "refused", "detail": str(exc)}
 
     async def fire_timers(self) -> int:
-        """Queue the SLA checks and the deferred replies that are due."""
+        """Queue the SLA checks and the deferred replies and meeting changes that are due."""
         due = await self.context.timers.pop_due_timers(self.context.clock().timestamp())
         for timer in due:
             payload = timer["payload"]
             if payload.get("task") == "reply":
                 await self.enqueue_reply(payload["lead_id"], payload["reply"])
+                continue
+            if payload.get("task") == "booking":
+                await self.enqueue_booking(payload["lead_id"], payload["change"])
                 continue
             await self.enqueue_decision(
                 payload["lead_id"],
