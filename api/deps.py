@@ -22,6 +22,7 @@ from fastapi import Depends, Header, Request
 from pydantic import BaseModel, ValidationError
 
 from api.problems import Problem, validation_problems
+from domain.calcom import CalcomWebhook
 from service.rep_decisions import Interaction, read_click
 from service.wiring import Services
 
@@ -99,6 +100,36 @@ async def read_signed_body(
         if wrong:
             raise Problem(401, f"bad signature: {wrong}")
     return body
+
+
+def calcom_signature_problem(secret: str, body: bytes, signature: str | None) -> str | None:
+    """None when `X-Cal-Signature-256` is the hex HMAC-SHA256 of the body, else what is wrong."""
+    if not signature:
+        return "missing X-Cal-Signature-256 header"
+    expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(signature.strip().lower().encode(), expected.encode()):
+        return "X-Cal-Signature-256 does not match the body"
+    return None
+
+
+async def calcom_webhook(
+    request: Request,
+    body: Annotated[bytes, Depends(read_body)],
+    services: ServicesDep,
+    x_cal_signature_256: Annotated[str | None, Header(alias="X-Cal-Signature-256")] = None,
+) -> CalcomWebhook:
+    """A Cal.com delivery: 503 unless `CALCOM_WEBHOOK_SECRET` is set, 401 unless signed with
+    it, then read as JSON (415, 422) and parsed."""
+    secret = services.settings.calcom_webhook_secret
+    if secret is None:
+        raise Problem(503, "the Cal.com webhook is not configured (CALCOM_WEBHOOK_SECRET)")
+    wrong = calcom_signature_problem(secret.get_secret_value(), body, x_cal_signature_256)
+    if wrong:
+        raise Problem(401, f"bad signature: {wrong}")
+    return validated(CalcomWebhook, json_object(request, body), "Cal.com webhook")
+
+
+CalcomWebhookDep = Annotated[CalcomWebhook, Depends(calcom_webhook)]
 
 
 def json_object(request: Request, body: bytes) -> dict[str, Any]:

@@ -7,11 +7,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header
 from fastapi.responses import JSONResponse
 
-from api.deps import Parsed, ServicesDep, json_body, request_body_doc
+from api.deps import CalcomWebhookDep, Parsed, ServicesDep, json_body, request_body_doc
 from api.problems import problem_responses
 from domain.intake import LeadIn
 from domain.replies import ReplyIn
-from service import intake, outcomes, replies
+from service import bookings, intake, outcomes, replies
 from service.outcomes import OutcomeIn
 
 router = APIRouter(tags=["webhooks"])
@@ -110,4 +110,37 @@ async def submit_reply(body: ReplyBody, services: ServicesDep) -> JSONResponse:
             "duplicate": taken.duplicate,
         },
         status_code=200 if taken.duplicate else 202,
+    )
+
+
+@router.post(
+    "/webhooks/calcom",
+    status_code=202,
+    responses={
+        200: {"description": "a repeat of a delivery already taken, or a booking not ours"},
+        **problem_responses(
+            {
+                401: "X-Cal-Signature-256 missing or not the HMAC of the body",
+                404: "no lead for the booking's metadata.lead_id",
+                413: "body over MAX_BODY_BYTES",
+                415: "Content-Type is not JSON",
+                422: "not a JSON object, or invalid fields (every one listed)",
+                503: "CALCOM_WEBHOOK_SECRET is not set, or the change could not be queued",
+            }
+        ),
+    },
+)
+async def submit_calcom(event: CalcomWebhookDep, services: ServicesDep) -> JSONResponse:
+    """Take Cal.com's report of a booking made, moved or cancelled: 202 queued, 200 for a
+    repeat or a booking this service did not make."""
+    store = services.store
+    taken = await bookings.take_booking(store, store, services.enqueue_booking, event)
+    return JSONResponse(
+        {
+            "lead_id": taken.lead_id,
+            "key": taken.key,
+            "status": taken.status,
+            "duplicate": taken.status == "duplicate",
+        },
+        status_code=202 if taken.status == "queued" else 200,
     )

@@ -93,6 +93,7 @@ class Settings(BaseSettings):
     calcom_api_key: SecretStr | None = Field(default=None, alias="CALCOM_API_KEY")
     calcom_api_url: str | None = Field(default=None, alias="CALCOM_API_URL")
     calcom_app_url: str | None = Field(default=None, alias="CALCOM_APP_URL")
+    calcom_webhook_secret: SecretStr | None = Field(default=None, alias="CALCOM_WEBHOOK_SECRET")
 
     # Worker
     worker_concurrency: int = Field(default=16, alias="WORKER_CONCURRENCY", ge=1)

@@ -1,0 +1,121 @@
+"""`POST /webhooks/calcom` against a live server on embedded defaults: the door's answers, and
+a reschedule applied through the queue to the lead's record."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.helpers import live_server, make_settings, wait_for
+from tests.integration.test_replies import routed_lead
+
+SECRET = "cal-s3cret"
+
+
+@pytest.fixture
+def client(tmp_path: Path) -> Iterator[httpx.Client]:
+    settings = make_settings(tmp_path, CALCOM_WEBHOOK_SECRET=SECRET)
+    with live_server(settings) as url, httpx.Client(base_url=url, timeout=10) as c:
+        yield c
+
+
+def delivery(lead_id: str | None, trigger: str = "BOOKING_RESCHEDULED", **extra: Any) -> bytes:
+    """A Cal.com delivery as `sendPayload` posts it, for the lead's meeting (ours when a lead
+    is named)."""
+    metadata = {"lead_id": lead_id, "lead_router_key": f"{lead_id}:meeting"} if lead_id else {}
+    body = {
+        "triggerEvent": trigger,
+        "createdAt": "2026-06-01T08:00:00.000Z",
+        "payload": {
+            "uid": f"uid-{uuid.uuid4().hex[:12]}",
+            "startTime": "2026-06-02T08:00:00Z",
+            "endTime": "2026-06-02T08:30:00Z",
+            "metadata": metadata,
+            "attendees": [{"name": "Lena Brandt", "email": "lena@northwind-freight.de"}],
+            "organizer": {"name": "Ben", "timeZone": "Europe/Berlin"},
+            "videoCallData": {"url": "https://cal.example/video/1"},
+            **extra,
+        },
+    }
+    return json.dumps(body).encode()
+
+
+def post(client: httpx.Client, body: bytes, secret: str = SECRET) -> httpx.Response:
+    signature = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    headers = {"Content-Type": "application/json", "X-Cal-Signature-256": signature}
+    return client.post("/webhooks/calcom", content=body, headers=headers)
+
+
+def test_without_a_secret_the_endpoint_is_not_configured(tmp_path: Path) -> None:
+    """No CALCOM_WEBHOOK_SECRET: 503 problem, whatever the signature."""
+    with live_server(make_settings(tmp_path)) as url, httpx.Client(base_url=url) as c:
+        resp = post(c, delivery(str(uuid.uuid4())))
+    assert resp.status_code == 503
+    assert resp.headers["content-type"].startswith("application/problem+json")
+    assert "not configured" in resp.json()["detail"]
+
+
+@pytest.mark.parametrize("secret", ["wrong-secret", ""], ids=["wrong", "missing"])
+def test_a_bad_signature_is_401(client: httpx.Client, secret: str) -> None:
+    """Signed with another secret, or not signed: 401 problem."""
+    body = delivery(str(uuid.uuid4()))
+    if secret:
+        resp = post(client, body, secret)
+    else:
+        resp = client.post(
+            "/webhooks/calcom", content=body, headers={"Content-Type": "application/json"}
+        )
+    assert resp.status_code == 401
+    assert resp.headers["content-type"].startswith("application/problem+json")
+
+
+def test_an_unknown_lead_is_404(client: httpx.Client) -> None:
+    resp = post(client, delivery(str(uuid.uuid4())))
+    assert resp.status_code == 404
+    assert resp.headers["content-type"].startswith("application/problem+json")
+
+
+def test_a_booking_without_our_metadata_is_ignored(client: httpx.Client) -> None:
+    resp = post(client, delivery(None))
+    assert resp.status_code == 200 and resp.json()["status"] == "ignored"
+
+
+def history(client: httpx.Client, lead_id: str) -> list[dict[str, Any]]:
+    state = client.get(f"/admin/leads/{lead_id}").json()["state"]
+    return list((state.get("booking") or {}).get("history") or [])
+
+
+def test_a_reschedule_is_applied_through_the_queue_and_a_redelivery_changes_nothing(
+    client: httpx.Client,
+) -> None:
+    """Queued (202), then in the lead's meeting and history; the same delivery again is a 200
+    duplicate and the history keeps one entry."""
+    lead_id = routed_lead(client)["lead_id"]
+    body = delivery(lead_id)
+
+    first = post(client, body)
+    assert first.status_code == 202 and first.json()["status"] == "queued"
+    [entry] = wait_for(lambda: history(client, lead_id), timeout=30)
+    assert entry["trigger"] == "BOOKING_RESCHEDULED"
+    assert entry["text"].startswith("Lena Brandt moved the meeting to ")
+    state = client.get(f"/admin/leads/{lead_id}").json()["state"]
+    assert state["booking"]["status"] == "rescheduled"
+    assert state["booking"]["start"] == "2026-06-02T08:00:00Z"
+
+    again = post(client, body)
+    assert again.status_code == 200
+    assert again.json() == {
+        "lead_id": lead_id,
+        "key": f"BOOKING_RESCHEDULED:{json.loads(body)['payload']['uid']}",
+        "status": "duplicate",
+        "duplicate": True,
+    }
+    assert history(client, lead_id) == [entry]
