@@ -71,6 +71,14 @@ def lead_of(event: CalcomWebhook) -> str | None:
     return str(lead_id) if lead_id else None
 
 
+def earlier_uid(event: CalcomWebhook) -> str | None:
+    """The uid of the booking this one replaces or is (a reschedule names the original in
+    `rescheduleUid`), to find the lead of a delivery that carries no metadata."""
+    if event.trigger_event not in STATUS:
+        return None
+    return event.payload.reschedule_uid or event.payload.uid
+
+
 def delivery_key(event: CalcomWebhook) -> str:
     """The key a delivery is claimed under: Cal.com retries repeat (trigger, uid)."""
     return f"{event.trigger_event}:{event.payload.uid}"

@@ -19,12 +19,20 @@ import structlog
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command
 
-from domain.calcom import CalcomWebhook, as_change, delivery_key, inbound, lead_of, seen
+from domain.calcom import (
+    CalcomWebhook,
+    as_change,
+    delivery_key,
+    earlier_uid,
+    inbound,
+    lead_of,
+    seen,
+)
 from domain.records import Booking
 from graph.context import Context
 from service.decide import DecisionError, take_lease
 from service.errors import NotFound, Unavailable
-from service.replies import MESSAGE_MEMORY_S, UNQUEUED
+from service.replies import MESSAGE_MEMORY_S, THREAD_MEMORY_S, UNQUEUED
 from service.runner import thread_config
 from tools.ports import Cache, LeadRecords, Leases, Timers
 
@@ -46,16 +54,25 @@ async def take_booking(
     """Find the booking's lead, claim (trigger, uid) and queue the change; a repeat changes
     nothing, and a booking that is not ours (or a trigger not acted on) is ignored.
 
+    The lead is `metadata.lead_id`; a delivery without it (Cal.com may not copy the metadata
+    to the booking a reschedule creates) finds it by the uid of a booking already taken for a
+    lead — its own, or the `rescheduleUid` it replaces.
+
     Raises `NotFound` for an unknown lead and `Unavailable` when the queue is down (the claim
     is released, so Cal.com's retry is taken).
     """
     key = delivery_key(event)
     lead_id = lead_of(event)
+    earlier = earlier_uid(event)
+    if lead_id is None and earlier:
+        lead_id = await cache.cache_get(f"calcom:uid:{earlier}")
     if lead_id is None:
         log.info("cal.com webhook ignored", trigger=event.trigger_event, uid=event.payload.uid)
         return BookingTaken(None, key, "ignored")
     if await records.get_lead(lead_id) is None:
         raise NotFound(f"no lead {lead_id}")
+    if event.payload.uid:
+        await cache.cache_set(f"calcom:uid:{event.payload.uid}", lead_id, THREAD_MEMORY_S)
     claim = f"calcom:delivery:{key}"
     mine = f"{lead_id}|{uuid.uuid4().hex}"
     held = await cache.cache_set_if_absent(claim, mine, MESSAGE_MEMORY_S)

@@ -119,3 +119,21 @@ def test_a_reschedule_is_applied_through_the_queue_and_a_redelivery_changes_noth
         "duplicate": True,
     }
     assert history(client, lead_id) == [entry]
+
+
+def test_a_reschedule_without_metadata_finds_the_lead_of_the_booking_it_replaces(
+    client: httpx.Client,
+) -> None:
+    """The booking Cal.com creates on a reschedule may lack our metadata: its rescheduleUid
+    names the booking taken earlier for the lead."""
+    lead_id = routed_lead(client)["lead_id"]
+    created = delivery(lead_id, "BOOKING_CREATED")
+    assert post(client, created).status_code == 202
+    wait_for(lambda: history(client, lead_id))
+    original = json.loads(created)["payload"]["uid"]
+
+    moved = post(client, delivery(None, rescheduleUid=original))
+
+    assert moved.status_code == 202 and moved.json()["lead_id"] == lead_id
+    entries = wait_for(lambda: len(history(client, lead_id)) == 2 and history(client, lead_id))
+    assert [e["trigger"] for e in entries] == ["BOOKING_CREATED", "BOOKING_RESCHEDULED"]
