@@ -25,6 +25,8 @@ STATUS: dict[str, Literal["confirmed", "rescheduled", "cancelled"]] = {
     "BOOKING_CANCELLED": "cancelled",
 }
 
+HELD = frozenset({"confirmed", "rescheduled"})  # a meeting that stands, moved or not
+
 
 class CalcomPerson(BaseModel):
     """An attendee or the organizer."""

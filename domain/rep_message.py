@@ -129,7 +129,7 @@ def lead_message(state: DecisionRecord, cfg: RoutingConfig) -> RepMessage | None
         ),
         "meeting": (
             {"start": booking.get("start"), "link": booking.get("link")}
-            if booking.get("status") == "confirmed"
+            if booking.get("status") in {"confirmed", "rescheduled"}
             else None
         ),
         "decisions": list(DECISIONS) if owner else [],

@@ -6,6 +6,7 @@ from typing import cast
 
 from langgraph.runtime import Runtime
 
+from domain.calcom import HELD
 from domain.records import Booking
 from graph.context import Context
 from graph.nodes._node import timed
@@ -20,7 +21,7 @@ async def reply_book(state: LeadState, runtime: Runtime[Context]) -> ReplyUpdate
     if state.get("opted_out"):
         return recorded(ctx, state, "suppressed", "the lead opted out: no meeting is booked")
     held = state.get("booking", {})
-    if held.get("status") == "confirmed":
+    if held.get("status") in HELD:
         told = await tell_rep(
             ctx,
             state,

@@ -15,7 +15,7 @@ from domain.calcom import CalcomWebhook, as_change
 from graph.context import Context
 from service.bookings import apply_booking
 from tests.unit.test_graph_branches import Ports, Run, context, graph, ports
-from tests.unit.test_replies_graph import MemoryLeases, steps, waiting_lead
+from tests.unit.test_replies_graph import MemoryLeases, answer, reply, steps, waiting_lead
 
 __all__ = ["context", "graph", "ports"]  # fixtures used by the tests below
 
@@ -138,3 +138,17 @@ async def test_the_meetings_history_keeps_every_change_in_order(
     ]
     assert (booking["status"], booking["start"]) == ("cancelled", "2026-06-03T09:00:00Z")
     assert await run.waiting()
+
+
+async def test_a_lead_whose_meeting_moved_gets_no_second_one_when_keen(
+    graph: Any, context: Context, ports: Ports
+) -> None:
+    """A rescheduled meeting still stands: an interested reply books nothing more."""
+    run = await waiting_lead(graph, context)
+    await apply(
+        run, change(run.lead_id, "BOOKING_RESCHEDULED", "uid-5", "2026-06-05T09:00:00Z"), ports
+    )
+
+    result = await answer(run, reply("Yes please, let's set up a call."), ports)
+
+    assert result["action"] == "already_booked" and not ports.calendar.bookings
