@@ -7,11 +7,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header
 from fastapi.responses import JSONResponse
 
-from api.deps import Parsed, ServicesDep, json_body, request_body_doc
+from api.deps import HubSpotEventsDep, Parsed, ServicesDep, json_body, request_body_doc
 from api.problems import problem_responses
 from domain.intake import LeadIn
 from domain.replies import ReplyIn
-from service import intake, outcomes, replies
+from service import hubspot_intake, intake, outcomes, replies
 from service.outcomes import OutcomeIn
 
 router = APIRouter(tags=["webhooks"])
@@ -111,3 +111,29 @@ async def submit_reply(body: ReplyBody, services: ServicesDep) -> JSONResponse:
         },
         status_code=200 if taken.duplicate else 202,
     )
+
+
+@router.post(
+    "/webhooks/hubspot",
+    responses=problem_responses(
+        {
+            401: "bad, missing or stale X-HubSpot-Signature-v3 (v2 only with "
+            "HUBSPOT_SIGNATURE_V2=true)",
+            413: "body over MAX_BODY_BYTES",
+            415: "Content-Type is not JSON",
+            422: "not a JSON array of HubSpot events (every invalid field listed)",
+            503: "HUBSPOT_CLIENT_SECRET is not set, or an event could not be queued; retry later",
+        }
+    ),
+)
+async def submit_hubspot(events: HubSpotEventsDep, services: ServicesDep) -> dict[str, Any]:
+    """Take a HubSpot delivery: contact creations and form conversions are queued as leads
+    (the contact is read by the worker); a redelivered event is counted, never a second lead."""
+    batch = await hubspot_intake.accept_events(
+        services.store,
+        services.store,
+        services.enqueue_hubspot_event,
+        events,
+        services.settings.idempotency_ttl_days * 86400,
+    )
+    return batch.answer()

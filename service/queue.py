@@ -70,3 +70,17 @@ def register_reply(
         await handler(lead_id, reply)
 
     return broker.register_task(apply_reply, task_name=REPLY_TASK)
+
+
+HUBSPOT_EVENT_TASK = "take_hubspot_event"
+
+
+def register_hubspot_event(
+    broker: AsyncBroker, handler: Callable[[dict[str, Any]], Awaitable[Any]]
+) -> AsyncTaskiqDecoratedTask[[dict[str, Any]], Any]:
+    """Register `take_hubspot_event(event)` on the broker, handled by `handler`."""
+
+    async def take_hubspot_event(event: dict[str, Any]) -> None:
+        await handler(event)
+
+    return broker.register_task(take_hubspot_event, task_name=HUBSPOT_EVENT_TASK)

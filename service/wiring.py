@@ -41,7 +41,14 @@ from service.backends import (
     open_vector_memory,
 )
 from service.decide import DecisionError, apply_decision
-from service.queue import make_broker, register, register_decision, register_reply
+from service.hubspot_intake import take_event
+from service.queue import (
+    make_broker,
+    register,
+    register_decision,
+    register_hubspot_event,
+    register_reply,
+)
 from service.replies import apply_reply, defer
 from service.runner import LeadRunner, thread_config
 from service.settings import Settings, refuse_unsupported
@@ -55,6 +62,7 @@ from tools.ports import (
     CRM,
     Calendar,
     ChatModel,
+    ContactReader,
     Embedder,
     EnrichmentProvider,
     Notifier,
@@ -103,12 +111,26 @@ class Services:
     outbox: Outbox | None
     crm: BuiltinCRM | None
     store: Store
+    contacts: ContactReader | None = None  # the CRM, when it reads contacts by id (HubSpot)
     decision_task: AsyncTaskiqDecoratedTask[..., Any] = field(init=False)
     reply_task: AsyncTaskiqDecoratedTask[[str, dict[str, Any]], Any] = field(init=False)
+    hubspot_task: AsyncTaskiqDecoratedTask[[dict[str, Any]], Any] = field(init=False)
 
     def __post_init__(self) -> None:
         self.decision_task = register_decision(self.broker, self.decide)
         self.reply_task = register_reply(self.broker, self.apply_reply)
+        self.hubspot_task = register_hubspot_event(self.broker, self.take_hubspot_event)
+
+    async def enqueue_hubspot_event(self, event: dict[str, Any]) -> None:
+        """Queue a HubSpot webhook event for the worker."""
+        await self.hubspot_task.kiq(event)
+
+    async def take_hubspot_event(self, event: dict[str, Any]) -> None:
+        """Read a HubSpot event's contact and take its lead (the queued task's handler)."""
+        try:
+            await take_event(self.contacts, self.store, self.enqueue, event)
+        except Exception as exc:
+            log.error("hubspot event failed", event=event, error=f"{type(exc).__name__}: {exc}")
 
     async def enqueue_reply(self, lead_id: str, reply: dict[str, Any]) -> None:
         """Queue a lead's reply."""
@@ -515,5 +537,6 @@ async def open_services(
             outbox=opened.outbox,
             crm=opened.crm,
             store=opened.store,
+            contacts=crm if isinstance(crm := context.crm, ContactReader) else None,
         )
         yield services
