@@ -6,6 +6,10 @@ becomes a lead is queued. The worker reads the contact from HubSpot, builds the 
 properties and takes it through `take_lead` under the same key, so the lead id is known when
 the request answers and a redelivered event never makes a second lead.
 
+A contact read that still fails after the adapter's retries (HubSpot down, 429 for long) is
+handed to the sweeper as a timer and queued again, backing off up to an hour, for a day: the
+request has answered 200 already, so HubSpot will not deliver the event again.
+
 An event claimed before but without a lead yet (its queueing failed, or its worker has not
 finished) is queued again on redelivery: taking the lead is idempotent, so the worst case is a
 second contact read.
@@ -25,9 +29,13 @@ from domain.hubspot_webhook import CONTACT_PROPERTIES, HubSpotEvent, lead_from_c
 from domain.intake import LeadIn, header_key, lead_id_for
 from service.admission import Submission, take_lead
 from service.errors import Rejected, Unavailable
-from tools.ports import Cache, ContactReader, LeadRecords
+from tools.ports import Cache, ContactReader, LeadRecords, Timers
 
 log = structlog.get_logger("lead_router.hubspot_intake")
+
+RETRY_FIRST_S = 5.0
+RETRY_MAX_S = 3600.0
+RETRY_ATTEMPTS = 30  # 5 s doubling to an hour: about a day in all
 
 
 @dataclass
@@ -129,3 +137,29 @@ async def take_event(
     except Rejected:  # taken already from an earlier read of a contact that changed since
         log.info("hubspot event already taken", lead_id=lead_id)
         return None
+
+
+async def defer_event(
+    timers: Timers, now: float, event_data: dict[str, Any], error: str
+) -> float | None:
+    """Hand an event whose contact could not be read back to the sweeper (a timer, keyed by
+    the event, backing off); returns when it is due, or None when its attempts are spent."""
+    attempt = int(event_data.get("leadRouterAttempt", 0)) + 1
+    event = HubSpotEvent.model_validate(event_data)
+    if attempt > RETRY_ATTEMPTS:
+        log.error("hubspot event given up", lead_id=event_lead_id(event), error=error)
+        return None
+    due = now + min(RETRY_MAX_S, RETRY_FIRST_S * 2.0 ** (attempt - 1))
+    await timers.add_timer(
+        f"hubspot-event:{event.key}",
+        due,
+        {"task": "hubspot_event", "event": {**event_data, "leadRouterAttempt": attempt}},
+    )
+    log.warning(
+        "hubspot event deferred",
+        lead_id=event_lead_id(event),
+        attempt=attempt,
+        due_in_s=round(due - now, 1),
+        error=error,
+    )
+    return due

@@ -41,7 +41,7 @@ from service.backends import (
     open_vector_memory,
 )
 from service.decide import DecisionError, apply_decision
-from service.hubspot_intake import take_event
+from service.hubspot_intake import defer_event, take_event
 from service.queue import (
     make_broker,
     register,
@@ -130,7 +130,8 @@ class Services:
         try:
             await take_event(self.contacts, self.store, self.enqueue, event)
         except Exception as exc:
-            log.error("hubspot event failed", event=event, error=f"{type(exc).__name__}: {exc}")
+            now = self.context.clock().timestamp()
+            await defer_event(self.context.timers, now, event, f"{type(exc).__name__}: {exc}")
 
     async def enqueue_reply(self, lead_id: str, reply: dict[str, Any]) -> None:
         """Queue a lead's reply."""
@@ -191,12 +192,15 @@ class Services:
             return {"result": "refused", "detail": str(exc)}
 
     async def fire_timers(self) -> int:
-        """Queue the SLA checks and the deferred replies that are due."""
+        """Queue the SLA checks, deferred replies and deferred HubSpot events that are due."""
         due = await self.context.timers.pop_due_timers(self.context.clock().timestamp())
         for timer in due:
             payload = timer["payload"]
             if payload.get("task") == "reply":
                 await self.enqueue_reply(payload["lead_id"], payload["reply"])
+                continue
+            if payload.get("task") == "hubspot_event":
+                await self.enqueue_hubspot_event(payload["event"])
                 continue
             await self.enqueue_decision(
                 payload["lead_id"],

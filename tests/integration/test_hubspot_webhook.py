@@ -10,6 +10,7 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +18,11 @@ import httpx
 import pytest
 from hubspot.utils.signature import Signature
 
+from domain.hubspot_webhook import HubSpotEvent
+from service import hubspot_intake
+from service.wiring import Overrides, open_services
 from tests.fakes.hubspot_server import TOKEN, FakeHubSpot, running_hubspot
-from tests.helpers import live_server, make_settings, wait_status
+from tests.helpers import Clock, live_server, make_settings, wait_status
 
 SECRET = "0a1b2c3d-client-secret"
 PATH = "/webhooks/hubspot"
@@ -295,3 +299,38 @@ def test_a_hubspot_contact_ends_routed_owned_and_noted(
     assert stored["properties"]["hubspot_owner_id"] == owner_id
     [note] = fake.notes_of(contact_id)
     assert f"Lead Router ref: {lead_id}:note" in note["properties"]["hs_note_body"]
+
+
+async def test_a_contact_read_that_fails_is_retried_by_the_sweeper(
+    tmp_path: Path, hubspot: tuple[str, FakeHubSpot]
+) -> None:
+    """HubSpot's daily limit on the contact read: no lead yet; when the timer is due the event
+    is queued again and the lead is taken and routed."""
+    url, fake = hubspot
+    clock = Clock(datetime.now(UTC))
+    settings = make_settings(
+        tmp_path, HUBSPOT_ACCESS_TOKEN=TOKEN, HUBSPOT_API_URL=url, HUBSPOT_CLIENT_SECRET=SECRET
+    )
+    contact_id, email = contact(fake)
+    async with open_services(settings, Overrides(clock=clock)) as services:
+        await services.broker.startup()
+        fake.rate_limit_next(policy="DAILY", operation="contacts.get")
+        batch = await hubspot_intake.accept_events(
+            services.store,
+            services.store,
+            services.enqueue_hubspot_event,
+            [HubSpotEvent.model_validate(event(object_id=contact_id))],
+            3600,
+        )
+        await services.broker.wait_all()  # type: ignore[attr-defined]
+        [lead_id] = batch.leads
+        assert await services.store.get_lead(lead_id) is None
+        assert await services.fire_timers() == 0
+        clock.now += timedelta(seconds=hubspot_intake.RETRY_FIRST_S + 1)
+        assert await services.fire_timers() == 1
+        await services.broker.wait_all()  # type: ignore[attr-defined]
+        await services.broker.wait_all()  # type: ignore[attr-defined]
+        record = await services.store.get_lead(lead_id)
+        await services.broker.shutdown()
+    assert record is not None and record.email == email
+    assert record.status == "completed"
