@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 
 from api.deps import HubSpotEventsDep, Parsed, ServicesDep, json_body, request_body_doc
 from api.problems import problem_responses
+from domain.hubspot_webhook import HubSpotEvent
 from domain.intake import LeadIn
 from domain.replies import ReplyIn
 from service import hubspot_intake, intake, outcomes, replies
@@ -125,6 +126,16 @@ async def submit_reply(body: ReplyBody, services: ServicesDep) -> JSONResponse:
             503: "HUBSPOT_CLIENT_SECRET is not set, or an event could not be queued; retry later",
         }
     ),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {"type": "array", "items": HubSpotEvent.model_json_schema()}
+                }
+            },
+        }
+    },
 )
 async def submit_hubspot(events: HubSpotEventsDep, services: ServicesDep) -> dict[str, Any]:
     """Take a HubSpot delivery: contact creations and form conversions are queued as leads

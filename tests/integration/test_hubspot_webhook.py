@@ -18,6 +18,7 @@ import httpx
 import pytest
 from hubspot.utils.signature import Signature
 
+from app import create_app
 from domain.hubspot_webhook import HubSpotEvent
 from service import hubspot_intake
 from service.wiring import Overrides, open_services
@@ -228,6 +229,14 @@ def test_v2_is_accepted_when_enabled(tmp_path: Path, hubspot: tuple[str, FakeHub
         assert httpx.post(f"{url}{PATH}", content=body, headers=good).status_code == 200
         bad = {**good, "X-HubSpot-Signature": "0" * 64}
         assert httpx.post(f"{url}{PATH}", content=body, headers=bad).status_code == 401
+
+
+def test_openapi_documents_the_batch_body(tmp_path: Path) -> None:
+    """The schema shows the body as an array of events with their four ids required."""
+    schema = create_app(make_settings(tmp_path)).openapi()
+    body = schema["paths"][PATH]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert body["type"] == "array"
+    assert {"subscriptionId", "eventId", "objectId", "occurredAt"} <= set(body["items"]["required"])
 
 
 # Batches
