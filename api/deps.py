@@ -19,10 +19,11 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, Header, Request
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from api.problems import Problem, validation_problems
 from domain.calcom import CalcomWebhook
+from domain.hubspot_webhook import HubSpotEvent, v2_problem, v3_problem
 from service.rep_decisions import Interaction, read_click
 from service.wiring import Services
 
@@ -213,3 +214,63 @@ async def slack_click(
 
 
 SlackClickDep = Annotated[Interaction, Depends(slack_click)]
+
+_EVENTS = TypeAdapter(list[HubSpotEvent])
+
+
+def hubspot_secret(services: ServicesDep) -> str:
+    """The HubSpot app's client secret; 503 when unset (the endpoint is closed by default)."""
+    secret = services.settings.hubspot_client_secret
+    if secret is None:
+        raise Problem(503, "HubSpot webhooks are not configured: set HUBSPOT_CLIENT_SECRET")
+    return secret.get_secret_value()
+
+
+def _first(value: str | None) -> str | None:
+    """The first (client-side) entry of a comma-separated forwarded header."""
+    return value.split(",")[0].strip() or None if value else None
+
+
+def called_uri(request: Request) -> str:
+    """The URI the sender called: behind a proxy, its scheme and host from `X-Forwarded-Proto`
+    and `X-Forwarded-Host` (else `Host`), then the raw path and query as received."""
+    headers = request.headers
+    scheme = _first(headers.get("x-forwarded-proto")) or request.url.scheme
+    host = _first(headers.get("x-forwarded-host")) or headers.get("host") or request.url.netloc
+    raw_path: bytes = request.scope.get("raw_path") or request.url.path.encode()
+    uri = f"{scheme}://{host}{raw_path.decode('latin-1')}"
+    query: bytes = request.scope.get("query_string", b"")
+    return f"{uri}?{query.decode('latin-1')}" if query else uri
+
+
+async def hubspot_events(
+    request: Request,
+    secret: Annotated[str, Depends(hubspot_secret)],
+    body: Annotated[bytes, Depends(read_body)],
+    services: ServicesDep,
+) -> list[HubSpotEvent]:
+    """A HubSpot delivery's events: 401 unless signed (v3; v2 when `HUBSPOT_SIGNATURE_V2`),
+    415 unless JSON, 422 unless a JSON array of events (every invalid field listed)."""
+    headers = request.headers
+    uri = called_uri(request)
+    v3 = headers.get("x-hubspot-signature-v3")
+    v2 = headers.get("x-hubspot-signature")
+    if v3 is None and v2 is not None and services.settings.hubspot_signature_v2:
+        wrong = v2_problem(secret, request.method, uri, body, v2)
+    else:
+        timestamp = headers.get("x-hubspot-request-timestamp")
+        wrong = v3_problem(secret, request.method, uri, body, v3, timestamp, time.time() * 1000)
+    if wrong:
+        raise Problem(401, f"bad signature: {wrong}")
+    ctype = headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype != "application/json":
+        raise Problem(415, f"Content-Type must be application/json, not {ctype or 'missing'}")
+    try:
+        return _EVENTS.validate_json(body)
+    except ValidationError as exc:
+        raise Problem(
+            422, "body must be a JSON array of HubSpot events", validation_problems(exc.errors())
+        ) from exc
+
+
+HubSpotEventsDep = Annotated[list[HubSpotEvent], Depends(hubspot_events)]

@@ -7,11 +7,19 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header
 from fastapi.responses import JSONResponse
 
-from api.deps import CalcomWebhookDep, Parsed, ServicesDep, json_body, request_body_doc
+from api.deps import (
+    CalcomWebhookDep,
+    HubSpotEventsDep,
+    Parsed,
+    ServicesDep,
+    json_body,
+    request_body_doc,
+)
 from api.problems import problem_responses
+from domain.hubspot_webhook import HubSpotEvent
 from domain.intake import LeadIn
 from domain.replies import ReplyIn
-from service import bookings, intake, outcomes, replies
+from service import bookings, hubspot_intake, intake, outcomes, replies
 from service.outcomes import OutcomeIn
 
 router = APIRouter(tags=["webhooks"])
@@ -144,3 +152,39 @@ async def submit_calcom(event: CalcomWebhookDep, services: ServicesDep) -> JSONR
         },
         status_code=202 if taken.status == "queued" else 200,
     )
+
+
+@router.post(
+    "/webhooks/hubspot",
+    responses=problem_responses(
+        {
+            401: "bad, missing or stale X-HubSpot-Signature-v3 (v2 only with "
+            "HUBSPOT_SIGNATURE_V2=true)",
+            413: "body over MAX_BODY_BYTES",
+            415: "Content-Type is not JSON",
+            422: "not a JSON array of HubSpot events (every invalid field listed)",
+            503: "HUBSPOT_CLIENT_SECRET is not set, or an event could not be queued; retry later",
+        }
+    ),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {"type": "array", "items": HubSpotEvent.model_json_schema()}
+                }
+            },
+        }
+    },
+)
+async def submit_hubspot(events: HubSpotEventsDep, services: ServicesDep) -> dict[str, Any]:
+    """Take a HubSpot delivery: contact creations and form conversions are queued as leads
+    (the contact is read by the worker); a redelivered event is counted, never a second lead."""
+    batch = await hubspot_intake.accept_events(
+        services.store,
+        services.store,
+        services.enqueue_hubspot_event,
+        events,
+        services.settings.idempotency_ttl_days * 86400,
+    )
+    return batch.answer()

@@ -62,7 +62,7 @@ def idempotency_key(header: str | None, body: dict[str, Any], lead: LeadIn) -> t
     same submission is absorbed, a new message from the same person is a new lead.
     """
     if header:
-        return f"header:{header.strip()}", True
+        return header_key(header), True
     event_id = body.get("event_id") or body.get("eventId")
     if event_id not in (None, ""):
         return f"event:{event_id}", True
@@ -81,6 +81,11 @@ def idempotency_key(header: str | None, body: dict[str, Any], lead: LeadIn) -> t
     content = json.dumps(rest, sort_keys=True, separators=(",", ":"), default=str)
     basis = f"{lead.email.strip().lower()}|{lead.form_id or ''}|{day}|{content}"
     return "derived:" + hashlib.sha256(basis.encode()).hexdigest()[:32], False
+
+
+def header_key(header: str) -> str:
+    """The key of a delivery whose sender chose it (an `Idempotency-Key`, a HubSpot event)."""
+    return f"header:{header.strip()}"
 
 
 def lead_id_for(key: str) -> str:

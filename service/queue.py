@@ -84,3 +84,17 @@ def register_booking(
         await handler(lead_id, change)
 
     return broker.register_task(apply_booking, task_name=BOOKING_TASK)
+
+
+HUBSPOT_EVENT_TASK = "take_hubspot_event"
+
+
+def register_hubspot_event(
+    broker: AsyncBroker, handler: Callable[[dict[str, Any]], Awaitable[Any]]
+) -> AsyncTaskiqDecoratedTask[[dict[str, Any]], Any]:
+    """Register `take_hubspot_event(event)` on the broker, handled by `handler`."""
+
+    async def take_hubspot_event(event: dict[str, Any]) -> None:
+        await handler(event)
+
+    return broker.register_task(take_hubspot_event, task_name=HUBSPOT_EVENT_TASK)

@@ -85,6 +85,8 @@ class Settings(BaseSettings):
     llm_max_adjustment: float = Field(default=10.0, alias="LLM_MAX_ADJUSTMENT", ge=0, le=50)
     hubspot_access_token: SecretStr | None = Field(default=None, alias="HUBSPOT_ACCESS_TOKEN")
     hubspot_api_url: str | None = Field(default=None, alias="HUBSPOT_API_URL")
+    hubspot_client_secret: SecretStr | None = Field(default=None, alias="HUBSPOT_CLIENT_SECRET")
+    hubspot_signature_v2: bool = Field(default=False, alias="HUBSPOT_SIGNATURE_V2")
     slack_bot_token: SecretStr | None = Field(default=None, alias="SLACK_BOT_TOKEN")
     slack_signing_secret: SecretStr | None = Field(default=None, alias="SLACK_SIGNING_SECRET")
     slack_api_url: str | None = Field(default=None, alias="SLACK_API_URL")
@@ -138,6 +140,11 @@ def refuse_unsupported(settings: Settings) -> None:
         problems.append(
             "HUBSPOT_API_URL is set but HUBSPOT_ACCESS_TOKEN is not: set the private app's "
             "token or unset HUBSPOT_API_URL to use the built-in CRM"
+        )
+    if settings.hubspot_client_secret and settings.hubspot_access_token is None:
+        problems.append(
+            "HUBSPOT_CLIENT_SECRET is set but HUBSPOT_ACCESS_TOKEN is not: the webhook's "
+            "contacts are read from HubSpot, so set the token or unset HUBSPOT_CLIENT_SECRET"
         )
     if settings.llm_model and settings.openai_api_key is None:
         problems.append(

@@ -42,11 +42,13 @@ from service.backends import (
     open_vector_memory,
 )
 from service.decide import DecisionError, apply_decision
+from service.hubspot_intake import defer_event, take_event
 from service.queue import (
     make_broker,
     register,
     register_booking,
     register_decision,
+    register_hubspot_event,
     register_reply,
 )
 from service.replies import apply_reply, defer
@@ -62,6 +64,7 @@ from tools.ports import (
     CRM,
     Calendar,
     ChatModel,
+    ContactReader,
     Embedder,
     EnrichmentProvider,
     Notifier,
@@ -110,14 +113,17 @@ class Services:
     outbox: Outbox | None
     crm: BuiltinCRM | None
     store: Store
+    contacts: ContactReader | None = None  # the CRM, when it reads contacts by id (HubSpot)
     decision_task: AsyncTaskiqDecoratedTask[..., Any] = field(init=False)
     reply_task: AsyncTaskiqDecoratedTask[[str, dict[str, Any]], Any] = field(init=False)
     booking_task: AsyncTaskiqDecoratedTask[[str, dict[str, Any]], Any] = field(init=False)
+    hubspot_task: AsyncTaskiqDecoratedTask[[dict[str, Any]], Any] = field(init=False)
 
     def __post_init__(self) -> None:
         self.decision_task = register_decision(self.broker, self.decide)
         self.reply_task = register_reply(self.broker, self.apply_reply)
         self.booking_task = register_booking(self.broker, self.apply_booking)
+        self.hubspot_task = register_hubspot_event(self.broker, self.take_hubspot_event)
 
     async def enqueue_booking(self, lead_id: str, change: dict[str, Any]) -> None:
         """Queue a change to a lead's meeting reported by Cal.com."""
@@ -134,6 +140,18 @@ class Services:
             log.error("cal.com change failed; retried later", lead_id=lead_id, error=str(exc))
             await bookings.defer(self.context.timers, self.context, lead_id, change)
             return {"result": "deferred", "detail": f"{type(exc).__name__}: {exc}"[:300]}
+
+    async def enqueue_hubspot_event(self, event: dict[str, Any]) -> None:
+        """Queue a HubSpot webhook event for the worker."""
+        await self.hubspot_task.kiq(event)
+
+    async def take_hubspot_event(self, event: dict[str, Any]) -> None:
+        """Read a HubSpot event's contact and take its lead (the queued task's handler)."""
+        try:
+            await take_event(self.contacts, self.store, self.enqueue, event)
+        except Exception as exc:
+            now = self.context.clock().timestamp()
+            await defer_event(self.context.timers, now, event, f"{type(exc).__name__}: {exc}")
 
     async def enqueue_reply(self, lead_id: str, reply: dict[str, Any]) -> None:
         """Queue a lead's reply."""
@@ -194,7 +212,8 @@ class Services:
             return {"result": "refused", "detail": str(exc)}
 
     async def fire_timers(self) -> int:
-        """Queue the SLA checks and the deferred replies and meeting changes that are due."""
+        """Queue the SLA checks and the deferred replies, meeting changes and HubSpot events
+        that are due."""
         due = await self.context.timers.pop_due_timers(self.context.clock().timestamp())
         for timer in due:
             payload = timer["payload"]
@@ -203,6 +222,9 @@ class Services:
                 continue
             if payload.get("task") == "booking":
                 await self.enqueue_booking(payload["lead_id"], payload["change"])
+                continue
+            if payload.get("task") == "hubspot_event":
+                await self.enqueue_hubspot_event(payload["event"])
                 continue
             await self.enqueue_decision(
                 payload["lead_id"],
@@ -543,5 +565,6 @@ async def open_services(
             outbox=opened.outbox,
             crm=opened.crm,
             store=opened.store,
+            contacts=crm if isinstance(crm := context.crm, ContactReader) else None,
         )
         yield services

@@ -6,7 +6,8 @@ token sent as `Authorization: Bearer`:
 
 - companies: `POST /crm/v3/objects/companies/search` (domain `EQ`) to find one;
   `POST /crm/v3/objects/companies` to create one on a miss; `GET /crm/v3/objects/companies/{id}`.
-- contacts: `GET /crm/v3/objects/contacts/{email}?idProperty=email`;
+- contacts: `GET /crm/v3/objects/contacts/{email}?idProperty=email`, or by id (`get_contact`,
+  for the webhook's events);
   `POST /crm/v3/objects/contacts/batch/upsert` with `idProperty=email` (one contact per email
   however often it runs); `PATCH /crm/v3/objects/contacts/{id}` for `hubspot_owner_id`.
 - `PUT /crm/v4/objects/contacts/{id}/associations/default/companies/{id}`: the default
@@ -81,7 +82,7 @@ from tools.ratelimit import window_bucket
 from tools.retry import log_retry, retry_after_seconds
 
 if TYPE_CHECKING:
-    from tools.ports import CRM
+    from tools.ports import CRM, ContactReader
 
 log = structlog.get_logger("lead_router.hubspot")
 
@@ -438,6 +439,29 @@ class HubSpotCRM:
             "properties": props,
         }
 
+    async def get_contact(
+        self, contact_id: str, properties: Sequence[str]
+    ) -> dict[str, Any] | None:
+        """The contact with this HubSpot id and the `properties` asked for, or None (404).
+
+        `GET /crm/v3/objects/contacts/{id}?properties=...`: a read, retried like the others.
+        """
+        try:
+            found = await self._call(
+                "contacts.get",
+                lambda: self._contacts.get_by_id(
+                    contact_id,
+                    properties=list(properties),
+                    _request_timeout=self.timeout_s,
+                ),
+                idempotent=True,
+            )
+        except HubSpotError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return {"id": str(found.id), "properties": dict(found.properties or {})}
+
     async def find_company_by_domain(self, domain: str) -> dict[str, Any] | None:
         """The company whose `domain` is this one (CRM search, which lags behind writes)."""
         key = domain.strip().lower()
@@ -785,4 +809,8 @@ if TYPE_CHECKING:
 
     def _is_crm(crm: HubSpotCRM) -> CRM:
         """mypy checks that HubSpotCRM satisfies the `CRM` port."""
+        return crm
+
+    def _reads_contacts(crm: HubSpotCRM) -> ContactReader:
+        """mypy checks that HubSpotCRM satisfies the `ContactReader` port."""
         return crm

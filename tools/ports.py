@@ -8,9 +8,10 @@ ones, and a node asks only for the roles it uses.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel
 
@@ -179,6 +180,15 @@ class CRM(Protocol):
     async def assign_owner(self, contact_id: str, owner_email: str) -> dict[str, Any]: ...
 
     async def add_note(self, contact_id: str, key: str, body: str) -> dict[str, Any]: ...
+
+
+@runtime_checkable
+class ContactReader(Protocol):
+    """Contacts read by the CRM's own id (a HubSpot webhook names the contact only by id)."""
+
+    async def get_contact(
+        self, contact_id: str, properties: Sequence[str]
+    ) -> dict[str, Any] | None: ...
 
 
 class LeadIntake(Protocol):

@@ -246,6 +246,11 @@ class FakeHubSpot:
             record = self._new(self.companies, {"domain": domain, "name": name, **properties})
             return record.id
 
+    def add_contact(self, email: str, **properties: Any) -> str:
+        """A contact already in the account (as a form or an import leaves it); returns its id."""
+        with self._lock:
+            return self._new(self.contacts, {"email": email.lower(), **properties}).id
+
     def rate_limit_next(
         self,
         times: int = 1,

@@ -137,3 +137,18 @@ def test_a_reschedule_without_metadata_finds_the_lead_of_the_booking_it_replaces
     assert moved.status_code == 202 and moved.json()["lead_id"] == lead_id
     entries = wait_for(lambda: len(history(client, lead_id)) == 2 and history(client, lead_id))
     assert [e["trigger"] for e in entries] == ["BOOKING_CREATED", "BOOKING_RESCHEDULED"]
+
+
+async def test_a_deferred_meeting_change_is_queued_again_and_nothing_else(tmp_path: Path) -> None:
+    """The sweeper hands a deferred change back to the booking task, never to the SLA check."""
+    from service.wiring import open_services
+
+    async with open_services(make_settings(tmp_path)) as services:
+        change = {"trigger": "BOOKING_CANCELLED", "uid": "bk-1", "payload": {}}
+        await services.context.timers.add_timer(
+            "booking:unknown-lead:bk-1",
+            0,
+            {"task": "booking", "lead_id": "unknown-lead", "change": change},
+        )
+        assert await services.fire_timers() == 1
+        assert await services.fire_timers() == 0
