@@ -22,8 +22,15 @@ from app import create_app
 from domain.hubspot_webhook import HubSpotEvent
 from service import hubspot_intake
 from service.wiring import Overrides, open_services
+from tests.fakes.calcom_server import API_KEY as CALCOM_KEY
+from tests.fakes.calcom_server import FakeCalcom, running_calcom
 from tests.fakes.hubspot_server import TOKEN, FakeHubSpot, running_hubspot
 from tests.helpers import Clock, live_server, make_settings, wait_status
+from tests.integration.test_calcom import (
+    half_hours,
+    routing_with_event_types,
+    scoring_that_books,
+)
 
 SECRET = "0a1b2c3d-client-secret"
 PATH = "/webhooks/hubspot"
@@ -343,3 +350,49 @@ async def test_a_contact_read_that_fails_is_retried_by_the_sweeper(
         await services.broker.shutdown()
     assert record is not None and record.email == email
     assert record.status == "completed"
+
+
+@pytest.fixture
+def calcom() -> Iterator[tuple[str, FakeCalcom]]:
+    """A local Cal.com offering the event types of `routing_with_event_types` every half hour."""
+    start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    with running_calcom() as (url, fake):
+        for event_type in (701, 702):
+            fake.add_event_type(event_type, half_hours(start, 21 * 48))
+        yield url, fake
+
+
+def test_a_hubspot_delivery_ends_owned_noted_and_booked_on_cal_com(
+    tmp_path: Path, hubspot: tuple[str, FakeHubSpot], calcom: tuple[str, FakeCalcom]
+) -> None:
+    """End to end: a signed HubSpot delivery → the worker reads the contact → the lead is
+    routed and booked → HubSpot has the contact owned, associated and noted, and Cal.com the
+    meeting, whose link is in the lead's record."""
+    hubspot_url, fake = hubspot
+    calcom_url, cal = calcom
+    contact_id, email = contact(fake)
+    settings = {
+        "CALCOM_API_KEY": CALCOM_KEY,
+        "CALCOM_API_URL": calcom_url,
+        "ROUTING_CONFIG": routing_with_event_types(tmp_path),
+        "SCORING_CONFIG": scoring_that_books(tmp_path),
+    }
+    with (
+        app_url(tmp_path, hubspot_url, **settings) as url,
+        httpx.Client(base_url=url, timeout=10) as client,
+    ):
+        [lead_id] = deliver(client, [conversion(contact_id)]).json()["leads"]
+        record = wait_status(client, lead_id, {"completed", "failed"})
+
+    state = record["state"]
+    assert record["status"] == "completed" and state["routing"]["action"] == "book"
+    owner_id = next(o["id"] for o in OWNERS if o["email"] == state["routing"]["owner_email"])
+    stored = fake.contact_by_email(email)
+    assert stored is not None and stored["properties"]["hubspot_owner_id"] == owner_id
+    assert state["deliveries"]["crm.contact"]["id"] == contact_id
+    [note] = fake.notes_of(contact_id)
+    assert f"Lead Router ref: {lead_id}:note" in note["properties"]["hs_note_body"]
+    [made] = cal.bookings_of(email)
+    assert made["metadata"]["lead_id"] == lead_id
+    assert state["booking"]["status"] == "confirmed"
+    assert state["booking"]["link"] == made["location"]
