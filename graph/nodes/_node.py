@@ -10,8 +10,10 @@ from typing import Any, TypeVar
 
 import structlog
 
+from domain.prompts import chat, version
+from domain.records import ModelCall
 from graph.state import LeadState
-from tools.ports import Receipts
+from tools.ports import Answer, ChatModel, Receipts
 
 F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
 
@@ -54,3 +56,28 @@ async def once(
         return {**existing, "replayed": True}
     receipt = await write()
     return await receipts.put_receipt(lead_id, effect, receipt)
+
+
+async def ask_once(
+    receipts: Receipts,
+    model: ChatModel,
+    lead_id: str,
+    effect: str,
+    prompt: str,
+    schema: type[Answer],
+    **variables: Any,
+) -> tuple[Answer | None, ModelCall]:
+    """Ask the model once per (lead, effect) with `prompts/<prompt>.md`; the answer and its
+    call record are kept as a receipt, so a rerun reuses them. The task is the effect's last
+    dotted part (`model.classify` → `classify`)."""
+    system, user = chat(prompt, **variables)
+    task = effect.rsplit(".", 1)[-1]
+
+    async def call() -> dict[str, Any]:
+        answer = await model.ask(task, version(prompt), system, user, schema)
+        parsed = answer.parsed.model_dump() if answer.parsed is not None else None
+        return {"parsed": parsed, "call": dict(answer.call)}
+
+    stored = await once(receipts, lead_id, effect, call)
+    parsed = schema.model_validate(stored["parsed"]) if stored["parsed"] is not None else None
+    return parsed, stored["call"]

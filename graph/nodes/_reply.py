@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from domain.prompts import chat, version
 from domain.records import ModelCall, ReplyRecord
 from domain.rep_message import RepMessage, lead_message, notice
 from graph.context import Context
+from graph.nodes._node import ask_once as ask_model_once
 from graph.nodes._node import once
 from graph.state import LeadState, ReplyUpdate
 from tools.ports import Answer, ChatModel
@@ -37,16 +37,15 @@ async def ask_once(
     **variables: Any,
 ) -> tuple[Answer | None, ModelCall]:
     """One model call per (reply, task), kept as a receipt: a rerun reuses the answer."""
-    system, user = chat(prompt, **variables)
-
-    async def call() -> dict[str, Any]:
-        answer = await model.ask(task, version(prompt), system, user, schema)
-        parsed = answer.parsed.model_dump() if answer.parsed is not None else None
-        return {"parsed": parsed, "call": dict(answer.call)}
-
-    stored = await once_per_reply(ctx, state, f"model.{task}", call)
-    parsed = schema.model_validate(stored["parsed"]) if stored["parsed"] is not None else None
-    return parsed, stored["call"]
+    return await ask_model_once(
+        ctx.receipts,
+        model,
+        state["lead_id"],
+        effect(state, f"model.{task}"),
+        prompt,
+        schema,
+        **variables,
+    )
 
 
 async def tell_rep(

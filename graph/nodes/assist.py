@@ -20,39 +20,16 @@ from domain.assist import (
     fact_sheet,
     lead_block,
 )
-from domain.prompts import chat, version
 from domain.records import Assist, Draft, ModelCall
 from domain.rep_message import assist_note, lead_message
 from graph.context import Context
-from graph.nodes._node import once, timed
+from graph.nodes._node import ask_once, once, timed
 from graph.nodes._rep import contact_id
 from graph.state import AssistUpdate, LeadState
-from tools.ports import Answer, ChatModel
+from tools.ports import ChatModel
 
 DRAFTED = ("book", "draft")
 TEAM = "Lead Router"
-
-
-async def _ask(
-    ctx: Context,
-    model: ChatModel,
-    lead_id: str,
-    task: str,
-    prompt: str,
-    schema: type[Answer],
-    **variables: Any,
-) -> tuple[Answer | None, ModelCall]:
-    """One model call per (lead, task), kept as a receipt: a rerun reuses the answer."""
-    system, user = chat(prompt, **variables)
-
-    async def call() -> dict[str, Any]:
-        answer = await model.ask(task, version(prompt), system, user, schema)
-        parsed = answer.parsed.model_dump() if answer.parsed is not None else None
-        return {"parsed": parsed, "call": dict(answer.call)}
-
-    stored = await once(ctx.receipts, lead_id, f"model.{task}", call)
-    parsed = schema.model_validate(stored["parsed"]) if stored["parsed"] is not None else None
-    return parsed, stored["call"]
 
 
 @timed("assist")
@@ -98,11 +75,11 @@ async def _read(ctx: Context, model: ChatModel, state: LeadState, record: Assist
     """The model's reading of the lead, checked, with the score it would suggest."""
     score = float(state.get("score", {}).get("total", 0))
     rules_intent = state.get("classification", {}).get("intent", "other")
-    verdict, call = await _ask(
-        ctx,
+    verdict, call = await ask_once(
+        ctx.receipts,
         model,
         state["lead_id"],
-        "classify",
+        "model.classify",
         "classify",
         IntentVerdict,
         max_adjustment=f"{ctx.settings.llm_max_adjustment:g}",
@@ -130,11 +107,11 @@ async def _write(
     facts: dict[str, Any],
 ) -> tuple[DraftAnswer, ModelCall] | None:
     """An email written by the model from `facts`; None unless it passes the claim checks."""
-    answer, call = await _ask(
-        ctx,
+    answer, call = await ask_once(
+        ctx.receipts,
         model,
         state["lead_id"],
-        task,
+        f"model.{task}",
         prompt,
         DraftAnswer,
         facts=json.dumps(facts, ensure_ascii=False, default=str),
