@@ -496,6 +496,11 @@ class AccountIndex:
     def __len__(self) -> int:
         return len(self._by_id)
 
+    def take_over(self, fresh: AccountIndex) -> None:
+        """Serve `fresh`'s accounts from now on, in one step (a refreshed directory): build
+        the new index aside, then swap it in under the callers holding this one."""
+        self.__dict__ = dict(fresh.__dict__)
+
     def _add(self, row: Mapping[str, Any]) -> None:
         account_id = str(row["account_id"])
         if account_id in self._by_id:

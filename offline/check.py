@@ -84,6 +84,30 @@ def check_accounts(name: str, path: Path, *, strict: bool, first: int = FIRST) -
     return Checked(lines, failed=strict and problems > 0, warned=problems > 0)
 
 
+def check_hubspot_accounts(settings: Settings, routing: RoutingConfig) -> Checked:
+    """With HubSpot configured the accounts are its companies: what the last sync kept (the
+    snapshot file), and its problems; none yet is not a failure (the first start reads them)."""
+    from service.account_sync import hubspot_accounts
+
+    name = "accounts"
+    accounts = hubspot_accounts(settings, routing.reps)
+    if not accounts.load():
+        return Checked(
+            [
+                f"{name:<{WIDTH}}HubSpot companies: none synced yet ({accounts.path}); the first "
+                "start reads them all"
+            ]
+        )
+    summary = accounts.report().summary(first=FIRST)
+    full_at = accounts.full_at.strftime("%Y-%m-%d %H:%M UTC") if accounts.full_at else "—"
+    lines = [
+        f"{name:<{WIDTH}}HubSpot companies: {summary['loaded']} loaded, {summary['skipped']} "
+        f"skipped, {summary['warnings']} warnings (last full read {full_at})"
+    ]
+    lines += [f"  {problem}" for problem in summary["first"]]
+    return Checked(lines, warned=bool(summary["skipped"] or summary["warnings"]))
+
+
 def _unreadable(name: str, path: Path, message: str) -> Checked:
     return Checked([f"{name:<{WIDTH}}{path}: cannot be loaded", f"  {message}"], failed=True)
 
@@ -120,8 +144,12 @@ def run(settings: Settings, *, strict: bool) -> tuple[list[str], int]:
     checked = {
         "routing": check_config("routing", settings.routing_config, load_routing),
         "scoring": check_config("scoring", settings.scoring_config, load_scoring),
-        "accounts": check_accounts("accounts", settings.accounts_csv, strict=strict),
     }
+    if settings.hubspot_access_token is not None and not checked["routing"].failed:
+        routing = load_routing(settings.routing_config)
+        checked["accounts"] = check_hubspot_accounts(settings, routing)
+    else:
+        checked["accounts"] = check_accounts("accounts", settings.accounts_csv, strict=strict)
     if settings.company_directory:
         checked["directory"] = check_accounts(
             "directory", settings.company_directory, strict=strict

@@ -4,6 +4,7 @@ is present (DESIGN §4). The one place that names concrete adapter classes for t
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -16,6 +17,8 @@ from tools.ports import Embedder, Store, VectorMemory
 from tools.vector import LOCAL_FILENAME, OpenAIEmbedder
 
 if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
     from tools.crm_hubspot import HubSpotCRM
     from tools.llm_openai import OpenAIChatModel
 
@@ -24,20 +27,36 @@ MIN_RECORD_TTL_DAYS = 30
 log = structlog.get_logger("lead_router.services")
 
 
-async def open_hubspot_crm(settings: Settings, reps: Sequence[Rep]) -> HubSpotCRM:
+async def open_hubspot_crm(
+    settings: Settings, reps: Sequence[Rep], redis: Redis | None = None
+) -> HubSpotCRM:
     """HubSpotCRM for HUBSPOT_ACCESS_TOKEN (at HUBSPOT_API_URL when set), reading only under
-    SHADOW_MODE. Each rep's `crm_owner_id` is checked against HubSpot's owners now: every
-    mismatch is logged as a warning, and an unreachable HubSpot does not stop the start
-    (`/health` reports it)."""
+    SHADOW_MODE, within HUBSPOT_REQUESTS_PER_10S and HUBSPOT_SEARCHES_PER_S: counted in `redis`
+    (shared by every worker) when given, else in this process. Each rep's `crm_owner_id` is
+    checked against HubSpot's owners now: every mismatch is logged as a warning, and an
+    unreachable HubSpot does not stop the start (`/health` reports it)."""
     from tools.crm_hubspot import HubSpotCRM, HubSpotError
+    from tools.ratelimit import RedisWindow
 
     if settings.hubspot_access_token is None:
         raise ValueError("HubSpot needs HUBSPOT_ACCESS_TOKEN")
+    limiters = None
+    if redis is not None:
+        # HubSpot counts per app: one key per token, whichever process calls.
+        app = hashlib.sha256(settings.hubspot_access_token.get_secret_value().encode()).hexdigest()
+        key = f"{settings.redis_prefix}hubspot:{app[:16]}:"
+        limiters = (
+            RedisWindow(redis, key + "requests", settings.hubspot_requests_per_10s, 10.0),
+            RedisWindow(redis, key + "searches", settings.hubspot_searches_per_s, 1.0),
+        )
     crm = HubSpotCRM(
         settings.hubspot_access_token,
         base_url=settings.hubspot_api_url,
         owners={rep.email: rep.crm_owner_id for rep in reps if rep.crm_owner_id},
         shadow=settings.shadow_mode,
+        requests_per_10s=settings.hubspot_requests_per_10s,
+        searches_per_s=settings.hubspot_searches_per_s,
+        limiters=limiters,
     )
     try:
         mismatches = await crm.owner_mismatches(reps)

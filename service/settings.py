@@ -87,6 +87,12 @@ class Settings(BaseSettings):
     hubspot_api_url: str | None = Field(default=None, alias="HUBSPOT_API_URL")
     hubspot_client_secret: SecretStr | None = Field(default=None, alias="HUBSPOT_CLIENT_SECRET")
     hubspot_signature_v2: bool = Field(default=False, alias="HUBSPOT_SIGNATURE_V2")
+    hubspot_requests_per_10s: int = Field(
+        default=100, alias="HUBSPOT_REQUESTS_PER_10S", ge=1, le=1000
+    )
+    hubspot_searches_per_s: int = Field(default=4, alias="HUBSPOT_SEARCHES_PER_S", ge=1, le=50)
+    hubspot_sync_interval_s: float = Field(default=300.0, alias="HUBSPOT_SYNC_INTERVAL_S", ge=1)
+    hubspot_full_sync_hours: float = Field(default=24.0, alias="HUBSPOT_FULL_SYNC_HOURS", gt=0)
     slack_bot_token: SecretStr | None = Field(default=None, alias="SLACK_BOT_TOKEN")
     slack_signing_secret: SecretStr | None = Field(default=None, alias="SLACK_SIGNING_SECRET")
     slack_api_url: str | None = Field(default=None, alias="SLACK_API_URL")

@@ -10,13 +10,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-from collections.abc import AsyncIterator, Awaitable, Callable
+import functools
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiosqlite
+import redis.asyncio as aioredis
 import structlog
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
@@ -32,7 +34,7 @@ from domain.records import Enrichment
 from graph.builder import build_graph
 from graph.context import Context, RunSettings, utcnow
 from graph.similar_accounts import remember
-from service import bookings
+from service import account_sync, bookings
 from service.admission import LeadSubmitter
 from service.backends import (
     open_chat,
@@ -57,7 +59,7 @@ from service.settings import Settings, refuse_unsupported
 from tools.calendar_builtin import BuiltinCalendar
 from tools.calendar_calcom import CalcomCalendar
 from tools.crm_builtin import BuiltinCRM
-from tools.directory import InMemoryDirectory, read_accounts_csv
+from tools.directory import AccountsReport, InMemoryDirectory, read_accounts_csv
 from tools.enrichment_http import HttpEnrichmentProvider
 from tools.outbox import Outbox
 from tools.ports import (
@@ -72,6 +74,10 @@ from tools.ports import (
     VectorMemory,
 )
 from tools.slack import SlackNotifier, StoreReceipts
+
+if TYPE_CHECKING:
+    from tools.crm_hubspot import HubSpotCRM
+    from tools.hubspot_accounts import HubSpotAccounts
 
 log = structlog.get_logger("lead_router.services")
 
@@ -372,24 +378,49 @@ async def _checkpointer(settings: Settings) -> AsyncIterator[BaseCheckpointSaver
         yield saver
 
 
-def _load_accounts(path: Path, *, strict: bool) -> list[dict[str, Any]]:
-    """The usable rows of an accounts file, after one log line summing up the file (a warning
-    when rows were skipped or values dropped)."""
-    report = read_accounts_csv(path, strict=strict)
+async def _known_accounts(
+    settings: Settings, routing: RoutingConfig, hubspot: HubSpotCRM | None
+) -> tuple[list[dict[str, Any]], HubSpotAccounts | None]:
+    """The team's accounts, and the HubSpot sync behind them when there is one.
+
+    With HubSpot as the CRM they are its companies, synced now (`account_sync`); a replay with
+    HUBSPOT_ACCESS_TOKEN set reads the last snapshot without calling HubSpot. Otherwise, and
+    for a replay before any sync, ACCOUNTS_CSV.
+    """
+    if hubspot is not None:
+        synced = await account_sync.open_accounts(settings, routing.reps, hubspot)
+        return _report_rows(synced.report()), synced
+    if settings.hubspot_access_token is not None:
+        snapshot = account_sync.hubspot_accounts(settings, routing.reps)
+        if snapshot.load():
+            return _report_rows(snapshot.report()), None
+        log.warning("no HubSpot accounts synced yet; using ACCOUNTS_CSV", path=str(snapshot.path))
+    return _load_accounts(settings.accounts_csv, strict=settings.accounts_strict), None
+
+
+def _report_rows(report: AccountsReport) -> list[dict[str, Any]]:
     noted = log.warning if report.skipped or report.warnings else log.info
     noted("accounts", **report.summary())
     return report.rows
 
 
+def _load_accounts(path: Path, *, strict: bool) -> list[dict[str, Any]]:
+    """The usable rows of an accounts file, after one log line summing up the file (a warning
+    when rows were skipped or values dropped)."""
+    return _report_rows(read_accounts_csv(path, strict=strict))
+
+
 @dataclass(frozen=True)
 class Opened:
-    """What `open_context` opened: the run context, the store behind its key/value roles, and
-    the outbox and built-in CRM when those were the adapters chosen."""
+    """What `open_context` opened: the run context, the store behind its key/value roles, the
+    outbox and built-in CRM when those were the adapters chosen, and the loop that keeps
+    HubSpot's accounts fresh (not started) when HubSpot is the CRM."""
 
     context: Context
     store: Store
     outbox: Outbox | None
     crm: BuiltinCRM | None
+    refresh_accounts: Callable[[], Coroutine[Any, Any, None]] | None = None
 
 
 async def open_context(
@@ -411,12 +442,20 @@ async def open_context(
     refuse_unsupported(settings)
     given = overrides or Overrides()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    known = _load_accounts(settings.accounts_csv, strict=settings.accounts_strict)
-    accounts = known + (
+    hubspot_crm = None
+    if given.crm is None and live and settings.hubspot_access_token is not None:
+        redis = None
+        if settings.redis_url:
+            redis = aioredis.Redis.from_url(settings.redis_url)
+            stack.push_async_callback(redis.aclose)
+        hubspot_crm = await open_hubspot_crm(settings, routing.reps, redis)
+    known, synced = await _known_accounts(settings, routing, hubspot_crm)
+    extra = (
         _load_accounts(settings.company_directory, strict=settings.accounts_strict)
         if settings.company_directory
         else []
     )
+    accounts = known + extra
     store = given.store
     if store is None:
         store = await open_store(settings)
@@ -424,9 +463,7 @@ async def open_context(
     if given.wrap_store is not None:
         store = given.wrap_store(store)
     builtin_crm = None
-    crm = given.crm
-    if crm is None and live and settings.hubspot_access_token is not None:
-        crm = await open_hubspot_crm(settings, routing.reps)
+    crm: CRM | None = given.crm or hubspot_crm
     if crm is None:
         crm = builtin_crm = BuiltinCRM(settings.crm_path)
         await builtin_crm.open()
@@ -496,6 +533,21 @@ async def open_context(
         if opened_chat is not None:
             stack.push_async_callback(opened_chat.close)
         chat = opened_chat
+    directory = InMemoryDirectory(accounts)
+    matcher = AccountIndex(accounts)
+    refresh = None
+    if synced is not None and hubspot_crm is not None:
+
+        async def apply(rows: list[dict[str, Any]]) -> None:
+            fresh = [*rows, *extra]
+            index = await asyncio.to_thread(AccountIndex, fresh)
+            directory.replace(fresh)
+            matcher.take_over(index)
+            log.info("accounts refreshed", source="hubspot", accounts=len(rows))
+
+        refresh = functools.partial(
+            account_sync.keep_fresh, synced, hubspot_crm, apply, settings.hubspot_sync_interval_s
+        )
     context = Context(
         settings=run_settings(settings),
         routing=routing,
@@ -505,10 +557,10 @@ async def open_context(
         receipts=store,
         timers=store,
         crm=crm,
-        directory=InMemoryDirectory(accounts),
+        directory=directory,
         notifier=notifier,
         calendar=calendar,
-        matcher=AccountIndex(accounts),
+        matcher=matcher,
         enricher=enricher,
         vectors=vectors,
         embedder=embedder,
@@ -517,7 +569,7 @@ async def open_context(
         chat=chat,
         clock=given.clock or utcnow,
     )
-    return Opened(context, store, outbox, builtin_crm)
+    return Opened(context, store, outbox, builtin_crm, refresh)
 
 
 @contextlib.asynccontextmanager
@@ -567,4 +619,13 @@ async def open_services(
             store=opened.store,
             contacts=crm if isinstance(crm := context.crm, ContactReader) else None,
         )
+        if opened.refresh_accounts is not None:
+            refresher = asyncio.create_task(opened.refresh_accounts())
+
+            async def stop_refreshing() -> None:
+                refresher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await refresher
+
+            stack.push_async_callback(stop_refreshing)
         yield services

@@ -31,10 +31,11 @@ behind writes by seconds, associations do not).
 Tasks: the decision note (key ending in `task_on`, `:note` by default — the key notify writes)
 also gets a task for the contact's owner carrying the same summary, keyed `<key>:task`.
 
-Limits and retries. A client-side token bucket keeps every call within `requests_per_10s`
-(100 per 10 s by default, the lowest tier's) and searches within `searches_per_s` (4). The
-buckets are per process: several workers share HubSpot's budget (a limiter in Redis is not
-part of this adapter). The SDK's own urllib3 retries are off; tenacity retries here instead:
+Limits and retries. A client-side limiter keeps every call within `requests_per_10s`
+(100 per 10 s by default, the lowest tier's) and searches within `searches_per_s` (4). By
+default these are token buckets in this process; given `limiters` (the wiring passes Redis
+windows when REDIS_URL is set), every worker draws from one budget. The SDK's own urllib3
+retries are off; tenacity retries here instead:
 
 - 429 is retried for every call (HubSpot did not process it), waiting what `Retry-After` says
   (up to `max_retry_after_s`), else backing off; a `DAILY` policy is not retried.
@@ -59,7 +60,7 @@ import json
 import re
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -78,7 +79,8 @@ from pydantic import SecretStr
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
 from domain.config import Rep
-from tools.ratelimit import window_bucket
+from tools.hubspot_accounts import SyncTooLarge
+from tools.ratelimit import Limiter, window_bucket
 from tools.retry import log_retry, retry_after_seconds
 
 if TYPE_CHECKING:
@@ -147,6 +149,10 @@ COMPANY_PROPERTIES = {
 }
 _COMPANY_READ = ["domain", "name", "hubspot_owner_id", "industry", "numberofemployees"]
 _COMPANY_READ += ["country", "city", "hs_parent_company_id"]
+# What an account sync reads of each company (DESIGN §6's columns, in HubSpot's names).
+COMPANY_SYNC = [*_COMPANY_READ, "website", "state", "hs_lastmodifieddate"]
+SEARCH_PAGE = 200  # the most one search page holds
+SEARCH_CAP = 10_000  # the most results one search query pages through
 _CONTACT_READ = ["email", "firstname", "lastname", "hubspot_owner_id", "associatedcompanyid"]
 
 
@@ -204,6 +210,20 @@ def _hubspot_error(operation: str, exc: BaseException) -> HubSpotError:
     category = str(body.get("category") or body.get("errorType") or getattr(exc, "reason", ""))
     message = str(body.get("message") or getattr(exc, "reason", "") or "")
     return HubSpotError(operation, status, category, message)
+
+
+def _millis(value: datetime | str | None) -> int:
+    """Milliseconds since the epoch of a datetime or HubSpot's ISO timestamp (0 when absent)."""
+    if value is None or value == "":
+        return 0
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return 0
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return int(value.timestamp() * 1000)
 
 
 def _iso(when: datetime) -> str:
@@ -268,8 +288,9 @@ class HubSpotCRM:
     `shadow` reads but never writes. `timeout_s` bounds each HTTP attempt; `max_attempts`,
     `backoff_s` and `max_backoff_s` shape retries; a 429 asking to wait longer than
     `max_retry_after_s` is not retried. `custom_properties` maps more contact fields (e.g.
-    `lead_score`) to properties you created in HubSpot. `sleep` (retry waits), `limiter_clock` and
-    `limiter_sleep` (the rate limiter's) are for tests.
+    `lead_score`) to properties you created in HubSpot. `limiters` (all requests, searches)
+    replace the per-process token buckets, e.g. with `RedisWindow`s shared by every worker.
+    `sleep` (retry waits), `limiter_clock` and `limiter_sleep` (the buckets') are for tests.
     """
 
     def __init__(
@@ -289,6 +310,7 @@ class HubSpotCRM:
         custom_properties: Mapping[str, str] | None = None,
         task_on: tuple[str, ...] = (":note",),
         task_due: timedelta = timedelta(hours=1),
+        limiters: tuple[Limiter, Limiter] | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         limiter_clock: Callable[[], float] = time.monotonic,
         limiter_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
@@ -313,12 +335,17 @@ class HubSpotCRM:
         self._owner_emails = {owner_id: email for email, owner_id in self._owner_ids.items()}
         self._contact_fields = {**CONTACT_PROPERTIES, **(custom_properties or {})}
         self._sleep = sleep
-        self._requests = window_bucket(
-            requests_per_10s, 10.0, clock=limiter_clock, sleep=limiter_sleep
-        )
-        self._searches = window_bucket(
-            searches_per_s, 1.0, clock=limiter_clock, sleep=limiter_sleep
-        )
+        self._requests: Limiter
+        self._searches: Limiter
+        if limiters is not None:
+            self._requests, self._searches = limiters
+        else:
+            self._requests = window_bucket(
+                requests_per_10s, 10.0, clock=limiter_clock, sleep=limiter_sleep
+            )
+            self._searches = window_bucket(
+                searches_per_s, 1.0, clock=limiter_clock, sleep=limiter_sleep
+            )
         # Companies this process found or created, by domain: the search index lags behind a
         # create, and the contact's association needs the id right after.
         self._company_ids: OrderedDict[str, str] = OrderedDict()
@@ -533,6 +560,84 @@ class HubSpotCRM:
             after = page.paging.next.after if page.paging and page.paging.next else None
             if not after:
                 return owners
+
+    async def companies(
+        self, modified_since: datetime | None = None
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Every active company as `{"id", "properties"}` (read page by page), or with
+        `modified_since` those whose `hs_lastmodifieddate` is at or after it, oldest change
+        first (search; it lags behind writes by seconds, so callers look back a little).
+
+        Search stops at 10,000 results a query; past that the query starts again from the last
+        change seen. `SyncTooLarge` when more than that share one millisecond.
+        """
+        if modified_since is None:
+            after: str | None = None
+            while True:
+                page = await self._call(
+                    "companies.list",
+                    partial(
+                        self._companies.get_page,
+                        limit=100,
+                        after=after,
+                        properties=COMPANY_SYNC,
+                        archived=False,
+                        _request_timeout=self.timeout_s,
+                    ),
+                    idempotent=True,
+                )
+                for company in page.results or []:
+                    yield {"id": str(company.id), "properties": dict(company.properties or {})}
+                after = page.paging.next.after if page.paging and page.paging.next else None
+                if not after:
+                    return
+        since = _millis(modified_since)
+        while True:
+            seen = 0
+            latest = since
+            after = None
+            while True:
+                request = hs_companies.PublicObjectSearchRequest(
+                    filter_groups=[
+                        hs_companies.FilterGroup(
+                            filters=[
+                                hs_companies.Filter(
+                                    property_name="hs_lastmodifieddate",
+                                    operator="GTE",
+                                    value=str(since),
+                                )
+                            ]
+                        )
+                    ],
+                    sorts=[{"propertyName": "hs_lastmodifieddate", "direction": "ASCENDING"}],
+                    properties=COMPANY_SYNC,
+                    limit=SEARCH_PAGE,
+                    after=after,
+                )
+                found = await self._call(
+                    "companies.search",
+                    partial(
+                        self._companies_search.do_search, request, _request_timeout=self.timeout_s
+                    ),
+                    idempotent=True,
+                    search=True,
+                )
+                for company in found.results or []:
+                    properties = dict(company.properties or {})
+                    latest = max(latest, _millis(properties.get("hs_lastmodifieddate")) or since)
+                    seen += 1
+                    yield {"id": str(company.id), "properties": properties}
+                next_page = found.paging.next if found.paging else None
+                after = next_page.after if next_page else None
+                if not after:
+                    return
+                if seen + SEARCH_PAGE > SEARCH_CAP:
+                    break
+            if latest <= since:
+                raise SyncTooLarge(
+                    f"more than {SEARCH_CAP} companies changed at {modified_since.isoformat()}"
+                )
+            since = latest
 
     async def owner_mismatches(self, reps: Iterable[Rep]) -> list[dict[str, Any]]:
         """The reps whose `crm_owner_id` does not name their HubSpot owner (`owner_mismatches`)."""

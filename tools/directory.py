@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import csv
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -201,6 +201,23 @@ def read_accounts_csv(path: Path, *, strict: bool = False) -> AccountsReport:
     return report
 
 
+def read_account_records(records: Iterable[Mapping[str, Any]], source: str) -> AccountsReport:
+    """Accounts from records already split into the DESIGN §6 columns (a CRM's companies), by
+    the same rules as a file's rows; a problem names `source` and the record's position."""
+    report = AccountsReport(Path(source), [])
+    first_seen: dict[str, int] = {}
+    for position, record in enumerate(records, start=1):
+        values = {
+            name: str(record[name]).strip()
+            for name in ACCOUNT_COLUMNS
+            if record.get(name) is not None
+        }
+        account = _parse_row(values, {}, _Row(report.path, position, report, False), first_seen)
+        if account is not None:
+            report.rows.append(account)
+    return report
+
+
 def load_accounts_csv(path: Path) -> list[dict[str, Any]]:
     """The accounts in ACCOUNTS_CSV; the first row skipped or warned about raises ValueError
     with file:line (`read_accounts_csv(path, strict=True)`)."""
@@ -223,6 +240,11 @@ class InMemoryDirectory:
             for row in self._rows.values():
                 if row.get(column):
                     self._by_domain.setdefault(row[column], row)
+
+    def replace(self, rows: Iterable[dict[str, Any]]) -> None:
+        """Serve these accounts from now on, swapped in whole (a refreshed sync)."""
+        fresh = InMemoryDirectory(rows)
+        self._rows, self._by_domain = fresh._rows, fresh._by_domain
 
     @classmethod
     def from_csv(cls, path: Path) -> InMemoryDirectory:

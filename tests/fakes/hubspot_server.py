@@ -14,9 +14,15 @@ controls and the request log):
   `properties=a,b`) → the object, or 404 OBJECT_NOT_FOUND.
 - `contacts.update` `PATCH /crm/v3/objects/contacts/{id}` `{"properties"}`; a
   `hubspot_owner_id` that is no owner → 400 VALIDATION_ERROR (INVALID_OWNER_ID).
-- `companies.search` `POST /crm/v3/objects/companies/search` with `filterGroups` of `EQ`
-  filters → `{"total", "results"}`. The search index lags: a company created here stays out of
-  search results for the next `search_lag` searches (reads by id see it at once).
+- `companies.search` `POST /crm/v3/objects/companies/search` with `filterGroups` of `EQ`,
+  `GT`, `GTE`, `LT` and `LTE` filters (a datetime compares as epoch milliseconds), `sorts`
+  (`[{"propertyName", "direction"}]`), `limit` (at most 200) and `after` → `{"total",
+  "results", "paging"?}`; paging past `search_cap` (10,000) results → 400. The search index
+  lags: a company
+  created or changed here stays out of search results for the next `search_lag` searches
+  (reads by id see it at once).
+- `companies.list` `GET /crm/v3/objects/companies` (`limit` ≤ 100, `after`, `properties`,
+  `archived`) → `{"results", "paging"?}` in id order.
 - `companies.create` `POST /crm/v3/objects/companies` `{"properties"}` → 201; a domain already
   held by a company → 409 CONFLICT, `message` "Company already exists. Existing ID: <id>".
 - `companies.get` `GET /crm/v3/objects/companies/{id}` → the object, or 404.
@@ -97,6 +103,7 @@ _ROUTES: list[tuple[str, str, re.Pattern[str]]] = [
     ("contacts.update", "PATCH", re.compile(r"^/crm/v3/objects/contacts/(?P<id>[^/]+)$")),
     ("companies.search", "POST", re.compile(r"^/crm/v3/objects/companies/search$")),
     ("companies.create", "POST", re.compile(r"^/crm/v3/objects/companies$")),
+    ("companies.list", "GET", re.compile(r"^/crm/v3/objects/companies/?$")),
     ("companies.get", "GET", re.compile(r"^/crm/v3/objects/companies/(?P<id>[^/]+)$")),
     (
         "associations.default",
@@ -199,9 +206,11 @@ class FakeHubSpot:
         token: str = TOKEN,
         owners: list[dict[str, Any]] | None = None,
         search_lag: int = 0,
+        search_cap: int = 10_000,
     ) -> None:
         self.token = token
         self.search_lag = search_lag
+        self.search_cap = search_cap
         self.base_url = ""
         self.requests: list[RequestSeen] = []
         self._lock = threading.Lock()
@@ -245,6 +254,19 @@ class FakeHubSpot:
         with self._lock:
             record = self._new(self.companies, {"domain": domain, "name": name, **properties})
             return record.id
+
+    def update_company(self, company_id: str, **properties: Any) -> None:
+        """Change a company as a user would in HubSpot (its `hs_lastmodifieddate` moves)."""
+        with self._lock:
+            record = self.companies[company_id]
+            self._touch(record)
+            record.properties.update(_props(properties))
+            record.hidden_searches = self.search_lag
+
+    def archive_company(self, company_id: str) -> None:
+        """Archive a company: reads and searches no longer show it."""
+        with self._lock:
+            self.companies[company_id].extra["archived"] = True
 
     def add_contact(self, email: str, **properties: Any) -> str:
         """A contact already in the account (as a form or an import leaves it); returns its id."""
@@ -427,9 +449,17 @@ class FakeHubSpot:
         now = _now()
         props = _props(properties)
         props.update(hs_object_id=record_id, createdate=now, lastmodifieddate=now)
+        if table is self.companies:
+            props["hs_lastmodifieddate"] = now
         record = _Record(record_id, props, now, now)
         table[record_id] = record
         return record
+
+    def _touch(self, record: _Record) -> None:
+        now = _now()
+        record.updated_at = record.properties["lastmodifieddate"] = now
+        if "hs_lastmodifieddate" in record.properties:
+            record.properties["hs_lastmodifieddate"] = now
 
     def _contact_by_email(self, email: str) -> _Record | None:
         for record in self.contacts.values():
@@ -470,6 +500,8 @@ class FakeHubSpot:
         self, table: dict[str, _Record], object_id: str, query: dict[str, str], kind: str
     ) -> Any:
         record = table.get(object_id)
+        if record is not None and record.extra.get("archived"):
+            record = None
         if query.get("idProperty") == "email":
             record = self._contact_by_email(object_id)
         if record is None:
@@ -513,28 +545,61 @@ class FakeHubSpot:
         groups = body.get("filterGroups") or []
         wanted = body.get("properties") or None
         limit = int(body.get("limit") or 10)
+        after = int(body.get("after") or 0)
+        if limit > 200:
+            return _error(400, "VALIDATION_ERROR", "limit must be at most 200")
+        if after + limit > self.search_cap:
+            return _error(
+                400, "VALIDATION_ERROR", f"Search results are limited to {self.search_cap:,}"
+            )
 
         def matches(record: _Record) -> bool:
             if not groups:
                 return True
             return any(
-                all(
-                    f.get("operator") == "EQ"
-                    and record.properties.get(f.get("propertyName"), "").lower()
-                    == str(f.get("value", "")).lower()
-                    for f in group.get("filters") or []
-                )
+                all(_passes(record.properties.get(f.get("propertyName"), ""), f) for f in filters)
                 for group in groups
+                if (filters := group.get("filters") or [])
             )
 
         found = []
         for record in self.companies.values():
+            if record.extra.get("archived"):
+                continue
             if record.hidden_searches > 0:
                 record.hidden_searches -= 1
                 continue
             if matches(record):
-                found.append(record.public(wanted))
-        return JSONResponse({"total": len(found), "results": found[:limit]})
+                found.append(record)
+        for sort in reversed(body.get("sorts") or []):
+            name = sort.get("propertyName", "") if isinstance(sort, dict) else str(sort)
+            found.sort(
+                key=lambda r, n=name: _comparable(r.properties.get(n, "")),
+                reverse=isinstance(sort, dict) and sort.get("direction") == "DESCENDING",
+            )
+        page = [record.public(wanted) for record in found[after : after + limit]]
+        answer: dict[str, Any] = {"total": len(found), "results": page}
+        if after + limit < len(found):
+            answer["paging"] = {"next": {"after": str(after + limit)}}
+        return JSONResponse(answer)
+
+    def _companies_list(self, params: dict[str, str], query: dict[str, str], body: Any) -> Any:
+        limit = min(int(query.get("limit") or 10), 100)
+        after = query.get("after") or ""
+        wanted = query.get("properties")
+        archived = query.get("archived", "false") == "true"
+        records = sorted(
+            (r for r in self.companies.values() if bool(r.extra.get("archived")) == archived),
+            key=lambda r: int(r.id),
+        )
+        records = [r for r in records if not after or int(r.id) > int(after)]
+        page = records[:limit]
+        answer: dict[str, Any] = {
+            "results": [r.public(wanted.split(",") if wanted else None) for r in page]
+        }
+        if len(records) > limit:
+            answer["paging"] = {"next": {"after": page[-1].id, "link": ""}}
+        return JSONResponse(answer)
 
     def _companies_create(self, params: dict[str, str], query: dict[str, str], body: Any) -> Any:
         props = _props(body.get("properties"))
@@ -704,6 +769,34 @@ class FakeHubSpot:
         return JSONResponse(answer)
 
 
+def _comparable(value: str) -> tuple[int, float, str]:
+    """A property value as search compares it: a number or a datetime (epoch ms), else text."""
+    try:
+        return (0, float(value), "")
+    except ValueError:
+        pass
+    try:
+        return (0, datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() * 1000, "")
+    except ValueError:
+        return (1, 0.0, value.lower())
+
+
+def _passes(value: str, search_filter: dict[str, Any]) -> bool:
+    operator = search_filter.get("operator")
+    given = str(search_filter.get("value", ""))
+    if operator == "EQ":
+        return value.lower() == given.lower()
+    if operator not in ("GT", "GTE", "LT", "LTE") or value == "":
+        return False
+    left, right = _comparable(value), _comparable(given)
+    return {
+        "GT": left > right,
+        "GTE": left >= right,
+        "LT": left < right,
+        "LTE": left <= right,
+    }[operator]
+
+
 def _html_error(status: int) -> HTMLResponse:
     return HTMLResponse(
         f"<html><body><h1>{status} Server Error</h1></body></html>", status_code=status
@@ -716,9 +809,10 @@ def running_hubspot(
     token: str = TOKEN,
     owners: list[dict[str, Any]] | None = None,
     search_lag: int = 0,
+    search_cap: int = 10_000,
 ) -> Iterator[tuple[str, FakeHubSpot]]:
     """Serve a FakeHubSpot on 127.0.0.1 (a free port) in a thread; yield `(base_url, fake)`."""
-    fake = FakeHubSpot(token=token, owners=owners, search_lag=search_lag)
+    fake = FakeHubSpot(token=token, owners=owners, search_lag=search_lag, search_cap=search_cap)
     with serving(fake.app) as url:
         fake.base_url = url
         yield url, fake
