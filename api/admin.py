@@ -31,7 +31,7 @@ async def list_leads(
     owner: str | None = None,
     action: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> dict[str, Any]:
     """Recent leads, newest first, filtered by status, owner or action."""
     leads = await records.recent_leads(

@@ -56,7 +56,15 @@ async def submit_lead(
     services: ServicesDep,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> JSONResponse:
-    """Accept a lead: 202 queued, or 200 for a repeat of a delivery already taken."""
+    """Accept a lead: 202 queued, or 200 for a repeat of a delivery already taken.
+
+    With `WEBHOOK_SECRET` set, the signature covers the body and not the headers, so the
+    `Idempotency-Key` header is ignored: the key comes from the signed body (its `event_id`,
+    else the person, form, day and content), and a captured request replayed under new keys
+    stays one lead.
+    """
+    if services.settings.webhook_secret is not None:
+        idempotency_key = None
     submitted = await intake.submit_lead(services, body.model, body.data, idempotency_key)
     return JSONResponse(
         {

@@ -18,13 +18,29 @@ OPENINGS = {
 }
 
 
+# What a name in an email may look like: letters and digits, spaces and the punctuation of
+# company names. Anything else (a link, an address, markup, a line break) keeps it out.
+_PLAIN_NAME = re.compile(r"[^\W_](?:[\w .,&'’()+/-]*[\w.)])?")
+_FIRST_NAME = re.compile(r"[^\W\d_](?:[^\W\d_]|[ '’.-](?=[^\W\d_]))*\.?")
+_LINK = re.compile(r"(?i)\b(?:https?://|www\.)\S+")
+
+
+def plain_name(text: str | None, *, longest: int = 80, first_name: bool = False) -> str | None:
+    """`text` when it reads as a plain name, else None: what a lead typed reaches a draft only
+    in this shape (no links, addresses or markup, no sentence dressed as a company)."""
+    if not text or len(text) > longest or "://" in text or "www." in text.lower():
+        return None
+    pattern = _FIRST_NAME if first_name else _PLAIN_NAME
+    return text if pattern.fullmatch(text) else None
+
+
 def _facts(state: DecisionRecord) -> dict[str, Any]:
     lead = state.get("lead", {})
     company = state.get("enrichment", {}).get("company", {})
     facts = {
-        "first_name": lead.get("first_name"),
-        "company": company.get("name") or lead.get("company"),
-        "industry": company.get("industry"),
+        "first_name": plain_name(lead.get("first_name"), longest=40, first_name=True),
+        "company": plain_name(company.get("name")) or plain_name(lead.get("company")),
+        "industry": plain_name(company.get("industry")),
         "title": lead.get("title"),
         "intent": state.get("classification", {}).get("intent"),
     }
@@ -83,9 +99,14 @@ def compose(state: DecisionRecord, rep_name: str, now: datetime) -> Draft:
         rep_name=rep_name,
     )
     parts = sections(text)
+    meeting_link = booking.get("link") if booking.get("status") == "confirmed" else None
     checks = {
         "no_unfilled_placeholders": not re.search(r"\$\w+|\{\w+\}", text),
         "names_only_known_company": not facts.get("company") or facts["company"] in text,
+        "no_links_but_the_meeting": all(
+            link.rstrip(".,)") == meeting_link for link in _LINK.findall(text)
+        ),
+        "no_markup": not re.search(r"[<>]", text),
         "length_ok": 80 <= len(parts.get("body", "")) <= 1500,
     }
     return {

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
+import unicodedata
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -20,6 +22,14 @@ EMAIL = re.compile(
     r"^[^@\s\"<>(),;:]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$"
 )
+
+
+# Fields shown to reps and written to the CRM: no hidden characters (a name reading "admin"
+# that is not), joiners aside.
+SHOWN_FIELDS: tuple[str, ...] = ("first_name", "last_name", "full_name", "company", "title")
+SHOWN_FIELDS += ("phone", "country", "state", "city", "website", "source", "form_id")
+JOINERS = frozenset({"\u200c", "\u200d"})
+LATEST_EPOCH_MS = 1e13  # the year 2286 in milliseconds: anything later is not a time
 
 
 class LeadIn(BaseModel):
@@ -50,9 +60,48 @@ class LeadIn(BaseModel):
     @field_validator("email")
     @classmethod
     def _email(cls, value: str) -> str:
+        hidden = invisible(value, allow_joiners=False)
+        if hidden:
+            raise ValueError(f"contains invisible or direction-changing characters ({hidden})")
         if not EMAIL.match(value):
             raise ValueError(f"{value[:80]!r} is not an email address")
         return value
+
+    @field_validator(*SHOWN_FIELDS)
+    @classmethod
+    def _shown(cls, value: str | None) -> str | None:
+        hidden = invisible(value or "", allow_joiners=True)
+        if hidden:
+            raise ValueError(f"contains invisible or direction-changing characters ({hidden})")
+        return value
+
+    @field_validator("submitted_at")
+    @classmethod
+    def _submitted_at(cls, value: str | int | float | None) -> str | int | float | None:
+        if isinstance(value, int | float) and not (
+            math.isfinite(value) and 0 <= value < LATEST_EPOCH_MS
+        ):
+            raise ValueError(
+                f"{value!r} is not a time: give Unix seconds or milliseconds, or ISO 8601"
+            )
+        return value
+
+
+def invisible(text: str, *, allow_joiners: bool) -> str:
+    """The code points in `text` that change how it reads without showing (bidi controls,
+    zero-width spaces, other format characters), as `U+202E, …`; empty when there are none.
+    `allow_joiners` lets the zero-width (non-)joiner through: some scripts spell names with
+    them."""
+    found = []
+    for char in text:
+        if unicodedata.category(char) != "Cf":
+            continue
+        if allow_joiners and char in JOINERS:
+            continue
+        code = f"U+{ord(char):04X}"
+        if code not in found:
+            found.append(code)
+    return ", ".join(found[:5])
 
 
 def idempotency_key(header: str | None, body: dict[str, Any], lead: LeadIn) -> tuple[str, bool]:

@@ -113,6 +113,14 @@ def lead_message(state: DecisionRecord, cfg: RoutingConfig) -> RepMessage | None
         rep = cfg.rep(held["rep"])
         facts.append({"label": "Owner", "value": f"{rep.name}, {held['ownership']} (told)"})
     draft = state.get("draft", {})
+    withheld = [name for name, ok in (draft.get("checks") or {}).items() if not ok]
+    if draft.get("body") and withheld:
+        facts.append(
+            {
+                "label": "Draft",
+                "value": "withheld: it failed its checks (" + ", ".join(withheld) + ")",
+            }
+        )
     booking = state.get("booking", {})
     return {
         "kind": "lead",
@@ -125,7 +133,9 @@ def lead_message(state: DecisionRecord, cfg: RoutingConfig) -> RepMessage | None
         "model": model_reasons(state),
         "message": lead.get("message"),
         "draft": (
-            {"subject": draft["subject"], "body": draft["body"]} if draft.get("body") else None
+            {"subject": draft["subject"], "body": draft["body"]}
+            if draft.get("body") and not withheld
+            else None
         ),
         "meeting": (
             {"start": booking.get("start"), "link": booking.get("link")}

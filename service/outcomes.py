@@ -27,7 +27,7 @@ class OutcomeIn(BaseModel):
     lead_id: str | None = Field(default=None, max_length=64)
     email: str | None = Field(default=None, max_length=254)
     outcome: Literal["won", "lost", "converted", "open"]
-    value: float | None = Field(default=None, ge=0)
+    value: float | None = Field(default=None, ge=0, le=1e12, allow_inf_nan=False)
     currency: str | None = Field(default=None, min_length=3, max_length=3)
     occurred_at: str | None = Field(default=None, max_length=40)
     reason: str | None = Field(default=None, max_length=1000)

@@ -154,15 +154,26 @@ class _ShapeError(ValueError):
     """The JSON body does not have the shape the field map expects."""
 
 
+class _Deadline(TimeoutError):
+    """One attempt outlasted its whole deadline (however slowly the bytes trickled in)."""
+
+
 def _is_transient(exc: BaseException) -> bool:
     return isinstance(
-        exc, _Transient | httpx.TimeoutException | httpx.NetworkError | httpx.RemoteProtocolError
+        exc,
+        _Transient
+        | _Deadline
+        | httpx.TimeoutException
+        | httpx.NetworkError
+        | httpx.RemoteProtocolError,
     )
 
 
 def _describe(exc: BaseException | None) -> str:
     if exc is None:
         return "unknown error"
+    if isinstance(exc, _Deadline):
+        return str(exc)
     if isinstance(exc, httpx.TimeoutException):
         return f"timed out ({type(exc).__name__})"
     text = str(exc)
@@ -277,7 +288,8 @@ class HttpEnrichmentProvider:
     """Company firmographics by domain from a JSON-over-HTTP API, with timeouts and retries.
 
     `base_url` is the API root (`https://company.clearbit.com`, `http://enrich.internal:8080`);
-    `api_key` goes in `auth_header` after `auth_scheme`. `timeout_s` bounds each attempt;
+    `api_key` goes in `auth_header` after `auth_scheme`. `timeout_s` bounds each attempt as a
+    whole (connect, headers and body), and a body over `max_body_bytes` is dropped;
     `max_attempts` counts the first try. `wait` is the tenacity wait strategy between
     transient failures without `Retry-After` (default: exponential backoff with jitter from
     0.2 s, at most 2 s); `sleep` is the coroutine that waits and `clock` stamps `fetched_at`,
@@ -301,6 +313,7 @@ class HttpEnrichmentProvider:
         confidence: float = 0.8,
         wait: Callable[[RetryCallState], float] | None = None,
         max_retry_after_s: float = 10.0,
+        max_body_bytes: int = 1_000_000,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
@@ -335,6 +348,7 @@ class HttpEnrichmentProvider:
         self.field_map = _normalize_map(field_map)
         self.confidence = confidence
         self.max_retry_after_s = max_retry_after_s
+        self.max_body_bytes = max_body_bytes
         self._api_key = api_key
         self._auth_header = auth_header
         self._auth_scheme = auth_scheme.strip()
@@ -419,7 +433,7 @@ class HttpEnrichmentProvider:
             async for attempt in retrying:
                 with attempt:
                     attempts = attempt.retry_state.attempt_number
-                    response = await client.get(path)
+                    response = await self._get(client, path, attempts)
                     self._raise_for_status(response, attempts)
         except RetryError as exc:
             last = exc.last_attempt.exception()
@@ -446,6 +460,33 @@ class HttpEnrichmentProvider:
             attempts=attempts,
             elapsed_ms=elapsed_ms,
             problems=problems,
+        )
+
+    async def _get(self, client: httpx.AsyncClient, path: str, attempts: int) -> httpx.Response:
+        """One GET within `timeout_s` in all (not per read), its body read up to
+        `max_body_bytes`: a provider trickling bytes or sending megabytes costs one deadline."""
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                async with client.stream("GET", path) as streamed:
+                    body = bytearray()
+                    async for chunk in streamed.aiter_bytes():
+                        body += chunk
+                        if len(body) > self.max_body_bytes:
+                            raise ProviderError(
+                                f"enrichment provider {self.host} sent more than "
+                                f"{self.max_body_bytes} bytes; the answer was dropped",
+                                status=streamed.status_code,
+                                attempts=attempts,
+                            )
+        except TimeoutError as exc:
+            raise _Deadline(
+                f"no whole answer within {self.timeout_s:g} s (ENRICHMENT_TIMEOUT_S)"
+            ) from exc
+        return httpx.Response(
+            streamed.status_code,
+            headers=streamed.headers,
+            content=bytes(body),
+            request=streamed.request,
         )
 
     def _raise_for_status(self, response: httpx.Response, attempts: int) -> None:

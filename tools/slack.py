@@ -434,6 +434,12 @@ def _mrkdwn(text: str) -> dict[str, Any]:
     return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
 
 
+def escape(text: str) -> str:
+    """Text that Slack shows as written: `&`, `<` and `>` escaped, so no `<!channel>`, user
+    mention or `<url|label>` link can come from a lead's words or a company's name."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def _context(text: str) -> dict[str, Any]:
     return {"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}
 
@@ -442,22 +448,29 @@ def block_kit(message: RepMessage) -> list[dict[str, Any]]:
     """The Block Kit blocks of a rep message: headline, facts, reasons, the lead's words, the
     draft, the meeting, then the decision buttons, or what was decided."""
     if message["kind"] == "notice":
-        return [_context(message["text"])]
+        return [_context(escape(message["text"]))]
+    facts = (f"*{fact['label']}:* {escape(str(fact['value']))}" for fact in message["facts"])
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": message["text"][:150]}},
-        _mrkdwn("\n".join(f"*{fact['label']}:* {fact['value']}" for fact in message["facts"])),
-        _mrkdwn("*Why this score*\n" + "\n".join(message["reasons"])),
+        _mrkdwn("\n".join(facts)),
+        _mrkdwn("*Why this score*\n" + "\n".join(map(escape, message["reasons"]))),
     ]
     if message.get("model"):
-        blocks.append(_mrkdwn("*The model's reading*\n" + "\n".join(message["model"])))
+        lines = map(escape, message["model"])
+        blocks.append(_mrkdwn("*The model's reading*\n" + "\n".join(lines)))
     if message["message"]:
-        blocks.append(_mrkdwn(f"*Message*\n> {message['message'][:500]}"))
+        # The lead's own words as plain text: nothing in them is read as formatting.
+        blocks.append(_context("*Message*"))
+        words = message["message"][:500]
+        blocks.append({"type": "section", "text": {"type": "plain_text", "text": words}})
     draft = message["draft"]
     if draft:
-        blocks.append(_mrkdwn(f"*Draft: {draft['subject']}*\n{draft['body'][:1500]}"))
+        subject, body = escape(draft["subject"]), escape(draft["body"][:1500])
+        blocks.append(_mrkdwn(f"*Draft: {subject}*\n{body}"))
     meeting = message["meeting"]
     if meeting:
-        blocks.append(_mrkdwn(f"*Meeting held:* {meeting['start']} — {meeting['link']}"))
+        start, link = escape(str(meeting["start"])), escape(str(meeting["link"]))
+        blocks.append(_mrkdwn(f"*Meeting held:* {start} — {link}"))
     lead_id = message["lead_id"]
     if message["decisions"]:
         buttons = []

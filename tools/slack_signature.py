@@ -80,10 +80,9 @@ def verify_slack_request(
         return "missing X-Slack-Request-Timestamp header"
     if not signature:
         return "missing X-Slack-Signature header"
-    try:
-        sent = int(timestamp)
-    except ValueError:
+    if not timestamp.isascii() or not timestamp.isdigit() or len(timestamp) > 12:
         return f"X-Slack-Request-Timestamp is not Unix seconds: {timestamp[:40]!r}"
+    sent = int(timestamp)
     current = time.time() if now is None else now
     skew = current - sent
     if abs(skew) > MAX_AGE_S:
@@ -120,7 +119,7 @@ def parse_interaction(body: bytes, retry_num: str | None = None) -> Interaction:
         raise InvalidInteraction("interaction body has no payload field")
     try:
         payload = json.loads(raw[0])
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, RecursionError) as exc:
         raise InvalidInteraction(f"interaction payload is not JSON: {exc}") from exc
     if not isinstance(payload, dict):
         raise InvalidInteraction("interaction payload is not a JSON object")

@@ -9,7 +9,9 @@ the right key, as Clearbit's Company API does.
 Faults on demand, consumed in the order they were set, by requests that passed the key check:
 `fail_next(status, times, retry_after=None)` answers with that status (and `Retry-After`),
 `delay_next(seconds, times)` holds the answer back, `malformed_next(times)` answers `200` with
-a truncated JSON body. `requests` lists the domain of every request received.
+a truncated JSON body, `trickle_next(every_s, times)` sends a JSON body one byte every `every_s`
+seconds and `huge_next(size, times)` streams a JSON body of `size` bytes. `requests` lists the
+domain of every request received.
 `running_enrichment_server()` serves it on 127.0.0.1 in a thread and yields `(url, fake)`.
 """
 
@@ -19,12 +21,12 @@ import asyncio
 import contextlib
 import copy
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 
 from tests.fakes import serving
 
@@ -33,11 +35,27 @@ API_KEY = "test-key"  # the key the API expects unless given another
 
 @dataclass
 class _Fault:
-    kind: str  # "status" | "delay" | "malformed"
+    kind: str  # "status" | "delay" | "malformed" | "trickle" | "huge"
     times: int
     status: int = 200
     retry_after: str | None = None
     delay_s: float = 0.0
+    size: int = 0
+
+
+async def _trickle(every_s: float) -> AsyncIterator[bytes]:
+    for byte in b'{"name": "Slow Answer Inc", "employees": 10}':
+        yield bytes([byte])
+        await asyncio.sleep(every_s)
+
+
+async def _huge(size: int) -> AsyncIterator[bytes]:
+    yield b'{"name": "Big Answer", "notes": "'
+    sent = 0
+    while sent < size:
+        yield b"x" * 65536
+        sent += 65536
+    yield b'"}'
 
 
 def _error(status: int, kind: str, message: str) -> JSONResponse:
@@ -90,6 +108,16 @@ class FakeEnrichment:
         with self._lock:
             self._faults.append(_Fault("malformed", times))
 
+    def trickle_next(self, every_s: float, times: int = 1) -> None:
+        """Answer the next `times` requests with 200 and a body sent a byte every `every_s`."""
+        with self._lock:
+            self._faults.append(_Fault("trickle", times, delay_s=every_s))
+
+    def huge_next(self, size: int, times: int = 1) -> None:
+        """Answer the next `times` requests with 200 and a `size`-byte JSON body, streamed."""
+        with self._lock:
+            self._faults.append(_Fault("huge", times, size=size))
+
     def reset(self) -> None:
         """Forget companies, faults and received requests."""
         with self._lock:
@@ -138,6 +166,10 @@ class FakeEnrichment:
                 return response
             elif fault is not None and fault.kind == "malformed":
                 return Response('{"name": "Acme", "employees": ', media_type="application/json")
+            elif fault is not None and fault.kind == "trickle":
+                return StreamingResponse(_trickle(fault.delay_s), media_type="application/json")
+            elif fault is not None and fault.kind == "huge":
+                return StreamingResponse(_huge(fault.size), media_type="application/json")
             if not domain:
                 return _error(400, "invalid_request", "domain is required")
             with self._lock:

@@ -8,6 +8,7 @@ apart from the one deliberate client timeout.
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
@@ -159,6 +160,34 @@ async def test_timeout_then_success(enrichment_api: FakeEnrichment, make_provide
 
     assert result is not None and result.attempts == 2
     assert result.values()["employees"] == 1200
+
+
+async def test_a_trickling_answer_is_cut_at_the_whole_deadline(
+    enrichment_api: FakeEnrichment, make_provider: Any
+) -> None:
+    """A byte every 0.1 s never trips a per-read timeout of 0.3 s; the deadline of 0.3 s for
+    the whole answer does, on every attempt, and the lookup gives up in about 3 × 0.3 s."""
+    enrichment_api.add_company("acme-robotics.de", CLEARBIT_LIKE)
+    enrichment_api.trickle_next(0.1, times=3)
+    provider = make_provider(timeout_s=0.3, max_attempts=3)
+
+    started = time.monotonic()
+    with pytest.raises(ProviderUnavailable, match=r"no whole answer within 0\.3 s") as raised:
+        await provider.lookup("acme-robotics.de")
+
+    assert raised.value.attempts == 3
+    assert time.monotonic() - started < 3.0  # a whole trickled body takes over 4 s a try
+
+
+async def test_an_answer_over_the_size_cap_is_dropped_without_retry(
+    enrichment_api: FakeEnrichment, make_provider: Any
+) -> None:
+    enrichment_api.huge_next(5_000_000)
+    provider = make_provider(timeout_s=5.0, max_body_bytes=200_000)
+
+    with pytest.raises(ProviderError, match="sent more than 200000 bytes"):
+        await provider.lookup("acme-robotics.de")
+    assert enrichment_api.count() == 1
 
 
 async def test_persistent_500_raises_after_max_attempts(
