@@ -13,7 +13,6 @@ the workers that share the directory. `prepare_directory` makes the directory sa
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 from collections.abc import Iterable, Iterator
@@ -148,6 +147,9 @@ class _Gauges:
 def exposition(measured: Iterable[Metric] = ()) -> bytes:
     """The text exposition of every recorded metric plus the `measured` gauge families."""
     folder = multiprocess_dir()
+    if folder is not None:  # a process killed without its shutdown leaves its live gauges
+        owners = _files_by_pid(folder)
+        _forget_live_gauges(folder, (pid for pid in owners if not _alive(pid)))
     # In multiprocess mode the merged files hold this process's values too: not REGISTRY.
     recorded: Collector = (
         MultiProcessCollector(None, path=str(folder))  # type: ignore[no-untyped-call]
@@ -180,36 +182,41 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def prepare_directory(folder: Path) -> dict[str, int]:
-    """Make the multiprocess directory sane before this process records into it.
-
-    Creates it when missing. When no other live process has files there, the files left by
-    exited processes are removed: a fresh start, with counters from zero as after a
-    single process's restart. Otherwise the counters and histograms of exited processes are kept,
-    so the merged sums never go down while the others run, and only their live gauges
-    (`leads_running`) are removed. Returns what it did: `{"removed": n, "kept": n}`.
-    """
-    folder.mkdir(parents=True, exist_ok=True)
+def _files_by_pid(folder: Path) -> dict[int, list[Path]]:
     owners: dict[int, list[Path]] = {}
     for path in folder.glob("*.db"):
         match = _FILE.match(path.name)
         if match:
             owners.setdefault(int(match["pid"]), []).append(path)
+    return owners
+
+
+def _forget_live_gauges(folder: Path, pids: Iterable[int]) -> None:
+    for pid in pids:
+        mark_process_dead(pid, str(folder))  # type: ignore[no-untyped-call]
+
+
+def prepare_directory(folder: Path) -> dict[str, int]:
+    """Make the multiprocess directory sane before this process records into it.
+
+    Creates it when missing. When no other live process has files there, the files left by
+    exited processes are removed: a fresh start, with counters from zero as after a single
+    process's restart. Otherwise the counters and histograms of exited processes are kept, so
+    the merged sums never go down while the others run, and only their live gauges
+    (`leads_running`) are removed. Returns the number of files `removed` and `kept`.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    owners = _files_by_pid(folder)
     dead = {pid for pid in owners if not _alive(pid)}
     others_alive = any(pid != os.getpid() for pid in owners.keys() - dead)
-    removed = 0
-    for pid in dead:
-        if others_alive:
-            before = sum(1 for p in owners[pid] if p.exists())
-            mark_process_dead(pid, str(folder))  # type: ignore[no-untyped-call]
-            removed += before - sum(1 for p in owners[pid] if p.exists())
-            continue
-        for path in owners[pid]:
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
-                removed += 1
-    kept = sum(1 for files in owners.values() for p in files if p.exists())
-    return {"removed": removed, "kept": kept}
+    if others_alive:
+        _forget_live_gauges(folder, dead)
+    else:
+        for pid in dead:
+            for path in owners[pid]:
+                path.unlink(missing_ok=True)
+    kept = sum(1 for files in owners.values() for path in files if path.exists())
+    return {"removed": sum(len(files) for files in owners.values()) - kept, "kept": kept}
 
 
 def process_exited() -> None:
