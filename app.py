@@ -11,7 +11,8 @@ from collections.abc import AsyncIterator, Callable
 
 from fastapi import FastAPI
 
-from api import admin, health, problems, slack, webhooks
+from api import admin, health, metrics, problems, slack, webhooks
+from service import metrics as service_metrics
 from service.logs import configure_logging
 from service.settings import Settings
 from service.wiring import open_services
@@ -20,10 +21,12 @@ Lifespan = Callable[[FastAPI], contextlib.AbstractAsyncContextManager[None]]
 
 
 def lifespan(settings: Settings) -> Lifespan:
-    """Open the backends and compile the graph once; with the in-process queue, sweep too."""
+    """Open the backends and compile the graph once; with the in-process queue, sweep too.
+    Prepare the shared metrics directory first, when there is one."""
 
     @contextlib.asynccontextmanager
     async def run(app: FastAPI) -> AsyncIterator[None]:
+        service_metrics.prepare()
         async with open_services(settings) as services:
             app.state.services = services
             await services.broker.startup()
@@ -40,6 +43,7 @@ def lifespan(settings: Settings) -> Lifespan:
                         await sweeper
                 await services.drain()
                 await services.broker.shutdown()
+                service_metrics.exited()
 
     return run
 
@@ -50,6 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     configure_logging(settings.log_level)
     app = FastAPI(title="Lead Router", version="0.1.0", lifespan=lifespan(settings))
     problems.install(app)
-    for router in (webhooks.router, slack.router, admin.router, health.router):
+    app.add_middleware(metrics.RequestMetrics)
+    for router in (webhooks.router, slack.router, admin.router, health.router, metrics.router):
         app.include_router(router)
     return app

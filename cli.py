@@ -49,6 +49,7 @@ async def _worker(concurrency: int | None, overrides: Overrides | None = None) -
     """Run a queue worker until SIGINT/SIGTERM; `overrides` replace adapters (tests only)."""
     from taskiq.api import run_receiver_task
 
+    from service import metrics
     from service.logs import configure_logging
     from service.settings import Settings
     from service.wiring import open_services
@@ -62,6 +63,7 @@ async def _worker(concurrency: int | None, overrides: Overrides | None = None) -
             file=sys.stderr,
         )
         return 2
+    metrics.prepare()
     async with open_services(settings, overrides) as services:
         services.broker.is_worker_process = True
         await services.broker.startup()
@@ -92,6 +94,7 @@ async def _worker(concurrency: int | None, overrides: Overrides | None = None) -
             await asyncio.wait_for(services.broker.shutdown(), SHUTDOWN_S)
         except TimeoutError:
             print(f"worker: shutdown took over {SHUTDOWN_S:g} s; leaving", file=sys.stderr)
+    metrics.exited()
     return 0
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from redis.asyncio import Redis
 from taskiq import AsyncBroker, AsyncTaskiqDecoratedTask, InMemoryBroker
 from taskiq_redis import RedisStreamBroker
 
@@ -17,18 +18,49 @@ from service.settings import Settings
 TASK_NAME = "process_lead"
 
 
+def consumer_group(settings: Settings) -> str:
+    """The stream's consumer group, shared by every worker."""
+    return f"{settings.queue_name}-workers"
+
+
 def make_broker(settings: Settings) -> AsyncBroker:
     """The broker for this process's settings."""
     if settings.queue_url:
         return RedisStreamBroker(
             settings.queue_url,
             queue_name=settings.queue_name,
-            consumer_group_name=f"{settings.queue_name}-workers",
+            consumer_group_name=consumer_group(settings),
             idle_timeout=settings.redeliver_after_ms,
             unacknowledged_lock_timeout=max(1.0, settings.redeliver_after_ms / 1000),
             xread_block=1000,
         )
     return InMemoryBroker(max_async_tasks=settings.worker_concurrency)
+
+
+async def queue_depth(broker: AsyncBroker, settings: Settings) -> int:
+    """Messages the queue holds that no worker has finished: waiting or running.
+
+    The Redis stream: the consumer group's undelivered entries (`lag`) and its delivered but
+    unacknowledged ones (`pending`). In process: the tasks kicked and not yet done.
+    """
+    if isinstance(broker, RedisStreamBroker):
+        client = Redis(connection_pool=broker.connection_pool)
+        try:
+            groups = await client.xinfo_groups(settings.queue_name)
+        except Exception as exc:  # no stream yet: nothing was ever queued
+            if "no such key" in str(exc).lower():
+                return 0
+            raise
+        finally:
+            await client.aclose(close_connection_pool=False)
+        group = consumer_group(settings)
+        for info in groups:
+            name = info.get("name")
+            if (name.decode() if isinstance(name, bytes) else name) == group:
+                return int(info.get("pending") or 0) + int(info.get("lag") or 0)
+        return 0
+    # InMemoryBroker keeps the asyncio tasks it kicked until each is done.
+    return len(getattr(broker, "_running_tasks", ()))
 
 
 DECISION_TASK = "apply_decision"

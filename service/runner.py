@@ -18,6 +18,7 @@ from langgraph.graph.state import CompiledStateGraph
 
 from graph.context import Context
 from graph.state import initial_state
+from tools import metrics
 from tools.ports import LeadRecord, LeadRecords, Leases
 
 log = structlog.get_logger("lead_router.runner")
@@ -59,7 +60,8 @@ class LeadRunner:
             return "busy"
         heartbeat = asyncio.create_task(self._renew(lease, token, ttl))
         try:
-            return await self._run(record)
+            with metrics.LEADS_RUNNING.track_inprogress():
+                return await self._run(record)
         finally:
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -108,6 +110,8 @@ class LeadRunner:
             }
             await self.records.update_lead(lead_id, status="failed", error=error)
             log.error("lead failed", lead_id=lead_id, **error)
+            metrics.LEADS.labels(status="failed", action="none").inc()
+            metrics.LEAD_FAILURES.labels(node=node or "unknown").inc()
             return "failed"
         routing = final.get("routing", {})
         await self.records.update_lead(
@@ -122,13 +126,18 @@ class LeadRunner:
                 or ""
             ),
         )
+        deliveries = final.get("deliveries", {})
         log.info(
             "lead completed",
             lead_id=lead_id,
             action=routing.get("action"),
             owner=routing.get("owner"),
-            ms_to_notify=final.get("deliveries", {}).get("ms_to_notify"),
+            ms_to_notify=deliveries.get("ms_to_notify"),
         )
+        metrics.LEADS.labels(status="completed", action=routing.get("action") or "").inc()
+        message = deliveries.get("rep.message") or {}
+        if message and "skipped" not in message and deliveries.get("ms_to_notify") is not None:
+            metrics.TIME_TO_NOTIFY.observe(deliveries["ms_to_notify"] / 1000)
         return "completed"
 
     async def _failed_node(self, config: RunnableConfig) -> str | None:

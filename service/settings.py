@@ -6,6 +6,7 @@ Each backend switches from its embedded default to production when its setting i
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -111,6 +112,10 @@ class Settings(BaseSettings):
     node_max_attempts: int = Field(default=3, alias="NODE_MAX_ATTEMPTS", ge=1)
     node_retry_initial_s: float = Field(default=0.5, alias="NODE_RETRY_INITIAL_S", ge=0)
 
+    # Metrics: prometheus-client's multiprocess mode (read by prometheus-client itself from the
+    # process environment; here so that a value only in .env is refused with the reason).
+    prometheus_multiproc_dir: Path | None = Field(default=None, alias="PROMETHEUS_MULTIPROC_DIR")
+
     @property
     def sqlite_path(self) -> Path:
         return self.data_dir / "lead_router.sqlite3"
@@ -161,6 +166,12 @@ def refuse_unsupported(settings: Settings) -> None:
         problems.append(
             "CALCOM_API_URL or CALCOM_APP_URL is set but CALCOM_API_KEY is not: set it to book on "
             "Cal.com, or unset them to use the built-in calendar"
+        )
+    if settings.prometheus_multiproc_dir and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        problems.append(
+            "PROMETHEUS_MULTIPROC_DIR is set in .env but not in the environment: prometheus-client "
+            "reads it from the environment before the settings are read, so export it (or set it "
+            "in the service's environment) for the processes to share their metrics"
         )
     if problems:
         raise UnsupportedSetting("; ".join(problems))

@@ -70,7 +70,7 @@ from tenacity import (
 
 from domain.records import Booking
 from tools.calendar_builtin import Availability
-from tools.retry import log_retry, retry_after_seconds
+from tools.retry import give_up, log_retry, retry_after_seconds
 from tools.slack import ReceiptStore
 
 if TYPE_CHECKING:
@@ -479,10 +479,12 @@ class CalcomCalendar:
     def _retrying(self, endpoint: str) -> AsyncRetrying:
         return AsyncRetrying(
             retry=retry_if_exception(_is_transient),
-            stop=stop_after_attempt(self.max_attempts),
+            stop=give_up(stop_after_attempt(self.max_attempts), backend="calcom"),
             wait=self._wait,
             sleep=self._sleep,
-            before_sleep=log_retry(log, "cal.com call failed; retrying", _describe, call=endpoint),
+            before_sleep=log_retry(
+                log, "cal.com call failed; retrying", _describe, backend="calcom", call=endpoint
+            ),
         )
 
     def _wait(self, state: RetryCallState) -> float:

@@ -81,7 +81,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_aft
 from domain.config import Rep
 from tools.hubspot_accounts import SyncTooLarge
 from tools.ratelimit import Limiter, window_bucket
-from tools.retry import log_retry, retry_after_seconds
+from tools.retry import give_up, log_retry, retry_after_seconds
 
 if TYPE_CHECKING:
     from tools.ports import CRM, ContactReader
@@ -402,11 +402,13 @@ class HubSpotCRM:
     ) -> T:
         """Run one SDK call in a thread, within the rate limits, retried as described above."""
         retrying = AsyncRetrying(
-            stop=stop_after_attempt(attempts or self.max_attempts),
+            stop=give_up(stop_after_attempt(attempts or self.max_attempts), backend="hubspot"),
             retry=retry_if_exception(lambda exc: self._retryable(exc, idempotent)),
             wait=self._wait,
             sleep=self._sleep,
-            before_sleep=log_retry(log, "hubspot call retried", _describe, operation=operation),
+            before_sleep=log_retry(
+                log, "hubspot call retried", _describe, backend="hubspot", operation=operation
+            ),
             reraise=True,
         )
         try:

@@ -52,7 +52,7 @@ from tenacity import (
 
 from domain.normalize import website_domain
 from domain.regions import country_code
-from tools.retry import log_retry, retry_after_seconds
+from tools.retry import give_up, log_retry, retry_after_seconds
 
 log = structlog.get_logger("lead_router.enrichment_http")
 
@@ -417,13 +417,14 @@ class HttpEnrichmentProvider:
         started = time.perf_counter()
         retrying = AsyncRetrying(
             retry=retry_if_exception(_is_transient),
-            stop=stop_after_attempt(self.max_attempts),
+            stop=give_up(stop_after_attempt(self.max_attempts), backend="enrichment_http"),
             wait=self._wait,
             sleep=self._sleep,
             before_sleep=log_retry(
                 log,
                 "enrichment lookup failed, retrying",
                 _describe,
+                backend="enrichment_http",
                 provider=self.host,
                 domain=wanted,
             ),

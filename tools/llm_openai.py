@@ -6,7 +6,8 @@ validated again with the caller's pydantic model. The SDK's own retries are off:
 retries 429 (waiting what `Retry-After` says, within the deadline), 5xx, timeouts and dropped
 connections. Consecutive failures open a circuit breaker, so an outage costs each lead an
 immediate fallback to rules instead of a timeout. `ask` never raises for a failed call; the
-outcome, attempts, tokens and milliseconds are in the returned `ModelCall`.
+outcome, attempts, tokens and milliseconds are in the returned `ModelCall`, and in the
+metrics: calls by outcome, tokens, duration, retries and calls given up (backend `llm`).
 """
 
 from __future__ import annotations
@@ -32,7 +33,9 @@ from tenacity import (
 )
 
 from domain.records import ModelCall, ModelOutcome
+from tools import metrics
 from tools.ports import Answer, ModelAnswer
+from tools.retry import give_up
 
 log = structlog.get_logger("lead_router.llm")
 
@@ -125,6 +128,18 @@ class OpenAIChatModel:
     async def close(self) -> None:
         await self._http.aclose()
 
+    def _count(self, call: ModelCall) -> None:
+        labels = {"model": self.name, "task": call["task"]}
+        metrics.MODEL_CALLS.labels(**labels, outcome=call["outcome"]).inc()
+        if call["attempts"]:
+            metrics.MODEL_DURATION.labels(**labels).observe(call["ms"] / 1000)
+        for kind, tokens in (
+            ("prompt", call["prompt_tokens"]),
+            ("completion", call["completion_tokens"]),
+        ):
+            if tokens:
+                metrics.MODEL_TOKENS.labels(**labels, kind=kind).inc(tokens)
+
     def _wait(self, state: RetryCallState) -> float:
         asked = _retry_after(state.outcome.exception() if state.outcome else None)
         backoff = wait_exponential_jitter(multiplier=0.5, max=8.0)(state)
@@ -156,6 +171,7 @@ class OpenAIChatModel:
             if outcome not in {"breaker_open", "invalid", "refused"}:
                 self.breaker.record(outcome == "ok")
             log.info("model call", task=task, outcome=outcome, ms=call["ms"])
+            self._count(call)
             return ModelAnswer(parsed, call)
 
         if not self.breaker.allows():
@@ -166,14 +182,16 @@ class OpenAIChatModel:
             async with asyncio.timeout(self.deadline_s):
                 async for attempt in AsyncRetrying(
                     retry=retry_if_exception(_retryable),
-                    stop=stop_after_attempt(self.max_attempts),
+                    stop=give_up(stop_after_attempt(self.max_attempts), backend="llm"),
                     wait=self._wait,
+                    before_sleep=lambda _: metrics.backend_retried("llm"),
                     reraise=True,
                 ):
                     with attempt:
                         call["attempts"] += 1
                         result = await runnable.ainvoke(messages)
         except TimeoutError:
+            metrics.backend_failed("llm")
             return done("late", error=f"no answer within {self.deadline_s:g} s")
         except (ValidationError, OutputParserException, openai.LengthFinishReasonError) as exc:
             # json_schema checks the answer inside the call: a malformed one raises here.

@@ -57,7 +57,7 @@ from tenacity import (
 )
 
 from domain.rep_message import RepMessage, summary
-from tools.retry import log_retry
+from tools.retry import give_up, log_retry
 
 if TYPE_CHECKING:
     from tools.ports import Notifier, Receipts
@@ -391,9 +391,11 @@ class SlackNotifier:
         """Run one Web API call, paced on `pace` when given, retrying transient failures."""
         retrying = AsyncRetrying(
             retry=retry_if_exception(_is_transient),
-            stop=stop_after_attempt(self.max_attempts),
+            stop=give_up(stop_after_attempt(self.max_attempts), backend="slack"),
             wait=self._backoff,
-            before_sleep=log_retry(log, "slack call failed; retrying", _describe, method=method),
+            before_sleep=log_retry(
+                log, "slack call failed; retrying", _describe, backend="slack", method=method
+            ),
             reraise=True,
         )
         attempts = 0

@@ -53,7 +53,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from tools.retry import log_retry, retry_after_seconds
+from tools.retry import give_up, log_retry, retry_after_seconds
 from tools.vector import VectorMemoryError, check_top_k, check_vector, sanitize_metadata
 
 if TYPE_CHECKING:
@@ -195,11 +195,15 @@ class PineconeVectorMemory:
         """Run `fn(index)` in a worker thread, retrying transient failures."""
         retrying = AsyncRetrying(
             retry=retry_if_exception(_is_transient),
-            stop=stop_after_attempt(self.max_attempts),
+            stop=give_up(stop_after_attempt(self.max_attempts), backend="pinecone"),
             wait=self._wait,
             sleep=self._sleep,
             before_sleep=log_retry(
-                log, "pinecone call failed, retrying", _describe, operation=operation
+                log,
+                "pinecone call failed, retrying",
+                _describe,
+                backend="pinecone",
+                operation=operation,
             ),
         )
         try:

@@ -1,4 +1,5 @@
-"""What every node shares: timing, log binding and the run-once guard for side effects."""
+"""What every node shares: timing (in the record and in the metrics), log binding and the
+run-once guard for side effects."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import structlog
+from langgraph.errors import GraphBubbleUp
 
 from domain.prompts import chat, version
 from domain.records import ModelCall
 from graph.state import LeadState
+from tools import metrics
 from tools.ports import Answer, ChatModel, Receipts
 
 F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
@@ -21,15 +24,24 @@ log = structlog.get_logger("lead_router.graph")
 
 
 def timed(name: str) -> Callable[[F], F]:
-    """Record the node's duration in `timings` and bind `lead_id` and `node` to its logs."""
+    """Record the node's duration in `timings` and in the node histogram (an attempt that raises
+    in the node's error count), and bind `lead_id` and `node` to its logs."""
 
     def decorate(func: F) -> F:
         @functools.wraps(func)
         async def wrapper(state: LeadState, *args: Any, **kwargs: Any) -> Any:
             started = time.perf_counter()
             with structlog.contextvars.bound_contextvars(lead_id=state.get("lead_id"), node=name):
-                update = await func(state, *args, **kwargs)
-                ms = round((time.perf_counter() - started) * 1000, 3)
+                try:
+                    update = await func(state, *args, **kwargs)
+                except GraphBubbleUp:  # an interrupt or a jump: LangGraph's control flow
+                    raise
+                except Exception:
+                    metrics.NODE_ERRORS.labels(node=name).inc()
+                    raise
+                seconds = time.perf_counter() - started
+                metrics.NODE_DURATION.labels(node=name).observe(seconds)
+                ms = round(seconds * 1000, 3)
                 log.debug("node finished", ms=ms)
             finished = datetime.now(UTC).isoformat()
             return {**update, "timings": {name: {"ms": ms, "finished_at": finished}}}

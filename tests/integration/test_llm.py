@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 
 from domain.assist import IntentVerdict
 from offline.evals import intent as intent_eval
@@ -167,6 +168,38 @@ async def test_5xx_is_retried_and_a_lasting_outage_is_an_error(
     answer = await ask(model)
     assert (answer.call["outcome"], answer.call["attempts"]) == ("error", 3)
     assert "HTTP 503" in answer.call["error"]
+
+
+async def test_calls_tokens_retries_and_failures_are_counted_in_the_metrics(
+    model: OpenAIChatModel, server: tuple[str, FakeOpenAI]
+) -> None:
+    """Each call counts by outcome with its reported tokens; a retried 500 counts a retry of
+    the `llm` backend, an outage that outlasts the retries counts a failure."""
+
+    def sample(name: str, **labels: str) -> float:
+        return REGISTRY.get_sample_value(name, labels) or 0.0
+
+    call = {"model": MODEL, "task": "classify"}
+    names = [
+        ("lead_router_model_calls_total", {**call, "outcome": "ok"}),
+        ("lead_router_model_calls_total", {**call, "outcome": "error"}),
+        ("lead_router_model_tokens_total", {**call, "kind": "prompt"}),
+        ("lead_router_model_tokens_total", {**call, "kind": "completion"}),
+        ("lead_router_model_call_duration_seconds_count", call),
+        ("lead_router_backend_retries_total", {"backend": "llm"}),
+        ("lead_router_backend_failures_total", {"backend": "llm"}),
+    ]
+    before = [sample(name, **labels) for name, labels in names]
+    server[1].reply_next(ApiError(500), VERDICT)
+    ok = (await ask(model)).call
+    server[1].reply_next(ApiError(503), ApiError(503), ApiError(503))
+    assert (await ask(model)).call["outcome"] == "error"
+    counted = [
+        sample(name, **labels) - was for (name, labels), was in zip(names, before, strict=True)
+    ]
+    tokens = [ok["prompt_tokens"], ok["completion_tokens"]]
+    assert counted == [1, 1, *tokens, 2, 1 + 2, 1]
+    assert min(tokens) > 0
 
 
 async def test_a_slow_answer_times_out_and_a_late_one_is_dropped(
