@@ -18,19 +18,20 @@ import structlog
 from langgraph.graph.state import CompiledStateGraph
 
 from domain.calcom import (
+    UID_MEMORY_S,
     CalcomWebhook,
     as_change,
     delivery_key,
-    earlier_uid,
     inbound,
+    known_uids,
     lead_of,
     seen,
+    uid_key,
 )
 from domain.records import Booking
 from graph.context import Context
 from service.errors import NotFound
 from service.lead_events import (
-    THREAD_MEMORY_S,
     ThreadEvent,
     apply_to_thread,
     claim_and_queue,
@@ -57,24 +58,26 @@ async def take_booking(
     nothing, and a booking that is not ours (or a trigger not acted on) is ignored.
 
     The lead is `metadata.lead_id`; a delivery without it (Cal.com may not copy the metadata
-    to the booking a reschedule creates) finds it by the uid of a booking already taken for a
-    lead — its own, or the `rescheduleUid` it replaces.
+    to the booking a reschedule creates) finds it by a uid recorded for a lead when the
+    meeting was booked or an earlier delivery named it — the `rescheduleUid` it replaces, else
+    its own.
 
     Raises `NotFound` for an unknown lead and `Unavailable` when the queue is down (the claim
     is released, so Cal.com's retry is taken).
     """
     key = delivery_key(event)
     lead_id = lead_of(event)
-    earlier = earlier_uid(event)
-    if lead_id is None and earlier:
-        lead_id = await cache.cache_get(f"calcom:uid:{earlier}")
+    for uid in known_uids(event) if lead_id is None else []:
+        lead_id = await cache.cache_get(uid_key(uid))
+        if lead_id is not None:
+            break
     if lead_id is None:
         log.info("cal.com webhook ignored", trigger=event.trigger_event, uid=event.payload.uid)
         return BookingTaken(None, key, "ignored")
     if await records.get_lead(lead_id) is None:
         raise NotFound(f"no lead {lead_id}")
     if event.payload.uid:
-        await cache.cache_set(f"calcom:uid:{event.payload.uid}", lead_id, THREAD_MEMORY_S)
+        await cache.cache_set(uid_key(event.payload.uid), lead_id, UID_MEMORY_S)
     held = await claim_and_queue(
         cache,
         f"calcom:delivery:{key}",

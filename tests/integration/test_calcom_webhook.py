@@ -1,5 +1,7 @@
-"""`POST /webhooks/calcom` against a live server on embedded defaults: the door's answers, and
-a reschedule applied through the queue to the lead's record."""
+"""`POST /webhooks/calcom` against a live server: the door's answers and a reschedule applied
+through the queue on embedded defaults; then leads booked on a local Cal.com with their owner
+told in a local Slack (the real `slack-sdk`), whose later cancellation or move finds the lead by
+the booking's uid."""
 
 from __future__ import annotations
 
@@ -8,13 +10,19 @@ import hmac
 import json
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.helpers import live_server, make_settings, wait_for
+from service.settings import Settings
+from tests.fakes.calcom_server import API_KEY, FakeCalcom, running_calcom
+from tests.fakes.slack_server import FakeSlack, running_slack
+from tests.helpers import lead_payload, live_server, make_settings, wait_for, wait_status
+from tests.integration.test_calcom import half_hours, routing_with_event_types, scoring_that_books
 from tests.integration.test_replies import routed_lead
 
 SECRET = "cal-s3cret"
@@ -152,3 +160,80 @@ async def test_a_deferred_meeting_change_is_queued_again_and_nothing_else(tmp_pa
         )
         assert await services.fire_timers() == 1
         assert await services.fire_timers() == 0
+
+
+# Meetings the router booked on Cal.com, with the owner told in Slack
+
+SLACK_TOKEN = "xoxb-calcom-test-token"
+
+
+@dataclass
+class Booked:
+    """The live API on a local Cal.com and a local Slack, and the settings it runs with."""
+
+    client: httpx.Client
+    calcom: FakeCalcom
+    slack: FakeSlack
+    settings: Settings
+
+
+@pytest.fixture(scope="module")
+def booked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Booked]:
+    """One live API that books hot leads on Cal.com and DMs their owner in Slack, shared by
+    the tests below (each uses its own lead)."""
+    tmp = tmp_path_factory.mktemp("calcom-slack")
+    start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    with (
+        running_calcom() as (calcom_url, calcom),
+        running_slack(token=SLACK_TOKEN) as (slack_url, slack),
+    ):
+        for event_type in (701, 702):
+            calcom.add_event_type(event_type, half_hours(start, 21 * 48))
+        settings = make_settings(
+            tmp,
+            CALCOM_API_KEY=API_KEY,
+            CALCOM_API_URL=calcom_url,
+            CALCOM_WEBHOOK_SECRET=SECRET,
+            SLACK_BOT_TOKEN=SLACK_TOKEN,
+            SLACK_API_URL=slack_url,
+            SLACK_MIN_POST_INTERVAL_S=0,
+            ROUTING_CONFIG=routing_with_event_types(tmp),
+            SCORING_CONFIG=scoring_that_books(tmp),
+        )
+        with live_server(settings) as url, httpx.Client(base_url=url, timeout=10) as client:
+            yield Booked(client, calcom, slack, settings)
+
+
+def booked_lead(booked: Booked) -> dict[str, Any]:
+    """A hot lead routed, booked on Cal.com and its owner DMed: its admin record."""
+    lead_id = booked.client.post("/webhooks/lead", json=lead_payload()).json()["lead_id"]
+    record = wait_status(booked.client, lead_id, {"completed", "failed"})
+    assert record["status"] == "completed", record["error"]
+    assert record["state"]["booking"]["status"] == "confirmed"
+    return record
+
+
+def without_metadata(uid: str, trigger: str, start: str, **extra: Any) -> bytes:
+    """Cal.com's report on the booking `uid` as it may come: without the router's metadata."""
+    end = (datetime.fromisoformat(start) + timedelta(minutes=30)).isoformat()
+    return delivery(None, trigger, uid=uid, startTime=start, endTime=end, **extra)
+
+
+def test_a_cancellation_without_metadata_finds_the_lead_the_router_booked(
+    booked: Booked,
+) -> None:
+    """The book step records the booking's uid for its lead, so Cal.com's BOOKING_CANCELLED
+    without `metadata.lead_id` (and with no earlier delivery) is applied to that lead."""
+    record = booked_lead(booked)
+    lead_id, meeting = record["lead_id"], record["state"]["booking"]
+
+    resp = post(
+        booked.client,
+        without_metadata(meeting["booking_id"], "BOOKING_CANCELLED", meeting["start"]),
+    )
+
+    assert resp.status_code == 202 and resp.json()["lead_id"] == lead_id
+    [entry] = wait_for(lambda: history(booked.client, lead_id))
+    assert (entry["trigger"], entry["uid"]) == ("BOOKING_CANCELLED", meeting["booking_id"])
+    state = booked.client.get(f"/admin/leads/{lead_id}").json()["state"]
+    assert state["booking"]["status"] == "cancelled"
