@@ -156,8 +156,14 @@ def changed(booking: Booking, change: BookingEvent) -> Booking:
     updated: Booking = {**booking, "status": STATUS[change["trigger"]]}
     updated["provider"] = booking.get("provider") or "cal.com"
     updated["uid"] = updated["booking_id"] = change["uid"]
-    if change.get("trigger") != "BOOKING_CANCELLED":
-        start, end, link = change.get("start"), change.get("end"), change.get("link")
+    start, end, link = change.get("start"), change.get("end"), change.get("link")
+    if change.get("trigger") == "BOOKING_CANCELLED":
+        # The meeting keeps its time (the one cancelled); one never held takes Cal.com's.
+        if start and not updated.get("start"):
+            updated["start"] = start
+        if end and not updated.get("end"):
+            updated["end"] = end
+    else:
         if start:
             updated["start"] = start
         if end:

@@ -1,10 +1,12 @@
 """`POST /webhooks/calcom` against a live server: the door's answers and a reschedule applied
 through the queue on embedded defaults; then leads booked on a local Cal.com with their owner
 told in a local Slack (the real `slack-sdk`), whose later cancellation or move finds the lead by
-the booking's uid."""
+the booking's uid, edits the rep's message with `chat.update`, notes the CRM and tells the
+owner."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -24,6 +26,8 @@ from tests.fakes.slack_server import FakeSlack, running_slack
 from tests.helpers import lead_payload, live_server, make_settings, wait_for, wait_status
 from tests.integration.test_calcom import half_hours, routing_with_event_types, scoring_that_books
 from tests.integration.test_replies import routed_lead
+from tests.integration.test_slack_loop import all_text, buttons, slack_message
+from tools.crm_builtin import BuiltinCRM
 
 SECRET = "cal-s3cret"
 
@@ -210,13 +214,36 @@ def booked_lead(booked: Booked) -> dict[str, Any]:
     record = wait_status(booked.client, lead_id, {"completed", "failed"})
     assert record["status"] == "completed", record["error"]
     assert record["state"]["booking"]["status"] == "confirmed"
+    assert "*Meeting held:*" in all_text(slack_message(booked.slack, rep_receipt(record)))
     return record
+
+
+def rep_receipt(record: dict[str, Any]) -> dict[str, Any]:
+    receipt = record["deliveries"]["rep.message"]
+    assert receipt["provider"] == "slack"
+    return dict(receipt)
 
 
 def without_metadata(uid: str, trigger: str, start: str, **extra: Any) -> bytes:
     """Cal.com's report on the booking `uid` as it may come: without the router's metadata."""
     end = (datetime.fromisoformat(start) + timedelta(minutes=30)).isoformat()
     return delivery(None, trigger, uid=uid, startTime=start, endTime=end, **extra)
+
+
+def crm_notes(settings: Settings, email: str) -> list[str]:
+    """The bodies of the contact's notes in the built-in CRM file."""
+
+    async def read() -> list[str]:
+        crm = BuiltinCRM(settings.crm_path)
+        await crm.open()
+        try:
+            contact = await crm.find_contact(email)
+            assert contact is not None
+            return [note["body"] for note in await crm.list_notes(str(contact["id"]))]
+        finally:
+            await crm.close()
+
+    return asyncio.run(read())
 
 
 def test_a_cancellation_without_metadata_finds_the_lead_the_router_booked(
@@ -237,3 +264,55 @@ def test_a_cancellation_without_metadata_finds_the_lead_the_router_booked(
     assert (entry["trigger"], entry["uid"]) == ("BOOKING_CANCELLED", meeting["booking_id"])
     state = booked.client.get(f"/admin/leads/{lead_id}").json()["state"]
     assert state["booking"]["status"] == "cancelled"
+
+
+def test_a_cancellation_closes_the_meeting_in_the_reps_slack_message(booked: Booked) -> None:
+    """chat.update strikes the meeting in the DM the owner got, which keeps its buttons and
+    says what happened; the owner is told in a new message and the CRM contact noted."""
+    record = booked_lead(booked)
+    lead_id, meeting = record["lead_id"], record["state"]["booking"]
+    receipt = rep_receipt(record)
+    updates = booked.slack.count("chat.update")
+
+    post(
+        booked.client,
+        without_metadata(meeting["booking_id"], "BOOKING_CANCELLED", meeting["start"]),
+    )
+    [entry] = wait_for(lambda: history(booked.client, lead_id))
+
+    assert booked.slack.count("chat.update") == updates + 1
+    message = slack_message(booked.slack, receipt)
+    text = all_text(message)
+    assert "edited" in message
+    assert f"*Meeting cancelled:* ~{meeting['start']}~" in text and "Meeting held" not in text
+    assert entry["text"].startswith("Lena Brandt cancelled the meeting of ")
+    assert entry["text"] in text and message["text"].endswith(entry["text"])
+    assert buttons(message) == ["accept", "reassign", "not_a_fit"]
+    told = [m for m in booked.slack.messages(receipt["channel"]) if m["text"] == entry["text"]]
+    assert len(told) == 1 and told[0]["ts"] != receipt["ts"]
+    assert f"Cal.com: {entry['text']}." in crm_notes(booked.settings, record["email"])
+
+
+def test_a_reschedule_shows_the_new_time_in_the_reps_slack_message(booked: Booked) -> None:
+    """Cal.com's new booking replaces the router's (its rescheduleUid): the DM shows the new
+    time and link instead of the old one."""
+    record = booked_lead(booked)
+    lead_id, meeting = record["lead_id"], record["state"]["booking"]
+    moved_to = (datetime.fromisoformat(meeting["start"]) + timedelta(days=1)).isoformat()
+
+    resp = post(
+        booked.client,
+        without_metadata(
+            f"uid-{uuid.uuid4().hex[:12]}",
+            "BOOKING_RESCHEDULED",
+            moved_to,
+            rescheduleUid=meeting["booking_id"],
+        ),
+    )
+    assert resp.status_code == 202 and resp.json()["lead_id"] == lead_id
+    [entry] = wait_for(lambda: history(booked.client, lead_id))
+
+    text = all_text(slack_message(booked.slack, rep_receipt(record)))
+    assert f"*Meeting moved to:* {moved_to} — https://cal.example/video/1" in text
+    assert meeting["start"] not in text
+    assert entry["text"].startswith("Lena Brandt moved the meeting to ")
