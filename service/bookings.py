@@ -106,7 +106,8 @@ async def apply_booking(
 ) -> dict[str, Any]:
     """Run the change through the lead's graph under its lease; returns what happened
     (`applied` with the meeting's status, `duplicate`, or `deferred`)."""
-    change = {k: v for k, v in change.items() if k != "attempt"}
+    tried = {"attempt": change["attempt"]} if "attempt" in change else {}
+    change = {k: v for k, v in change.items() if k != "attempt"}  # not part of the change
 
     def outcome(final: dict[str, Any]) -> dict[str, Any]:
         status = final["booking"]["status"]
@@ -123,6 +124,6 @@ async def apply_booking(
             cast(Booking, values.get("booking") or {}), inbound(change, waiting=False)
         ),
         outcome=outcome,
-        defer=lambda: defer(timers, ctx, lead_id, change),
+        defer=lambda: defer(timers, ctx, lead_id, {**change, **tried}),
     )
     return await apply_to_thread(graph, ctx, leases, lead_id, event)

@@ -20,10 +20,23 @@ from typing import Any
 import httpx
 import pytest
 
+from domain.calcom import CalcomWebhook, as_change
+from service import bookings
 from service.settings import Settings
+from service.wiring import Overrides, Services, open_services
 from tests.fakes.calcom_server import API_KEY, FakeCalcom, running_calcom
 from tests.fakes.slack_server import FakeSlack, running_slack
-from tests.helpers import lead_payload, live_server, make_settings, wait_for, wait_status
+from tests.helpers import (
+    Clock,
+    lead_payload,
+    lead_state,
+    live_server,
+    make_settings,
+    submit,
+    submit_and_run,
+    wait_for,
+    wait_status,
+)
 from tests.integration.test_calcom import half_hours, routing_with_event_types, scoring_that_books
 from tests.integration.test_replies import routed_lead
 from tests.integration.test_slack_loop import all_text, buttons, slack_message
@@ -153,8 +166,6 @@ def test_a_reschedule_without_metadata_finds_the_lead_of_the_booking_it_replaces
 
 async def test_a_deferred_meeting_change_is_queued_again_and_nothing_else(tmp_path: Path) -> None:
     """The sweeper hands a deferred change back to the booking task, never to the SLA check."""
-    from service.wiring import open_services
-
     async with open_services(make_settings(tmp_path)) as services:
         change = {"trigger": "BOOKING_CANCELLED", "uid": "bk-1", "payload": {}}
         await services.context.timers.add_timer(
@@ -316,3 +327,65 @@ def test_a_reschedule_shows_the_new_time_in_the_reps_slack_message(booked: Booke
     assert f"*Meeting moved to:* {moved_to} — https://cal.example/video/1" in text
     assert meeting["start"] not in text
     assert entry["text"].startswith("Lena Brandt moved the meeting to ")
+
+
+# A change that finds its lead busy
+
+
+async def outbox_keys(services: Services, lead_id: str) -> list[str]:
+    assert services.outbox is not None
+    return [m["key"] for m in await services.outbox.list(lead_id=lead_id)]
+
+
+@pytest.mark.parametrize("busy", ["lease held", "not yet routed"])
+async def test_a_change_for_a_busy_lead_waits_on_a_timer_and_is_applied_once(
+    tmp_path: Path, busy: str
+) -> None:
+    """Taken at the door while another worker holds the lead's lease, or before the lead is
+    routed: the queued change is deferred to a timer (not applied, backing off while the lead
+    stays busy) and applied once when the sweeper fires it after; nothing applies it again."""
+    clock = Clock(datetime.now(UTC))
+    settings = make_settings(tmp_path, CALCOM_WEBHOOK_SECRET=SECRET)
+    async with open_services(settings, Overrides(clock=clock)) as services:
+        await services.broker.startup()
+        store, lease = services.store, "another-worker"
+        if busy == "lease held":
+            lead_id = (await submit_and_run(services, lead_payload()))["lead_id"]
+            assert await store.acquire_lease(f"lead:{lead_id}", lease, 60_000)
+        else:
+            lead_id = await submit(services, lead_payload())
+        event = CalcomWebhook.model_validate_json(delivery(lead_id))
+        key = f"{lead_id}:calcom.BOOKING_RESCHEDULED.{event.payload.uid}"
+
+        taken = await bookings.take_booking(store, store, services.enqueue_booking, event)
+        await services.broker.wait_all()  # type: ignore[attr-defined]
+
+        assert taken.status == "queued"
+        assert not (await lead_state(services, lead_id)).get("booking", {}).get("history")
+        assert await services.fire_timers() == 0  # the first try waits ten seconds
+        clock.now += timedelta(seconds=11)
+        assert await services.fire_timers() == 1  # still busy: deferred again, for longer
+        await services.broker.wait_all()  # type: ignore[attr-defined]
+        clock.now += timedelta(seconds=11)
+        assert await services.fire_timers() == 0
+        if busy == "lease held":
+            assert await store.release_lease(f"lead:{lead_id}", lease)
+        else:
+            assert await services.runner.process(lead_id) == "completed"
+        assert key not in await outbox_keys(services, lead_id)
+
+        clock.now += timedelta(seconds=10)
+        assert await services.fire_timers() == 1
+        await services.broker.wait_all()  # type: ignore[attr-defined]
+        clock.now += timedelta(minutes=10)
+        assert await services.fire_timers() == 0
+        again = await bookings.take_booking(store, store, services.enqueue_booking, event)
+        replayed = await services.apply_booking(lead_id, dict(as_change(event)))
+        state = await lead_state(services, lead_id)
+        told = (await outbox_keys(services, lead_id)).count(key)
+        await services.broker.shutdown()
+
+    [entry] = state["booking"]["history"]
+    assert (entry["trigger"], entry["uid"]) == ("BOOKING_RESCHEDULED", event.payload.uid)
+    assert state["booking"]["status"] == "rescheduled" and told == 1
+    assert again.status == "duplicate" and replayed["result"] == "duplicate"
