@@ -35,23 +35,28 @@ UNQUEUED = "unqueued"  # a claim whose queueing failed: the next delivery takes 
 
 
 async def claim_and_queue(
-    cache: Cache, claim: str, lead_id: str, queue: Callable[[], Awaitable[None]], refusal: str
+    cache: Cache,
+    claim: str,
+    lead_id: str,
+    queue: Callable[[], Awaitable[None]],
+    refusal: str,
+    ttl_s: int = MESSAGE_MEMORY_S,
 ) -> str | None:
-    """Claim `claim` for the lead and run `queue`; None when queued now, else the lead id of
-    the delivery that holds the claim (a repeat: nothing is queued).
+    """Claim `claim` for the lead (kept `ttl_s` seconds) and run `queue`; None when queued
+    now, else the lead id of the delivery that holds the claim (a repeat: nothing is queued).
 
     Raises `Unavailable` with `refusal` when queueing fails; the claim is released first.
     """
     mine = f"{lead_id}|{uuid.uuid4().hex}"
-    held = await cache.cache_set_if_absent(claim, mine, MESSAGE_MEMORY_S)
+    held = await cache.cache_set_if_absent(claim, mine, ttl_s)
     if held == UNQUEUED:
-        await cache.cache_set(claim, mine, MESSAGE_MEMORY_S)
+        await cache.cache_set(claim, mine, ttl_s)
     elif held != mine:
         return held.split("|")[0]
     try:
         await queue()
     except Exception as exc:
-        await cache.cache_set(claim, UNQUEUED, MESSAGE_MEMORY_S)
+        await cache.cache_set(claim, UNQUEUED, ttl_s)
         log.error("enqueue failed", lead_id=lead_id, claim=claim, error=str(exc))
         raise Unavailable(refusal, lead_id=lead_id) from exc
     return None
