@@ -26,6 +26,7 @@ STATUS: dict[str, Literal["confirmed", "rescheduled", "cancelled"]] = {
 }
 
 HELD = frozenset({"confirmed", "rescheduled"})  # a meeting that stands, moved or not
+UID_MEMORY_S = 365 * 86400  # a booking's uid names its lead this long
 
 
 class CalcomPerson(BaseModel):
@@ -73,12 +74,19 @@ def lead_of(event: CalcomWebhook) -> str | None:
     return str(lead_id) if lead_id else None
 
 
-def earlier_uid(event: CalcomWebhook) -> str | None:
-    """The uid of the booking this one replaces or is (a reschedule names the original in
-    `rescheduleUid`), to find the lead of a delivery that carries no metadata."""
+def known_uids(event: CalcomWebhook) -> list[str]:
+    """The uids that may name the lead of a delivery without metadata: the booking a
+    reschedule replaces (`rescheduleUid`), then the booking's own."""
     if event.trigger_event not in STATUS:
-        return None
-    return event.payload.reschedule_uid or event.payload.uid
+        return []
+    uids = [event.payload.reschedule_uid, event.payload.uid]
+    return [uid for uid in dict.fromkeys(uids) if uid]
+
+
+def uid_key(uid: str) -> str:
+    """The cache key under which a Cal.com booking's uid names its lead (written when the
+    meeting is booked and when a delivery names its lead)."""
+    return f"calcom:uid:{uid}"
 
 
 def delivery_key(event: CalcomWebhook) -> str:
@@ -148,8 +156,14 @@ def changed(booking: Booking, change: BookingEvent) -> Booking:
     updated: Booking = {**booking, "status": STATUS[change["trigger"]]}
     updated["provider"] = booking.get("provider") or "cal.com"
     updated["uid"] = updated["booking_id"] = change["uid"]
-    if change.get("trigger") != "BOOKING_CANCELLED":
-        start, end, link = change.get("start"), change.get("end"), change.get("link")
+    start, end, link = change.get("start"), change.get("end"), change.get("link")
+    if change.get("trigger") == "BOOKING_CANCELLED":
+        # The meeting keeps its time (the one cancelled); one never held takes Cal.com's.
+        if start and not updated.get("start"):
+            updated["start"] = start
+        if end and not updated.get("end"):
+            updated["end"] = end
+    else:
         if start:
             updated["start"] = start
         if end:

@@ -28,6 +28,10 @@ class DraftPreview(TypedDict):
 class MeetingPreview(TypedDict):
     start: str | None
     link: str | None
+    status: NotRequired[str]  # confirmed, rescheduled (moved) or cancelled
+
+
+MEETING_SHOWN = frozenset({"confirmed", "rescheduled", "cancelled"})
 
 
 class RepMessage(TypedDict):
@@ -138,8 +142,12 @@ def lead_message(state: DecisionRecord, cfg: RoutingConfig) -> RepMessage | None
             else None
         ),
         "meeting": (
-            {"start": booking.get("start"), "link": booking.get("link")}
-            if booking.get("status") in {"confirmed", "rescheduled"}
+            {
+                "start": booking.get("start"),
+                "link": booking.get("link"),
+                "status": booking["status"],
+            }
+            if booking.get("status") in MEETING_SHOWN
             else None
         ),
         "decisions": list(DECISIONS) if owner else [],

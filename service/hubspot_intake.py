@@ -10,14 +10,15 @@ A contact read that still fails after the adapter's retries (HubSpot down, 429 f
 handed to the sweeper as a timer and queued again, backing off up to an hour, for a day: the
 request has answered 200 already, so HubSpot will not deliver the event again.
 
-An event claimed before but without a lead yet (its queueing failed, or its worker has not
-finished) is queued again on redelivery: taking the lead is idempotent, so the worst case is a
-second contact read.
+An event whose queueing failed is answered 503 and its claim released, so HubSpot's retry takes
+it as new. An event claimed and queued before but without a lead yet (its worker has not
+finished, or lost it) is queued again on redelivery: taking the lead is idempotent, so the
+worst case is a second contact read.
 """
 
 from __future__ import annotations
 
-import uuid
+import functools
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +30,7 @@ from domain.hubspot_webhook import CONTACT_PROPERTIES, HubSpotEvent, lead_from_c
 from domain.intake import LeadIn, header_key, lead_id_for
 from service.admission import Submission, take_lead
 from service.errors import Rejected, Unavailable
+from service.lead_events import claim_and_queue
 from tools.ports import Cache, ContactReader, LeadRecords, Timers
 
 log = structlog.get_logger("lead_router.hubspot_intake")
@@ -70,25 +72,33 @@ async def accept_events(
 ) -> Batch:
     """Claim each lead event of a delivery and queue the new ones; count the rest.
 
-    Raises `Unavailable` when an event cannot be queued, so HubSpot delivers the batch again.
+    Raises `Unavailable` when an event cannot be queued, so HubSpot delivers the batch again;
+    that event's claim is released first, so the redelivery takes it as new.
     """
     batch = Batch(received=len(events))
-    token = uuid.uuid4().hex
     seen: set[str] = set()
     for event in events:
         if not event.becomes_lead:
             batch.ignored += 1
             continue
         lead_id = event_lead_id(event)
-        stored = await claims.cache_set_if_absent(f"hubspot-event:{event.key}", token, ttl_s)
-        if stored == token and event.key not in seen:
-            seen.add(event.key)
-            await _queue(enqueue, event, lead_id)
+        if event.key in seen:
+            batch.duplicates += 1
+            continue
+        seen.add(event.key)
+        held = await claim_and_queue(
+            claims,
+            f"hubspot-event:{event.key}",
+            lead_id,
+            functools.partial(enqueue, event.model_dump(mode="json", by_alias=True)),
+            "a HubSpot event could not be queued; retry later",
+            ttl_s,
+        )
+        if held is None:
             batch.leads.append(lead_id)
             continue
         batch.duplicates += 1
-        if stored != token and await records.get_lead(lead_id) is None:
-            seen.add(event.key)
+        if await records.get_lead(lead_id) is None:
             await _queue(enqueue, event, lead_id)
     log.info("hubspot webhook", **batch.answer())
     return batch

@@ -10,27 +10,26 @@ or busy, gets the reply later through a timer the sweeper fires: it waits, it is
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import structlog
 from langgraph.graph.state import CompiledStateGraph
-from langgraph.types import Command
 
 from domain.replies import ReplyIn, parse_inbound
 from graph.context import Context
-from service.decide import DecisionError, take_lease
-from service.errors import NotFound, Unavailable
-from service.runner import thread_config
+from service.errors import NotFound
+from service.lead_events import (
+    THREAD_MEMORY_S,
+    ThreadEvent,
+    apply_to_thread,
+    claim_and_queue,
+    defer_to_timer,
+)
 from tools.ports import Cache, LeadRecords, Leases, Timers
 
 log = structlog.get_logger("lead_router.replies")
-
-MESSAGE_MEMORY_S = 30 * 86400  # a message id is remembered this long to absorb redeliveries
-THREAD_MEMORY_S = 365 * 86400  # a thread id names its lead this long
-UNQUEUED = "unqueued"
 
 
 @dataclass(frozen=True)
@@ -83,33 +82,28 @@ async def take_reply(
     lead_id = await find_lead(records, cache, reply)
     if reply.thread_id:
         await cache.cache_set(f"reply:thread:{reply.thread_id}", lead_id, THREAD_MEMORY_S)
-    key = f"reply:message:{reply.message_id}"
-    mine = f"{lead_id}|{uuid.uuid4().hex}"
-    held = await cache.cache_set_if_absent(key, mine, MESSAGE_MEMORY_S)
-    if held == UNQUEUED:
-        await cache.cache_set(key, mine, MESSAGE_MEMORY_S)
-    elif held != mine:
-        log.info("reply", lead_id=lead_id, message_id=reply.message_id, duplicate=True)
-        return ReplyTaken(held.split("|")[0], reply.message_id, duplicate=True)
-    try:
-        await enqueue(lead_id, as_payload(reply, datetime.now(UTC)))
-    except Exception as exc:
-        await cache.cache_set(key, UNQUEUED, MESSAGE_MEMORY_S)
-        log.error("enqueue failed", lead_id=lead_id, message_id=reply.message_id, error=str(exc))
-        raise Unavailable("the reply could not be queued; retry later", lead_id=lead_id) from exc
-    log.info("reply", lead_id=lead_id, message_id=reply.message_id, duplicate=False)
-    return ReplyTaken(lead_id, reply.message_id, duplicate=False)
+    held = await claim_and_queue(
+        cache,
+        f"reply:message:{reply.message_id}",
+        lead_id,
+        lambda: enqueue(lead_id, as_payload(reply, datetime.now(UTC))),
+        "the reply could not be queued; retry later",
+    )
+    log.info("reply", lead_id=lead_id, message_id=reply.message_id, duplicate=held is not None)
+    return ReplyTaken(held or lead_id, reply.message_id, duplicate=held is not None)
 
 
 async def defer(timers: Timers, ctx: Context, lead_id: str, reply: dict[str, Any]) -> None:
     """Hand the reply back to the sweeper: it is queued again when the timer is due (backing
     off up to ten minutes)."""
-    attempt = int(reply.get("attempt", 0)) + 1
-    delay = min(600.0, 5.0 * 2 ** min(attempt, 8))
-    await timers.add_timer(
+    await defer_to_timer(
+        timers,
+        ctx,
         f"reply:{reply['message_id']}",
-        ctx.clock().timestamp() + delay,
-        {"task": "reply", "lead_id": lead_id, "reply": {**reply, "attempt": attempt}},
+        lead_id,
+        reply,
+        task="reply",
+        carried_as="reply",
     )
 
 
@@ -123,35 +117,23 @@ async def apply_reply(
 ) -> dict[str, Any]:
     """Run the reply through the lead's graph under its lease; returns what happened
     (`applied` with the kind, action and reason, `duplicate`, or `deferred`)."""
-    try:
-        token = await take_lease(ctx, leases, lead_id)
-    except DecisionError:
-        await defer(timers, ctx, lead_id, reply)
-        return {"result": "deferred", "detail": "the lead is busy"}
-    try:
-        config = thread_config(lead_id)
-        snapshot = await graph.aget_state(config)
-        if snapshot.values.get("inbound_reply") and snapshot.next and not snapshot.interrupts:
-            # An earlier reply stopped halfway (a crash, a failing backend): finish it first.
-            await graph.ainvoke(None, config, context=ctx, durability="sync")
-            snapshot = await graph.aget_state(config)
-        values = snapshot.values or {}
-        if any(r.get("message_id") == reply["message_id"] for r in values.get("replies") or []):
-            return {"result": "duplicate", "detail": "this reply was applied already"}
-        if not values.get("routing") or (snapshot.next and not snapshot.interrupts):
-            await defer(timers, ctx, lead_id, reply)
-            return {"result": "deferred", "detail": "the lead is still being processed"}
-        if snapshot.interrupts:
-            final = await graph.ainvoke(
-                Command(resume={"reply": reply}), config, context=ctx, durability="sync"
-            )
-        else:
-            inbound = parse_inbound(reply, waiting=False)
-            await graph.aupdate_state(config, {"inbound_reply": inbound}, as_node="wait_for_rep")
-            final = await graph.ainvoke(None, config, context=ctx, durability="sync")
+
+    def outcome(final: dict[str, Any]) -> dict[str, Any]:
         last = final["replies"][-1]
         result = {"result": "applied", **{k: last[k] for k in ("kind", "action", "reason")}}
         log.info("reply applied", lead_id=lead_id, message_id=reply["message_id"], **result)
         return result
-    finally:
-        await leases.release_lease(f"lead:{lead_id}", token)
+
+    event = ThreadEvent(
+        kind="reply",
+        noun="reply",
+        payload=reply,
+        pending="inbound_reply",
+        ended=lambda: parse_inbound(reply, waiting=False),
+        applied=lambda values: any(
+            r.get("message_id") == reply["message_id"] for r in values.get("replies") or []
+        ),
+        outcome=outcome,
+        defer=lambda: defer(timers, ctx, lead_id, reply),
+    )
+    return await apply_to_thread(graph, ctx, leases, lead_id, event)

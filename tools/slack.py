@@ -56,7 +56,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from domain.rep_message import RepMessage, summary
+from domain.rep_message import MeetingPreview, RepMessage, summary
 from tools.retry import give_up, log_retry
 
 if TYPE_CHECKING:
@@ -446,6 +446,17 @@ def _context(text: str) -> dict[str, Any]:
     return {"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}
 
 
+def _meeting_line(meeting: MeetingPreview) -> str:
+    """The meeting as it stands: held, moved to a new time, or cancelled (struck through)."""
+    status = meeting.get("status")
+    start, link = escape(str(meeting["start"])), escape(str(meeting["link"]))
+    if status == "cancelled":
+        return f"*Meeting cancelled:* ~{start}~"
+    if status == "rescheduled":
+        return f"*Meeting moved to:* {start} — {link}"
+    return f"*Meeting held:* {start} — {link}"
+
+
 def block_kit(message: RepMessage) -> list[dict[str, Any]]:
     """The Block Kit blocks of a rep message: headline, facts, reasons, the lead's words, the
     draft, the meeting, then the decision buttons, or what was decided."""
@@ -471,8 +482,7 @@ def block_kit(message: RepMessage) -> list[dict[str, Any]]:
         blocks.append(_mrkdwn(f"*Draft: {subject}*\n{body}"))
     meeting = message["meeting"]
     if meeting:
-        start, link = escape(str(meeting["start"])), escape(str(meeting["link"]))
-        blocks.append(_mrkdwn(f"*Meeting held:* {start} — {link}"))
+        blocks.append(_mrkdwn(_meeting_line(meeting)))
     lead_id = message["lead_id"]
     if message["decisions"]:
         buttons = []

@@ -20,15 +20,39 @@ async def contact_id(ctx: Context, state: LeadState) -> str | None:
 
 async def close_message(ctx: Context, state: LeadState, status: str) -> Deliveries:
     """Edit the rep's current message to say what happened, without buttons; the deliveries
-    with the edit's receipt."""
+    with the edit's receipt, which keeps the status the message was closed with."""
     deliveries: dict[str, Any] = dict(state.get("deliveries") or {})
     receipt = deliveries.get("rep.message")
     message = lead_message(state, ctx.routing)
     if receipt and receipt.get("id") and message:
-        deliveries["rep.message.update"] = await ctx.notifier.update(
-            receipt, closed(message, status)
-        )
+        edited = await ctx.notifier.update(receipt, closed(message, status))
+        deliveries["rep.message.update"] = {**edited, "status": status}
     return deliveries
+
+
+def closed_with(state: LeadState) -> str | None:
+    """What the rep's current message says closed it (accepted, not a fit, opted out), or None
+    while it is open."""
+    deliveries = state.get("deliveries") or {}
+    sent, edit = deliveries.get("rep.message") or {}, deliveries.get("rep.message.update") or {}
+    if edit.get("status") and edit.get("id") == sent.get("id"):
+        return str(edit["status"])
+    if state.get("opted_out"):
+        return opted_out_status(state)
+    return None
+
+
+def opted_out_status(state: LeadState) -> str:
+    """The line the rep's message shows once the lead opted out."""
+    return f"🔕 {who(state)} opted out — no further touches"
+
+
+def who(state: LeadState) -> str:
+    """The lead as a rep reads it: name or email, and company."""
+    lead = state.get("lead", {})
+    company = state.get("enrichment", {}).get("company", {}).get("name") or lead.get("company")
+    name = lead.get("full_name") or lead.get("email") or state["lead_id"]
+    return f"{name} ({company})" if company else name
 
 
 async def tell_manager(

@@ -11,6 +11,7 @@ from domain.rep_message import RepMessage, lead_message, notice
 from graph.context import Context
 from graph.nodes._node import ask_once as ask_model_once
 from graph.nodes._node import once
+from graph.nodes._rep import who as who
 from graph.state import LeadState, ReplyUpdate
 from tools.ports import Answer, ChatModel
 
@@ -64,14 +65,6 @@ async def tell_rep(
     return await once_per_reply(
         ctx, state, "rep", lambda: ctx.notifier.send(f"{lead_id}:reply:{mid}", message)
     )
-
-
-def who(state: LeadState) -> str:
-    """The lead as a rep reads it: name or email, and company."""
-    lead = state.get("lead", {})
-    company = state.get("enrichment", {}).get("company", {}).get("name") or lead.get("company")
-    name = lead.get("full_name") or lead.get("email") or state["lead_id"]
-    return f"{name} ({company})" if company else name
 
 
 def recorded(ctx: Context, state: LeadState, action: str, reason: str, **extra: Any) -> ReplyUpdate:

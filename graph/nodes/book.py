@@ -6,9 +6,19 @@ from datetime import datetime
 
 from langgraph.runtime import Runtime
 
+from domain.calcom import UID_MEMORY_S, uid_key
+from domain.records import Booking
 from graph.context import Context
 from graph.nodes._node import timed
 from graph.state import BookUpdate, LeadState
+
+
+async def remember_booking(ctx: Context, lead_id: str, booking: Booking) -> None:
+    """Record which lead a Cal.com booking is for, so Cal.com's later report on it (moved,
+    cancelled) finds the lead even without the booking's metadata."""
+    uid = booking.get("booking_id")
+    if uid and booking.get("provider") == "cal.com" and booking.get("status") == "confirmed":
+        await ctx.cache.cache_set(uid_key(uid), lead_id, UID_MEMORY_S)
 
 
 @timed("book")
@@ -32,4 +42,5 @@ async def book(state: LeadState, runtime: Runtime[Context]) -> BookUpdate:
     received = state.get("received_at")
     after = max(ctx.clock(), datetime.fromisoformat(received)) if received else ctx.clock()
     booking = await ctx.calendar.book(f"{state['lead_id']}:meeting", rep, attendee, after)
+    await remember_booking(ctx, state["lead_id"], booking)
     return {"booking": booking}

@@ -1,17 +1,19 @@
 """booking_changed: Cal.com reported the lead's meeting made, moved or cancelled — record it,
-note it in the CRM and tell the owner, each once per (trigger, uid)."""
+show it in the rep's message, note it in the CRM and tell the owner, each once per (trigger,
+uid)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from langgraph.runtime import Runtime
 
 from domain.calcom import changed, describe
-from domain.rep_message import lead_message, notice
+from domain.records import Booking
+from domain.rep_message import closed, lead_message, notice
 from graph.context import Context
 from graph.nodes._node import once, timed
-from graph.nodes._rep import contact_id
+from graph.nodes._rep import closed_with, contact_id
 from graph.state import BookingChangedUpdate, LeadState
 
 
@@ -22,6 +24,29 @@ def _zone(ctx: Context, state: LeadState) -> str | None:
         return ctx.routing.rep(owner).timezone
     return state.get("booking", {}).get("timezone") or (state.get("inbound_booking") or {}).get(
         "timezone"
+    )
+
+
+async def _edit_message(
+    ctx: Context, state: LeadState, booking: Booking, effect: str, text: str
+) -> dict[str, Any] | None:
+    """Show the meeting as it now stands (moved, or cancelled) in the rep's message, with the
+    change as its last line: the buttons stay while the lead waits for an open decision, and
+    a closed message keeps what closed it. None when no message was sent."""
+    sent = (state.get("deliveries") or {}).get("rep.message") or {}
+    message = lead_message(cast(LeadState, {**state, "booking": booking}), ctx.routing)
+    if not sent.get("id") or message is None:
+        return None
+    waiting = bool((state.get("inbound_booking") or {}).get("waiting"))
+    ended = closed_with(state)
+    if ended:
+        message = closed(message, f"{ended} · {text}")
+    elif waiting:
+        message = {**message, "status": text}
+    else:
+        message = closed(message, text)
+    return await once(
+        ctx.receipts, state["lead_id"], effect, lambda: ctx.notifier.update(sent, message)
     )
 
 
@@ -36,6 +61,10 @@ async def booking_changed(state: LeadState, runtime: Runtime[Context]) -> Bookin
     who = change.get("attendee") or lead.get("full_name") or lead.get("email") or lead_id
     text = describe(change, who, _zone(ctx, state))
     deliveries: dict[str, Any] = {}
+    shown = changed(state.get("booking", {}), change)
+    edited = await _edit_message(ctx, state, shown, f"{key}.rep.message", text)
+    if edited is not None:
+        deliveries["rep.message"] = edited
     contact = await contact_id(ctx, state)
     if contact:
         deliveries["crm.note"] = await once(

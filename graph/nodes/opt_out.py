@@ -10,7 +10,8 @@ from domain.records import Nurture, OptOut
 from domain.rep_message import closed, lead_message
 from graph.context import Context
 from graph.nodes._node import timed
-from graph.nodes._reply import once_per_reply, recorded, who
+from graph.nodes._rep import opted_out_status
+from graph.nodes._reply import once_per_reply, recorded
 from graph.state import LeadState, ReplyUpdate
 
 
@@ -51,7 +52,7 @@ async def opt_out(state: LeadState, runtime: Runtime[Context]) -> ReplyUpdate:
     receipt = (state.get("deliveries") or {}).get("rep.message")
     message = lead_message(state, ctx.routing)
     if receipt and receipt.get("id") and message:
-        status = f"🔕 {who(state)} opted out — no further touches"
+        status = opted_out_status(state)
         deliveries["rep.message"] = await once_per_reply(
             ctx, state, "rep.message", lambda: ctx.notifier.update(receipt, closed(message, status))
         )

@@ -11,6 +11,7 @@ from domain.records import Booking
 from graph.context import Context
 from graph.nodes._node import timed
 from graph.nodes._reply import once_per_reply, recorded, tell_rep, who
+from graph.nodes.book import remember_booking
 from graph.state import LeadState, ReplyUpdate
 
 
@@ -64,6 +65,7 @@ async def reply_book(state: LeadState, runtime: Runtime[Context]) -> ReplyUpdate
         ),
     )
     booking = cast(Booking, {k: v for k, v in booking.items() if k != "replayed"})
+    await remember_booking(ctx, state["lead_id"], booking)
     if booking.get("status") != "confirmed":
         told = await tell_rep(ctx, state, f"{who(state)} wants to meet; no free slot was found.")
         return recorded(

@@ -7,6 +7,8 @@ the URI it is given, so the URI-decoding cases hand it the URI as HubSpot decode
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -16,6 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
+import redis
 from hubspot.utils.signature import Signature
 
 from app import create_app
@@ -25,7 +28,15 @@ from service.wiring import Overrides, open_services
 from tests.fakes.calcom_server import API_KEY as CALCOM_KEY
 from tests.fakes.calcom_server import FakeCalcom, running_calcom
 from tests.fakes.hubspot_server import TOKEN, FakeHubSpot, running_hubspot
-from tests.helpers import Clock, live_server, make_settings, wait_status
+from tests.helpers import (
+    Clock,
+    free_port,
+    live_server,
+    make_settings,
+    unavailable,
+    wait_for,
+    wait_status,
+)
 from tests.integration.test_calcom import (
     half_hours,
     routing_with_event_types,
@@ -350,6 +361,76 @@ async def test_a_contact_read_that_fails_is_retried_by_the_sweeper(
         await services.broker.shutdown()
     assert record is not None and record.email == email
     assert record.status == "completed"
+
+
+class QueueRedis:
+    """A redis-server of the test's own for the queue, on a free port, stopped and started
+    again by the test (nothing is persisted between runs)."""
+
+    def __init__(self, folder: Path) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            unavailable("redis-server is not installed", hint="install Redis")
+        self.binary, self.folder, self.port = str(binary), folder, free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [self.binary, "--port", str(self.port), "--save", "", "--appendonly", "no"],
+            cwd=self.folder,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_for(self.answers, timeout=10)
+
+    def answers(self) -> bool:
+        try:
+            with redis.Redis.from_url(self.url, socket_timeout=1) as client:
+                return bool(client.ping())
+        except redis.ConnectionError:
+            return False
+
+    def stream_length(self, name: str) -> int:
+        with redis.Redis.from_url(self.url) as client:
+            return int(client.xlen(name))
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+            self.process = None
+
+
+def test_an_event_the_queue_cannot_take_is_503_and_taken_as_new_on_retry(
+    tmp_path: Path, hubspot: tuple[str, FakeHubSpot]
+) -> None:
+    """With the queue's Redis down the delivery is a 503 problem, so HubSpot retries; the
+    event is not kept as seen, so the retry queues it as a lead, not as a duplicate."""
+    contact_id, _ = contact(hubspot[1])
+    events = [event(object_id=contact_id)]
+    lead_id = hubspot_intake.event_lead_id(HubSpotEvent.model_validate(events[0]))
+    queue = QueueRedis(tmp_path)
+    queue.start()
+    try:
+        with (
+            app_url(tmp_path, hubspot[0], QUEUE_URL=queue.url) as url,
+            httpx.Client(base_url=url, timeout=30) as client,
+        ):
+            queue.stop()
+            down = deliver(client, events)
+            queue.start()
+            retried = deliver(client, events)
+            queued = queue.stream_length("lead-router")
+    finally:
+        queue.stop()
+
+    assert down.status_code == 503
+    assert down.headers["content-type"].startswith("application/problem+json")
+    assert "retry later" in down.json()["detail"] and down.json()["lead_id"] == lead_id
+    assert retried.status_code == 200
+    assert retried.json() == {"received": 1, "leads": [lead_id], "duplicates": 0, "ignored": 0}
+    assert queued == 1
 
 
 @pytest.fixture

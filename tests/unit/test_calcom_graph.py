@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from domain.calcom import CalcomWebhook, as_change
+from domain.rep_decisions import DECISIONS
 from graph.context import Context
 from service.bookings import apply_booking
 from tests.unit.test_graph_branches import Ports, Run, context, graph, ports
@@ -152,3 +153,51 @@ async def test_a_lead_whose_meeting_moved_gets_no_second_one_when_keen(
     result = await answer(run, reply("Yes please, let's set up a call."), ports)
 
     assert result["action"] == "already_booked" and not ports.calendar.bookings
+
+
+async def test_a_cancellation_shows_in_the_reps_message_and_its_buttons_stay(
+    graph: Any, context: Context, ports: Ports
+) -> None:
+    """The rep's message is edited: the meeting struck as cancelled, the change as its last
+    line, and the decision buttons kept while the lead waits; a replay edits nothing more."""
+    run = await waiting_lead(graph, context)
+    given = change(run.lead_id, "BOOKING_CANCELLED", "uid-6", "2026-06-02T09:00:00Z")
+
+    await apply(run, given, ports)
+    await apply(run, given, ports)
+
+    [(edited, message)] = ports.notifier.edits
+    assert edited == f"{run.lead_id}:rep"
+    assert message["meeting"] == {
+        "start": "2026-06-02T09:00:00Z",
+        "link": None,
+        "status": "cancelled",
+    }
+    assert message["status"] == "Maria Keller cancelled the meeting of Tue 10:00"
+    assert message["decisions"] == list(DECISIONS)
+    [entry] = (await run.state())["booking"]["history"]
+    assert entry["deliveries"]["rep.message"]["updated"] is True
+
+
+async def test_a_reschedule_of_an_accepted_lead_shows_the_new_time_and_who_accepted(
+    graph: Any, context: Context, ports: Ports
+) -> None:
+    """An ended thread's message stays closed: no buttons, what closed it, then the change."""
+    run = await waiting_lead(graph, context)
+    await run.decide("accept")
+
+    await apply(
+        run, change(run.lead_id, "BOOKING_RESCHEDULED", "uid-7", "2026-06-04T15:00:00Z"), ports
+    )
+
+    edited, message = ports.notifier.edits[-1]
+    assert edited == f"{run.lead_id}:rep" and len(ports.notifier.edits) == 2
+    assert message["meeting"] == {
+        "start": "2026-06-04T15:00:00Z",
+        "link": "https://cal.example/video/uid-7",
+        "status": "rescheduled",
+    }
+    assert message["decisions"] == []
+    assert message["status"] == (
+        "✅ Accepted by <@U012ANA> · Maria Keller moved the meeting to Thu 16:00"
+    )
