@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Callable
 
 from fastapi import FastAPI
 
-from api import admin, health, problems, slack, webhooks
+from api import admin, console, health, problems, slack, webhooks
 from service.logs import configure_logging
 from service.settings import Settings
 from service.wiring import open_services
@@ -52,4 +52,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     problems.install(app)
     for router in (webhooks.router, slack.router, admin.router, health.router):
         app.include_router(router)
+    console.install(app)
     return app
