@@ -46,8 +46,8 @@ class LoginRequired(Exception):
         self.next_path = next_path
 
 
-def _when(value: Any) -> str:
-    """An ISO timestamp as `2026-12-01 06:05:14 UTC` (seconds dropped for whole minutes)."""
+def _when(value: Any, zone: bool = True) -> str:
+    """An ISO timestamp as `2026-12-01 06:05:14 UTC` (without `UTC` when `zone` is false)."""
     if isinstance(value, datetime):
         moment = value
     else:
@@ -55,7 +55,8 @@ def _when(value: Any) -> str:
             moment = datetime.fromisoformat(str(value))
         except ValueError:
             return str(value or "—")
-    return moment.strftime("%Y-%m-%d %H:%M:%S UTC" if moment.tzinfo else "%Y-%m-%d %H:%M:%S")
+    shown = moment.strftime("%Y-%m-%d %H:%M:%S")
+    return f"{shown} UTC" if zone and moment.tzinfo else shown
 
 
 def _ms(value: Any) -> str:

@@ -100,7 +100,7 @@ def _row(record: LeadRecord, state: dict[str, Any]) -> dict[str, Any]:
         "intent": classification.get("intent"),
         "team": routing.get("team"),
         "queue": routing.get("queue"),
-        "owner": routing.get("owner") or record.owner or None,
+        "owner": routing.get("owner") if routing else record.owner or None,
         "action": routing.get("action") or record.action or None,
         "ms_to_notify": deliveries.get("ms_to_notify"),
         "repeat_of": repeat_of,
@@ -512,13 +512,35 @@ async def dashboard(services: Services, now: datetime | None = None) -> dict[str
 # Routing --------------------------------------------------------------------------------------
 
 
+OPERATORS: Final = {
+    "equals": "is",
+    "in": "is one of",
+    "not_in": "is none of",
+    "gte": "≥",
+    "lte": "≤",
+    "gt": ">",
+    "lt": "<",
+    "regex": "matches",
+}
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, list):
+        return ", ".join(_shown(v) for v in value)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return f"{value:,g}"
+    return str(value)
+
+
 def _condition(path: str, test: Any) -> str:
-    if not isinstance(test, dict):
-        return f"{path} is {test}"
+    """A rule's condition as a sentence: `enrichment.company.employees ≥ 1,000`."""
+    ops = test if isinstance(test, dict) else {"equals": test}
     parts = []
-    for op, value in test.items():
-        shown = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
-        parts.append(f"{path} {op.replace('_', ' ')} {shown}")
+    for op, value in ops.items():
+        if op == "exists":
+            parts.append(f"{path} {'is present' if value else 'is missing'}")
+        else:
+            parts.append(f"{path} {OPERATORS.get(op, op)} {_shown(value)}")
     return " and ".join(parts)
 
 
