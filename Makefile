@@ -4,10 +4,11 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cksum requirements-dev.txt | cut -d' ' -f1)
+CHROMIUM_PATH ?= /usr/bin/chromium
 CODE := app.py cli.py api service graph domain tools offline tests infra/make_samples.py
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test lint typecheck check serve worker lock samples clean
+.PHONY: help install browser demo test screenshots lint typecheck check serve worker lock samples clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -25,8 +26,23 @@ install: $(STAMP) ## Create .venv and install the pinned dependencies
 demo: $(STAMP) ## Run the sample leads through the service on embedded defaults and print the outcome
 	$(PY) cli.py demo
 
-test: $(STAMP) ## Run every test (Redis/PostgreSQL tests fail, not skip, under CI=true)
-	$(PY) -m pytest -q -ra
+browser: ## Install Debian's Chromium for the browser tests when it is missing (apt-get)
+	@if [ -x "$(CHROMIUM_PATH)" ]; then \
+		echo "browser tests: Chromium at $(CHROMIUM_PATH)"; \
+	elif ! command -v apt-get >/dev/null; then \
+		echo "browser tests: no $(CHROMIUM_PATH) and no apt-get; install Chromium and set CHROMIUM_PATH"; \
+	else \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo "sudo -n"); \
+		echo "browser tests: installing Debian's chromium package (apt-get install chromium)"; \
+		$$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q chromium \
+			|| echo "browser tests: could not install chromium; they skip (and fail under CI=true)"; \
+	fi
+
+test: $(STAMP) browser ## Run every test (Redis/PostgreSQL/Chromium tests fail, not skip, under CI=true)
+	CHROMIUM_PATH=$(CHROMIUM_PATH) $(PY) -m pytest -q -ra
+
+screenshots: $(STAMP) browser ## Retake the console screenshots the README shows (docs/screenshots)
+	CHROMIUM_PATH=$(CHROMIUM_PATH) SCREENSHOT_DIR=docs/screenshots $(PY) -m pytest -q tests/browser -k screenshots
 
 lint: $(STAMP) ## ruff check, ruff format --check and the layer contract (lint-imports)
 	$(VENV)/bin/ruff check $(CODE)

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Callable
 
 from fastapi import FastAPI
 
-from api import admin, health, metrics, problems, slack, webhooks
+from api import admin, console, health, metrics, problems, slack, webhooks
 from service import metrics as service_metrics
 from service.logs import configure_logging
 from service.settings import Settings
@@ -57,4 +57,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(metrics.RequestMetrics)
     for router in (webhooks.router, slack.router, admin.router, health.router, metrics.router):
         app.include_router(router)
+    console.install(app)
     return app

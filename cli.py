@@ -162,7 +162,9 @@ async def _demo(leads_file: Path, data_dir: Path, timeout_s: float, rate: float)
         f"data in {data_dir})\n"
     )
     results: list[tuple[int, dict[str, Any], dict[str, Any]]] = []
-    async with httpx.AsyncClient(base_url=base, timeout=10) as client:
+    token = settings.admin_token
+    headers = {"Authorization": f"Bearer {token.get_secret_value()}"} if token else {}
+    async with httpx.AsyncClient(base_url=base, timeout=10, headers=headers) as client:
         stamp = datetime.now(UTC).isoformat()  # one stamp, so a re-sent payload stays identical
 
         async def post(payload: dict[str, Any]) -> None:
@@ -275,6 +277,10 @@ async def _demo(leads_file: Path, data_dir: Path, timeout_s: float, rate: float)
     print(
         f"\noutbox: {len(outbox)} rep messages in {data_dir / 'outbox.sqlite3'} "
         f"(also GET /admin/outbox); CRM: {data_dir / 'crm.sqlite3'}"
+    )
+    print(
+        f"console: DATA_DIR={data_dir} ADMIN_TOKEN=<a token> make serve, then open "
+        "http://127.0.0.1:8000/console and sign in with that token"
     )
     incomplete = statuses.get("queued", 0) + statuses.get("processing", 0)
     return 1 if incomplete or statuses.get("failed") else 0

@@ -41,6 +41,11 @@ class Assignment(TypedDict, total=False):
     round_robin: RoundRobin
 
 
+def team_pool(team_id: str) -> str:
+    """The round-robin counters' pool of a team."""
+    return f"team:{team_id}"
+
+
 async def assign_from_pool(
     team: Team,
     cfg: RoutingConfig,
@@ -56,7 +61,7 @@ async def assign_from_pool(
     candidates, skipped = pool_candidates(team, cfg, now, today, exclude)
     if not candidates:
         return {"rep": None, "skipped": skipped, "candidates": []}
-    pick = await counters.pick_weighted(f"team:{team.id}", key, candidates)
+    pick = await counters.pick_weighted(team_pool(team.id), key, candidates)
     await counters.pick_weighted(day_pool, key, [(pick.rep_id, 1.0)])
     return {
         "rep": pick.rep_id,
