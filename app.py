@@ -9,13 +9,16 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
 
+import structlog
 from fastapi import FastAPI
 
 from api import admin, console, health, metrics, problems, slack, webhooks
 from service import metrics as service_metrics
 from service.logs import configure_logging
-from service.settings import Settings
+from service.settings import Settings, access
 from service.wiring import open_services
+
+log = structlog.get_logger("lead_router.api")
 
 Lifespan = Callable[[FastAPI], contextlib.AbstractAsyncContextManager[None]]
 
@@ -29,6 +32,9 @@ def lifespan(settings: Settings) -> Lifespan:
         service_metrics.prepare()
         async with open_services(settings) as services:
             app.state.services = services
+            opened = access(settings)
+            noted = log.warning if any("OPEN" in who for who in opened.values()) else log.info
+            noted("access", **opened)
             await services.broker.startup()
             sweeper = None
             if not settings.queue_url:  # this process is the worker; memory held the queue

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -26,6 +27,8 @@ ROOT = Path(__file__).resolve().parent
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run the HTTP API (and, with the in-process queue, the worker) under uvicorn."""
+    from pydantic import SecretStr
+
     from service.settings import Settings, UnsupportedSetting, refuse_unsupported
 
     settings = Settings()
@@ -33,16 +36,65 @@ def cmd_serve(args: argparse.Namespace) -> int:
         refuse_unsupported(settings)
     except UnsupportedSetting as exc:
         return _refused("serve", exc)
+    run_token = None
+    if settings.admin_token is None and not settings.admin_open:
+        # Closed by default, yet usable: the admin API and the console take a token made for
+        # this run, shown only here.
+        run_token = secrets.token_urlsafe(18)
+        settings = settings.model_copy(update={"admin_token": SecretStr(run_token)})
 
     import uvicorn
 
     from app import create_app
 
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="warning")
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings), host=args.host, port=args.port, log_level="warning")
+    )
+
+    async def serve() -> int:
+        serving = asyncio.create_task(server.serve())
+        while not server.started:
+            if serving.done():
+                return 1
+            await asyncio.sleep(0.05)
+        print(_ready(settings, f"http://{args.host}:{args.port}", run_token), flush=True)
+        await serving
+        return 0
+
+    with contextlib.suppress(KeyboardInterrupt):
+        return asyncio.run(serve())
     return 0
 
 
+def _ready(settings: Any, base: str, run_token: str | None) -> str:
+    """What `serve` says once it takes requests: where, on what, and who may call what."""
+    from service.settings import access, backends
+
+    lines = [f"Lead Router is ready on {base} (console: {base}/console)", ""]
+    lines += [f"  {name:<15} {backend}" for name, backend in backends(settings).items()]
+    lines += ["", "  who may call what:"]
+    lines += [f"  {route:<35} {who}" for route, who in access(settings).items()]
+    if run_token:
+        lines += [
+            "",
+            f"  admin token for this run: {run_token}",
+            "  (for the console's sign-in and Authorization: Bearer; set ADMIN_TOKEN to keep one)",
+        ]
+    return "\n".join(lines)
+
+
 SHUTDOWN_S = 10.0
+DEMO_MARKER = ".demo"
+# Settings the demo never takes from the environment: backends, secrets and SaaS accounts.
+DEMO_UNSET = (
+    *("REDIS_URL", "QUEUE_URL", "DATABASE_URL", "WEBHOOK_SECRET", "ADMIN_TOKEN"),
+    *("HUBSPOT_ACCESS_TOKEN", "HUBSPOT_API_URL", "HUBSPOT_CLIENT_SECRET"),
+    *("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_API_URL"),
+    *("CALCOM_API_KEY", "CALCOM_API_URL", "CALCOM_APP_URL", "CALCOM_WEBHOOK_SECRET"),
+    *("PINECONE_API_KEY", "PINECONE_INDEX", "PINECONE_HOST", "EMBEDDINGS_MODEL"),
+    *("OPENAI_API_KEY", "OPENAI_BASE_URL", "LLM_MODEL", "ENRICHMENT_URL", "ENRICHMENT_API_KEY"),
+    "PROMETHEUS_MULTIPROC_DIR",
+)
 
 
 async def _worker(concurrency: int | None, overrides: Overrides | None = None) -> int:
@@ -127,6 +179,21 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
+def _fresh_demo_dir(data_dir: Path) -> str | None:
+    """Empty `data_dir` for the demo and mark it as the demo's; refuse (saying why) when it
+    holds data the demo did not write."""
+    marker = data_dir / DEMO_MARKER
+    if data_dir.is_dir() and any(data_dir.iterdir()) and not marker.is_file():
+        return (
+            f"{data_dir} holds data the demo did not write; the demo wipes its folder before "
+            "each run, so pass --data-dir with another one"
+        )
+    shutil.rmtree(data_dir, ignore_errors=True)
+    data_dir.mkdir(parents=True)
+    marker.write_text("written by `python cli.py demo`, which wipes this folder when run again\n")
+    return None
+
+
 async def _demo(leads_file: Path, data_dir: Path, timeout_s: float, rate: float) -> int:
     import httpx
     import uvicorn
@@ -134,14 +201,19 @@ async def _demo(leads_file: Path, data_dir: Path, timeout_s: float, rate: float)
     from app import create_app
     from service.settings import Settings, UnsupportedSetting, refuse_unsupported
 
-    settings = Settings(
-        DATA_DIR=data_dir, LOG_LEVEL="WARNING", REDIS_URL=None, QUEUE_URL=None, DATABASE_URL=None
-    )
+    # The demo's own settings: embedded backends, nothing to sign, its own server open to it
+    # alone (a random port on 127.0.0.1); neither .env nor the environment reaches them.
+    values: dict[str, Any] = dict.fromkeys(DEMO_UNSET)
+    values.update(DATA_DIR=data_dir, LOG_LEVEL="WARNING", ADMIN_OPEN=True, SHADOW_MODE=False)
+    settings = Settings.model_validate(values)
     try:  # before uvicorn, which would print a traceback instead
         refuse_unsupported(settings)
     except UnsupportedSetting as exc:
         return _refused("demo", exc)
-    await asyncio.to_thread(shutil.rmtree, data_dir, True)
+    refused = await asyncio.to_thread(_fresh_demo_dir, data_dir)
+    if refused:
+        print(f"demo: {refused}", file=sys.stderr)
+        return 2
     port = _free_port()
     server = uvicorn.Server(
         uvicorn.Config(
@@ -162,9 +234,7 @@ async def _demo(leads_file: Path, data_dir: Path, timeout_s: float, rate: float)
         f"data in {data_dir})\n"
     )
     results: list[tuple[int, dict[str, Any], dict[str, Any]]] = []
-    token = settings.admin_token
-    headers = {"Authorization": f"Bearer {token.get_secret_value()}"} if token else {}
-    async with httpx.AsyncClient(base_url=base, timeout=10, headers=headers) as client:
+    async with httpx.AsyncClient(base_url=base, timeout=10) as client:
         stamp = datetime.now(UTC).isoformat()  # one stamp, so a re-sent payload stays identical
 
         async def post(payload: dict[str, Any]) -> None:
@@ -278,9 +348,10 @@ async def _demo(leads_file: Path, data_dir: Path, timeout_s: float, rate: float)
         f"\noutbox: {len(outbox)} rep messages in {data_dir / 'outbox.sqlite3'} "
         f"(also GET /admin/outbox); CRM: {data_dir / 'crm.sqlite3'}"
     )
+    served = "" if data_dir == ROOT / "data" else f"DATA_DIR={data_dir} "
     print(
-        f"console: DATA_DIR={data_dir} ADMIN_TOKEN=<a token> make serve, then open "
-        "http://127.0.0.1:8000/console and sign in with that token"
+        f"console: {served}make serve, then open http://127.0.0.1:8000/console and sign in "
+        "with the token it prints"
     )
     incomplete = statuses.get("queued", 0) + statuses.get("processing", 0)
     return 1 if incomplete or statuses.get("failed") else 0
@@ -355,8 +426,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     demo.add_argument(
         "--data-dir",
-        default=str(ROOT / "data" / "demo"),
-        help="where the demo's SQLite files go (wiped first)",
+        default=str(ROOT / "data"),
+        help="where the demo's SQLite files go: serve's default, so `make serve` shows them; "
+        "wiped first, and refused when it holds data the demo did not write",
     )
     demo.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for leads")
     demo.add_argument(

@@ -18,7 +18,10 @@ router = APIRouter(prefix="/admin", tags=["admin"])
 
 DecisionBody = Annotated[Parsed[DecisionIn], Depends(json_body(DecisionIn, "action", signed=False))]
 
-UNAUTHORIZED = {401: "ADMIN_TOKEN is set and the bearer token is missing or wrong"}
+UNAUTHORIZED = {
+    401: "the bearer token is missing or is not ADMIN_TOKEN",
+    503: "closed: ADMIN_TOKEN is not set (and ADMIN_OPEN is not true)",
+}
 NO_LEAD = {404: "no lead with this id"}
 BAD_QUERY = {422: "invalid query parameters (every one listed)"}
 

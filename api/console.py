@@ -125,9 +125,14 @@ def _safe_next(path: str | None) -> str:
 @router.get("/login")
 async def login_form(request: Request, services: ServicesDep, next: str | None = None) -> Response:
     """The login form (or why the console is closed)."""
-    granted = console_auth.access(services.settings, request)
+    settings = services.settings
+    granted = console_auth.access(settings, request)
     if granted.session is not None:
         return RedirectResponse(_safe_next(next), status_code=303)
+    if settings.admin_token is None and settings.admin_open:  # open: no token to ask for
+        response = RedirectResponse(_safe_next(next), status_code=303)
+        console_auth.sign_in(settings, request, response)
+        return response
     return page(request, "login.html", None, closed=granted.closed, next=_safe_next(next))
 
 

@@ -46,10 +46,14 @@ class Access:
     closed: str | None = None
 
 
+# Signs sessions when the console is open without a token (ADMIN_OPEN): new at each start.
+_OPEN_KEY = secrets.token_bytes(32)
+
+
 def _key(settings: Settings) -> bytes | None:
     token = settings.admin_token
     if token is None:
-        return None
+        return _OPEN_KEY if settings.admin_open else None
     secret = token.get_secret_value().encode()
     return hmac.new(secret, b"lead-router console session v1", hashlib.sha256).digest()
 

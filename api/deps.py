@@ -50,12 +50,22 @@ ServicesDep = Annotated[Services, Depends(get_services)]
 def require_admin(
     services: ServicesDep, authorization: Annotated[str | None, Header()] = None
 ) -> None:
-    """Check the admin bearer token when `ADMIN_TOKEN` is set."""
-    token = services.settings.admin_token
+    """The admin's `Authorization: Bearer <ADMIN_TOKEN>` (401 when missing or wrong). Closed
+    (503) without `ADMIN_TOKEN`, unless the operator opened it with `ADMIN_OPEN=true`."""
+    settings = services.settings
+    token = settings.admin_token
     if token is None:
-        return
-    given = (authorization or "").removeprefix("Bearer ").strip()
-    if not hmac.compare_digest(given.encode(), token.get_secret_value().encode()):
+        if settings.admin_open:
+            return
+        raise Problem(
+            503,
+            "the admin API is closed: set ADMIN_TOKEN and send Authorization: Bearer <token> "
+            "(or ADMIN_OPEN=true on a machine only you can reach)",
+        )
+    scheme, _, given = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(
+        given.strip().encode(), token.get_secret_value().encode()
+    ):
         raise Problem(401, "admin token missing or wrong (Authorization: Bearer <ADMIN_TOKEN>)")
 
 
@@ -149,6 +159,21 @@ async def read_signed_body(
     return body
 
 
+async def read_system_body(
+    body: Annotated[bytes, Depends(read_signed_body)], services: ServicesDep
+) -> bytes:
+    """A body from another system (outcomes, replies): it must be signed with
+    `WEBHOOK_SECRET`, so the route is closed (503) without one unless `ADMIN_OPEN=true`."""
+    settings = services.settings
+    if settings.webhook_secret is None and not settings.admin_open:
+        raise Problem(
+            503,
+            "this webhook is closed: set WEBHOOK_SECRET and sign requests with it "
+            "(or ADMIN_OPEN=true on a machine only you can reach)",
+        )
+    return body
+
+
 def calcom_signature_problem(secret: str, body: bytes, signature: str | None) -> str | None:
     """None when `X-Cal-Signature-256` is the hex HMAC-SHA256 of the body, else what is wrong."""
     if not signature:
@@ -210,12 +235,15 @@ class Parsed(Generic[M]):
     data: dict[str, Any]
 
 
-def json_body(model: type[M], what: str, *, signed: bool) -> Callable[..., Awaitable[Parsed[M]]]:
+def json_body(
+    model: type[M], what: str, *, signed: bool, system: bool = False
+) -> Callable[..., Awaitable[Parsed[M]]]:
     """A dependency reading the body as `model` (`what` names it in the 422's detail).
 
-    `signed` bodies (webhooks) must carry the `WEBHOOK_SECRET` signature when one is set.
+    `signed` bodies (webhooks) must carry the `WEBHOOK_SECRET` signature when one is set;
+    `system` bodies must carry it, and are refused while it is unset (`read_system_body`).
     """
-    reader = read_signed_body if signed else read_body
+    reader = read_system_body if system else read_signed_body if signed else read_body
 
     async def parse(request: Request, body: Annotated[bytes, Depends(reader)]) -> Parsed[M]:
         data = json_object(request, body)

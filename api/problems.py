@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from http import HTTPStatus
 from typing import Any
 
+import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -33,6 +34,8 @@ from service.errors import (
     Unauthenticated,
     Unavailable,
 )
+
+log = structlog.get_logger("lead_router.api")
 
 PROBLEM_JSON = "application/problem+json"
 SCHEMA_REF = "#/components/schemas/{model}"
@@ -132,8 +135,17 @@ def as_problem(exc: Exception) -> Problem:
 
 
 async def answer(request: Request, exc: Exception) -> JSONResponse:
-    """The one exception handler: the exception as `application/problem+json`."""
+    """The one exception handler: the exception as `application/problem+json`, logged with
+    its reason (the fields named, not their values)."""
     problem = as_problem(exc)
+    log.info(
+        "refused",
+        method=request.method,
+        path=request.url.path,
+        status=problem.status,
+        detail=problem.detail[:300],
+        fields=[e["field"] for e in problem.errors or []],
+    )
     return JSONResponse(
         problem.body(),
         status_code=problem.status,

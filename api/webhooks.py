@@ -25,8 +25,12 @@ from service.outcomes import OutcomeIn
 router = APIRouter(tags=["webhooks"])
 
 LeadBody = Annotated[Parsed[LeadIn], Depends(json_body(LeadIn, "lead", signed=True))]
-ReplyBody = Annotated[Parsed[ReplyIn], Depends(json_body(ReplyIn, "reply", signed=True))]
-OutcomeBody = Annotated[Parsed[OutcomeIn], Depends(json_body(OutcomeIn, "outcome", signed=True))]
+ReplyBody = Annotated[
+    Parsed[ReplyIn], Depends(json_body(ReplyIn, "reply", signed=True, system=True))
+]
+OutcomeBody = Annotated[
+    Parsed[OutcomeIn], Depends(json_body(OutcomeIn, "outcome", signed=True, system=True))
+]
 
 SIGNED_BODY_PROBLEMS = {
     401: "bad or missing X-Signature / X-Timestamp (when WEBHOOK_SECRET is set)",
@@ -83,6 +87,7 @@ async def submit_lead(
             **SIGNED_BODY_PROBLEMS,
             404: "no lead is known for the lead_id or email given",
             422: "not a JSON object, or invalid fields (every one listed)",
+            503: "closed: WEBHOOK_SECRET is not set (and ADMIN_OPEN is not true)",
         }
     ),
     openapi_extra=request_body_doc(OutcomeIn),
@@ -108,7 +113,8 @@ async def submit_outcome(body: OutcomeBody, services: ServicesDep) -> dict[str, 
                 **SIGNED_BODY_PROBLEMS,
                 404: "no lead for the lead_id, or for the email in that thread_id",
                 422: "not a JSON object, or invalid fields (every one listed)",
-                503: "the reply could not be queued; retry later",
+                503: "the reply could not be queued (retry later), or the webhook is closed: "
+                "WEBHOOK_SECRET is not set (and ADMIN_OPEN is not true)",
             }
         ),
     },

@@ -29,6 +29,7 @@ class Settings(BaseSettings):
     shadow_mode: bool = Field(default=False, alias="SHADOW_MODE")
     webhook_secret: SecretStr | None = Field(default=None, alias="WEBHOOK_SECRET")
     admin_token: SecretStr | None = Field(default=None, alias="ADMIN_TOKEN")
+    admin_open: bool = Field(default=False, alias="ADMIN_OPEN")
     max_body_bytes: int = Field(default=64 * 1024, alias="MAX_BODY_BYTES")
     idempotency_ttl_days: int = Field(default=7, alias="IDEMPOTENCY_TTL_DAYS", ge=7)
     dedupe_window_minutes: int = Field(default=30, alias="DEDUPE_WINDOW_MINUTES", ge=0)
@@ -175,3 +176,45 @@ def refuse_unsupported(settings: Settings) -> None:
         )
     if problems:
         raise UnsupportedSetting("; ".join(problems))
+
+
+def access(settings: Settings) -> dict[str, str]:
+    """Who may use each entry point with these settings, for the start log and `serve`."""
+    open_ = "OPEN to anyone who can reach it (ADMIN_OPEN=true)"
+    if settings.admin_token is not None:
+        admin = "ADMIN_TOKEN (Authorization: Bearer; the console signs in with it)"
+    else:
+        admin = open_ if settings.admin_open else "closed: set ADMIN_TOKEN"
+    signed = "signed with WEBHOOK_SECRET"
+    if settings.webhook_secret is not None:
+        systems = signed
+    else:
+        systems = open_ if settings.admin_open else "closed: set WEBHOOK_SECRET"
+
+    def by_secret(secret: object, name: str) -> str:
+        return f"signed ({name})" if secret is not None else f"closed: set {name}"
+
+    return {
+        "/webhooks/lead": signed if settings.webhook_secret is not None else "open (forms)",
+        "/webhooks/outcome, /webhooks/reply": systems,
+        "/admin, /console": admin,
+        "/slack/interactions": by_secret(settings.slack_signing_secret, "SLACK_SIGNING_SECRET"),
+        "/webhooks/hubspot": by_secret(settings.hubspot_client_secret, "HUBSPOT_CLIENT_SECRET"),
+        "/webhooks/calcom": by_secret(settings.calcom_webhook_secret, "CALCOM_WEBHOOK_SECRET"),
+        "/health, /metrics": "open (no lead data)",
+    }
+
+
+def backends(settings: Settings) -> dict[str, str]:
+    """Which backend serves each concern with these settings (the embedded default unless
+    its production setting is present), for `serve` to print."""
+    return {
+        "store": "Redis" if settings.redis_url else f"SQLite in {settings.data_dir}",
+        "queue": "Redis stream" if settings.queue_url else "in this process",
+        "checkpoints": "PostgreSQL" if settings.database_url else "SQLite",
+        "crm": "HubSpot" if settings.hubspot_access_token else "built-in",
+        "rep messages": "Slack" if settings.slack_bot_token else "outbox",
+        "calendar": "Cal.com" if settings.calcom_api_key else "built-in",
+        "language model": settings.llm_model or "off (rules and templates)",
+        "writes": "shadow: outbox only" if settings.shadow_mode else "live",
+    }

@@ -50,7 +50,7 @@ def test_a_wrong_token_is_refused_and_the_admin_token_signs_in(console: Console,
 
 def test_the_console_is_closed_without_an_admin_token(tmp_path: Any, page: Any) -> None:
     """Without ADMIN_TOKEN the login page says how to set it, and the pages stay closed."""
-    with live_server(make_settings(tmp_path)) as url:
+    with live_server(make_settings(tmp_path, ADMIN_OPEN=False)) as url:
         page.goto(f"{url}/console/leads")
         expect(page).to_have_url(re.compile(r"/console/login"))
         expect(page.get_by_role("alert")).to_contain_text("ADMIN_TOKEN is not set")
