@@ -110,7 +110,7 @@ def test_api_and_separate_workers_process_leads_over_redis(
         with httpx.Client(base_url=url, timeout=10) as client:
             checks = client.get("/health").json()["checks"]
             assert checks["store"]["backend"] == "RedisStore"
-            assert checks["queue"]["backend"] == "RedisStreamBroker"
+            assert checks["queue"]["backend"] == "LeadStream"
             assert checks["checkpoints"]["backend"] == "AsyncPostgresSaver"
             ids = [
                 client.post("/webhooks/lead", json=lead_payload()).json()["lead_id"]
