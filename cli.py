@@ -132,7 +132,8 @@ async def _worker(concurrency: int | None, overrides: Overrides | None = None) -
                     run_startup=False,
                 )
             ),
-            # The stream keeps queued leads; only those waiting past redelivery are re-queued.
+            # The stream keeps queued leads; the sweep re-queues only those it lost (queued past
+            # QUEUE_REDELIVER_AFTER_MS with no lease) and those left processing.
             asyncio.create_task(services.sweep(settings.redeliver_after_ms / 1000)),
         ]
         print(f"worker ready (queue {settings.queue_name}, pid {os.getpid()})", flush=True)
@@ -140,7 +141,8 @@ async def _worker(concurrency: int | None, overrides: Overrides | None = None) -
         for task in tasks:
             task.cancel()
         # Shutdown is bounded: a lead still running is not acknowledged, so the stream hands
-        # it to another worker after QUEUE_REDELIVER_AFTER_MS and its checkpoint resumes it.
+        # it to another worker once it has lain untouched for LEASE_TTL_MS, and its checkpoint
+        # resumes it.
         try:
             await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), SHUTDOWN_S)
             await asyncio.wait_for(services.broker.shutdown(), SHUTDOWN_S)

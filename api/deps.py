@@ -26,6 +26,7 @@ from api.problems import Problem, validation_problems
 from domain.calcom import CalcomWebhook
 from domain.hubspot_webhook import HubSpotEvent, v2_problem, v3_problem
 from service.rep_decisions import Interaction, read_click
+from service.settings import Settings
 from service.wiring import Services
 
 M = TypeVar("M", bound=BaseModel)
@@ -47,26 +48,40 @@ def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
+def bearer_is_admin(settings: Settings, authorization: str | None) -> bool:
+    """Whether `Authorization` is `Bearer <ADMIN_TOKEN>` (compared in constant time)."""
+    token = settings.admin_token
+    scheme, _, given = (authorization or "").partition(" ")
+    return (
+        token is not None
+        and scheme.lower() == "bearer"
+        and hmac.compare_digest(given.strip().encode(), token.get_secret_value().encode())
+    )
+
+
+def is_admin(settings: Settings, authorization: str | None) -> bool:
+    """Whether the request may see what only an admin sees: the bearer token, or no token
+    needed because the operator opened the service (`ADMIN_OPEN=true`, no `ADMIN_TOKEN`)."""
+    if settings.admin_token is None:
+        return settings.admin_open
+    return bearer_is_admin(settings, authorization)
+
+
 def require_admin(
     services: ServicesDep, authorization: Annotated[str | None, Header()] = None
 ) -> None:
     """The admin's `Authorization: Bearer <ADMIN_TOKEN>` (401 when missing or wrong). Closed
     (503) without `ADMIN_TOKEN`, unless the operator opened it with `ADMIN_OPEN=true`."""
     settings = services.settings
-    token = settings.admin_token
-    if token is None:
-        if settings.admin_open:
-            return
+    if is_admin(settings, authorization):
+        return
+    if settings.admin_token is None:
         raise Problem(
             503,
             "the admin API is closed: set ADMIN_TOKEN and send Authorization: Bearer <token> "
             "(or ADMIN_OPEN=true on a machine only you can reach)",
         )
-    scheme, _, given = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(
-        given.strip().encode(), token.get_secret_value().encode()
-    ):
-        raise Problem(401, "admin token missing or wrong (Authorization: Bearer <ADMIN_TOKEN>)")
+    raise Problem(401, "admin token missing or wrong (Authorization: Bearer <ADMIN_TOKEN>)")
 
 
 AdminDep = Annotated[None, Depends(require_admin)]

@@ -1,8 +1,9 @@
 """Errors as problem details (RFC 9457, `application/problem+json`), answered by one handler.
 
 Every refusal — a `Problem` raised by a route or dependency, a `service.errors.ServiceError`,
-FastAPI's `HTTPException` (unknown path, wrong method) and `RequestValidationError` (a bad
-query or path parameter) — leaves as::
+FastAPI's `HTTPException` (unknown path, wrong method), `RequestValidationError` (a bad
+query or path parameter) and a backend out of reach (`service.faults`: 503 with `Retry-After`
+and a `backend` member) — leaves as::
 
     {"type": "about:blank", "title": <reason phrase>, "status": <code>, "detail": <why>,
      "errors": [{"field", "problem"}, ...],   # when individual fields are wrong
@@ -34,6 +35,7 @@ from service.errors import (
     Unauthenticated,
     Unavailable,
 )
+from service.faults import RETRY_AFTER_S, UNREACHABLE_ERRORS, backend_of
 
 log = structlog.get_logger("lead_router.api")
 
@@ -125,7 +127,16 @@ def as_problem(exc: Exception) -> Problem:
         return exc
     if isinstance(exc, ServiceError):
         status = next(s for kind, s in SERVICE_STATUS.items() if isinstance(exc, kind))
-        return Problem(status, exc.detail, **exc.extra)
+        retry = {"Retry-After": str(RETRY_AFTER_S)} if isinstance(exc, Unavailable) else None
+        return Problem(status, exc.detail, headers=retry, **exc.extra)
+    backend = backend_of(exc)
+    if backend is not None:
+        return Problem(
+            503,
+            f"{backend} cannot be reached; retry later",
+            headers={"Retry-After": str(RETRY_AFTER_S)},
+            backend=backend,
+        )
     if isinstance(exc, RequestValidationError):
         return Problem(422, "invalid request", validation_problems(exc.errors()))
     if isinstance(exc, StarletteHTTPException):
@@ -193,6 +204,12 @@ def _document(app: FastAPI, build: Callable[[], dict[str, Any]]) -> Callable[[],
 
 def install(app: FastAPI) -> None:
     """Answer every refusal as problem details and describe them in the OpenAPI schema."""
-    for kind in (Problem, ServiceError, StarletteHTTPException, RequestValidationError):
+    for kind in (
+        Problem,
+        ServiceError,
+        StarletteHTTPException,
+        RequestValidationError,
+        *UNREACHABLE_ERRORS,
+    ):
         app.add_exception_handler(kind, answer)
     app.openapi = _document(app, app.openapi)  # type: ignore[method-assign]

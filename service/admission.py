@@ -4,6 +4,9 @@ The same delivery always maps to the same lead id (a UUIDv5 of the key), so a re
 record already there and is answered with it instead of becoming a second lead. The webhook
 (`service.intake`) and the leads the product raises itself (a referral in a reply) both come in
 here.
+
+A lead stored but not queued (the queue was out of reach) carries a `not_queued` error until a
+repeat of the delivery — the sender retrying after its 503 — queues it, or the sweeper does.
 """
 
 from __future__ import annotations
@@ -20,9 +23,12 @@ import structlog
 
 from domain.intake import LeadIn, idempotency_key, lead_id_for
 from service.errors import Rejected, Unavailable
+from service.faults import passes
 from tools.ports import LeadRecord, LeadRecords
 
 log = structlog.get_logger("lead_router.intake")
+
+NOT_QUEUED = "not_queued"
 
 
 @dataclass(frozen=True)
@@ -69,6 +75,9 @@ async def take_lead(
                 "with a different payload",
                 lead_id=lead_id,
             )
+        if existing.status == "queued" and (existing.error or {}).get("type") == NOT_QUEUED:
+            await _enqueue(store, enqueue, lead_id)  # the sender retried after a 503
+            await store.update_lead(lead_id, error=None)
         log.info(
             "webhook",
             lead_id=lead_id,
@@ -77,13 +86,7 @@ async def take_lead(
             ms=round((time.perf_counter() - started) * 1000, 2),
         )
         return Submission(lead_id=lead_id, status=existing.status, duplicate=True)
-    try:
-        await enqueue(lead_id)
-    except Exception as exc:  # the sweeper re-queues it; tell the sender to retry meanwhile
-        log.error("enqueue failed", lead_id=lead_id, error=str(exc))
-        raise Unavailable(
-            "lead stored but the queue is unavailable; retry later", lead_id=lead_id
-        ) from exc
+    await _enqueue(store, enqueue, lead_id)
     log.info(
         "webhook",
         lead_id=lead_id,
@@ -92,6 +95,31 @@ async def take_lead(
         ms=round((time.perf_counter() - started) * 1000, 2),
     )
     return Submission(lead_id=lead_id, status="queued", duplicate=False)
+
+
+async def _enqueue(
+    store: LeadRecords, enqueue: Callable[[str], Awaitable[None]], lead_id: str
+) -> None:
+    """Queue the lead; when the queue cannot take it, note that on the record (a repeat of
+    the delivery queues it then) and raise `Unavailable` so the sender retries."""
+    try:
+        await enqueue(lead_id)
+    except Exception as exc:
+        log.warning("enqueue failed", lead_id=lead_id, error=str(exc))
+        error = {
+            "type": NOT_QUEUED,
+            "node": None,
+            "message": f"stored but not queued: {type(exc).__name__}: {exc}"[:300],
+            "at": datetime.now(UTC).isoformat(),
+        }
+        try:
+            await store.update_lead(lead_id, error=error)
+        except Exception as again:  # the store is away too; the sweeper queues it later
+            if not passes(again):
+                raise
+        raise Unavailable(
+            "lead stored but the queue is unavailable; retry later", lead_id=lead_id
+        ) from exc
 
 
 @dataclass

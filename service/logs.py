@@ -40,5 +40,8 @@ def configure_logging(level: str = "INFO") -> None:
     logging.basicConfig(
         level=level.upper(), stream=sys.stderr, format="%(name)s %(levelname)s %(message)s"
     )
-    for noisy in ("httpx", "aiosqlite", "taskiq"):
+    # LangGraph logs each node retry with its traceback; the runner says what matters once.
+    for noisy in ("httpx", "aiosqlite", "taskiq", "langgraph"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # The pool warns at every failed connection attempt; `Outages` says it once.
+    logging.getLogger("psycopg.pool").setLevel(logging.ERROR)

@@ -1,7 +1,8 @@
-"""The lead queue: Taskiq's in-process broker by default, its Redis Stream broker at scale.
+"""The lead queue: Taskiq's in-process broker by default, a Redis Stream broker at scale.
 
-The stream broker acknowledges a message after the task has run; a worker that dies leaves the
-message pending, and another worker claims it after `QUEUE_REDELIVER_AFTER_MS`.
+The stream broker (`service.stream.LeadStream`) acknowledges a message after the task has run;
+a worker takes a message only when it has a free slot, and a worker that dies leaves its
+messages pending for another to claim once they have been left for `LEASE_TTL_MS`.
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ from typing import Any
 
 from redis.asyncio import Redis
 from taskiq import AsyncBroker, AsyncTaskiqDecoratedTask, InMemoryBroker
-from taskiq_redis import RedisStreamBroker
 
+from service.faults import Outages
 from service.settings import Settings
+from service.stream import LeadStream
 
 TASK_NAME = "process_lead"
 
@@ -23,16 +25,15 @@ def consumer_group(settings: Settings) -> str:
     return f"{settings.queue_name}-workers"
 
 
-def make_broker(settings: Settings) -> AsyncBroker:
-    """The broker for this process's settings."""
+def make_broker(settings: Settings, outages: Outages | None = None) -> AsyncBroker:
+    """The broker for this process's settings; `outages` hears when Redis is out of reach."""
     if settings.queue_url:
-        return RedisStreamBroker(
+        return LeadStream(
             settings.queue_url,
             queue_name=settings.queue_name,
             consumer_group_name=consumer_group(settings),
-            idle_timeout=settings.redeliver_after_ms,
-            unacknowledged_lock_timeout=max(1.0, settings.redeliver_after_ms / 1000),
-            xread_block=1000,
+            claim_after_ms=settings.lease_ttl_ms,
+            outages=outages,
         )
     return InMemoryBroker(max_async_tasks=settings.worker_concurrency)
 
@@ -43,7 +44,7 @@ async def queue_depth(broker: AsyncBroker, settings: Settings) -> int:
     The Redis stream: the consumer group's undelivered entries (`lag`) and its delivered but
     unacknowledged ones (`pending`). In process: the tasks kicked and not yet done.
     """
-    if isinstance(broker, RedisStreamBroker):
+    if isinstance(broker, LeadStream):
         client = Redis(connection_pool=broker.connection_pool)
         try:
             groups = await client.xinfo_groups(settings.queue_name)

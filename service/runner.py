@@ -2,12 +2,15 @@
 
 Delivery is at-least-once: a second delivery of a lead that is running elsewhere drops, one of
 a completed lead does nothing, and one of a half-finished lead resumes only the unfinished node.
+A backend that cannot be reached for a while (Redis, PostgreSQL) does not fail the lead: the
+attempt is repeated with backoff from the last checkpoint until it answers again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,10 +21,13 @@ from langgraph.graph.state import CompiledStateGraph
 
 from graph.context import Context
 from graph.state import initial_state
+from service.faults import Outages, backend_of, backoff, passes, pause
 from tools import metrics
 from tools.ports import LeadRecord, LeadRecords, Leases
 
 log = structlog.get_logger("lead_router.runner")
+
+CONCERN = "leads"
 
 
 def thread_config(lead_id: str) -> RunnableConfig:
@@ -30,7 +36,12 @@ def thread_config(lead_id: str) -> RunnableConfig:
 
 
 class LeadRunner:
-    """Process leads by id: lease, run or resume the graph, record the outcome."""
+    """Process leads by id: lease, run or resume the graph, record the outcome.
+
+    `retry_for_s` is how long a lead keeps being retried while a backend cannot be reached
+    before it is marked failed (naming the backend); `outages` hears of each attempt, so the
+    log says once that a backend went and once that it came back.
+    """
 
     def __init__(
         self,
@@ -38,42 +49,108 @@ class LeadRunner:
         context: Context,
         records: LeadRecords,
         leases: Leases,
+        *,
+        outages: Outages | None = None,
+        retry_for_s: float = 600.0,
     ) -> None:
         self.graph = graph
         self.context = context
         self.records = records
         self.leases = leases
+        self.outages = outages or Outages()
+        self.retry_for_s = retry_for_s
 
-    async def process(self, lead_id: str) -> str:
-        """Process one lead; returns what happened (completed, failed, busy, done, missing)."""
-        record = await self.records.get_lead(lead_id)
-        if record is None:
-            log.warning("unknown lead", lead_id=lead_id)
-            return "missing"
-        if record.status == "completed":
-            return "done"
+    async def take(self, lead_id: str) -> str:
+        """Process a queued delivery of the lead, waiting up to one lease lifetime for a lease
+        still held by a worker that died (its message can be claimed just before)."""
+        return await self.process(lead_id, wait_s=self.context.settings.lease_ttl_ms / 1000)
+
+    async def process(self, lead_id: str, *, wait_s: float = 0.0) -> str:
+        """Process one lead; returns what happened (completed, failed, busy, done, missing).
+
+        An attempt that fails because a backend cannot be reached is repeated with backoff,
+        resuming from the lead's last checkpoint, for up to `retry_for_s`; the lease is kept
+        (and renewed) in between. A lease held by another worker is waited for up to `wait_s`
+        before giving up with `busy`.
+        """
         token = uuid.uuid4().hex
         ttl = self.context.settings.lease_ttl_ms
         lease = f"lead:{lead_id}"
-        if not await self.leases.acquire_lease(lease, token, ttl):
-            log.info("lead is held by another worker", lead_id=lead_id)
-            return "busy"
-        heartbeat = asyncio.create_task(self._renew(lease, token, ttl))
+        waits = backoff()
+        started = time.monotonic()
+        heartbeat: asyncio.Task[None] | None = None
         try:
-            with metrics.LEADS_RUNNING.track_inprogress():
-                return await self._run(record)
+            while True:
+                try:
+                    record = await self.records.get_lead(lead_id)
+                    if record is None:
+                        log.warning("unknown lead", lead_id=lead_id)
+                        return "missing"
+                    if record.status == "completed":
+                        return "done"
+                    # Taken, or kept: the same token extends a lease it holds.
+                    if not await self.leases.acquire_lease(lease, token, ttl):
+                        waited = time.monotonic() - started
+                        if heartbeat is None and waited < wait_s:
+                            await asyncio.sleep(min(wait_s - waited, ttl / 6000))
+                            continue
+                        log.info("lead is held by another worker", lead_id=lead_id)
+                        return "busy"
+                    if heartbeat is None or heartbeat.done():  # a lapsed lease taken again
+                        heartbeat = asyncio.create_task(self._renew(lease, token, ttl))
+                    with metrics.LEADS_RUNNING.track_inprogress():
+                        outcome = await self._run(record)
+                except Exception as exc:
+                    if not passes(exc):
+                        raise
+                    self.outages.down(CONCERN, exc)
+                    if time.monotonic() - started >= self.retry_for_s:
+                        return await self._give_up(lead_id, exc)
+                    await pause(waits)
+                    continue
+                self.outages.up(CONCERN)
+                return outcome
         finally:
-            heartbeat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await heartbeat
-            await self.leases.release_lease(lease, token)
+            if heartbeat is not None:
+                heartbeat.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await heartbeat
+                try:
+                    await self.leases.release_lease(lease, token)
+                except Exception as exc:  # unreleased, the lease runs out by itself
+                    if not passes(exc):
+                        raise
 
     async def _renew(self, lease: str, token: str, ttl: int) -> None:
         while True:
             await asyncio.sleep(ttl / 3000)
-            if not await self.leases.renew_lease(lease, token, ttl):
-                log.error("lost the lease while running", lease=lease)
-                return
+            try:
+                if not await self.leases.renew_lease(lease, token, ttl):
+                    log.error("lost the lease while running", lease=lease)
+                    return
+            except Exception as exc:
+                if not passes(exc):
+                    raise
+                self.outages.down(CONCERN, exc)
+
+    async def _give_up(self, lead_id: str, exc: Exception) -> str:
+        """Mark the lead failed after `retry_for_s` of a backend out of reach; if the record
+        cannot be written either, the lead stays as it is and recovery takes it later."""
+        error = {
+            "node": None,
+            "type": type(exc).__name__,
+            "message": (f"{backend_of(exc)} unreachable for {self.retry_for_s:g} s: {exc}")[:2000],
+            "at": datetime.now(UTC).isoformat(),
+        }
+        try:
+            await self.records.update_lead(lead_id, status="failed", error=error)
+        except Exception as again:
+            if not passes(again):
+                raise
+            log.warning("lead left for recovery", lead_id=lead_id, **error)
+            return "deferred"
+        log.error("lead failed", lead_id=lead_id, **error)
+        return "failed"
 
     async def _run(self, record: LeadRecord) -> str:
         lead_id = record.lead_id
@@ -101,6 +178,8 @@ class LeadRunner:
                     payload, config, context=self.context, durability="sync"
                 )
         except Exception as exc:
+            if passes(exc):  # a backend out of reach: `process` resumes from the checkpoint
+                raise
             node = await self._failed_node(config)
             error = {
                 "node": node,

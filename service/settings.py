@@ -107,9 +107,10 @@ class Settings(BaseSettings):
 
     # Worker
     worker_concurrency: int = Field(default=16, alias="WORKER_CONCURRENCY", ge=1)
-    lease_ttl_ms: int = Field(default=30_000, alias="LEASE_TTL_MS", ge=500)
+    lease_ttl_ms: int = Field(default=10_000, alias="LEASE_TTL_MS", ge=500)
     recovery_interval_s: float = Field(default=15.0, alias="RECOVERY_INTERVAL_S", gt=0)
     redeliver_after_ms: int = Field(default=60_000, alias="QUEUE_REDELIVER_AFTER_MS", ge=1000)
+    backend_retry_s: float = Field(default=600.0, alias="BACKEND_RETRY_S", ge=0)
     node_max_attempts: int = Field(default=3, alias="NODE_MAX_ATTEMPTS", ge=1)
     node_retry_initial_s: float = Field(default=0.5, alias="NODE_RETRY_INITIAL_S", ge=0)
 

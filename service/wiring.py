@@ -44,6 +44,7 @@ from service.backends import (
     open_vector_memory,
 )
 from service.decide import DecisionError, apply_decision
+from service.faults import Outages, passes
 from service.hubspot_intake import defer_event, take_event
 from service.queue import (
     make_broker,
@@ -120,6 +121,7 @@ class Services:
     crm: BuiltinCRM | None
     store: Store
     contacts: ContactReader | None = None  # the CRM, when it reads contacts by id (HubSpot)
+    outages: Outages = field(default_factory=Outages)
     decision_task: AsyncTaskiqDecoratedTask[..., Any] = field(init=False)
     reply_task: AsyncTaskiqDecoratedTask[[str, dict[str, Any]], Any] = field(init=False)
     booking_task: AsyncTaskiqDecoratedTask[[str, dict[str, Any]], Any] = field(init=False)
@@ -287,8 +289,12 @@ class Services:
                 await self.fire_timers()
                 await self.recover(older_than_s=threshold)
                 threshold = older_than_s
+                self.outages.up("recovery")
             except Exception as exc:
-                log.error("recovery sweep failed", error=str(exc))
+                if passes(exc):  # said once, until the backend answers again
+                    self.outages.down("recovery", exc)
+                else:
+                    log.error("recovery sweep failed", error=str(exc))
             await asyncio.sleep(self.settings.recovery_interval_s)
 
     async def health(self) -> dict[str, dict[str, Any]]:
@@ -351,11 +357,16 @@ async def _checkpointer(settings: Settings) -> AsyncIterator[BaseCheckpointSaver
         from psycopg_pool import AsyncConnectionPool
 
         kwargs = {"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row}
+        # A connection is checked before it is lent, so one broken while PostgreSQL was away
+        # is replaced instead of failing a step; a step waits at most 5 s for a connection
+        # (PoolTimeout, retried by the runner) rather than the pool's default 30 s.
         async with AsyncConnectionPool(
             settings.database_url,
             kwargs=kwargs,
             min_size=1,
             max_size=max(4, settings.worker_concurrency),
+            timeout=5,
+            check=AsyncConnectionPool.check_connection,
             open=False,
         ) as pool:
             postgres = AsyncPostgresSaver(pool)  # type: ignore[arg-type]
@@ -603,9 +614,17 @@ async def open_services(
             initial_interval=settings.node_retry_initial_s,
             assist=context.chat is not None,
         )
-        runner = LeadRunner(graph, context, records=opened.store, leases=opened.store)
-        broker = make_broker(settings)
-        task = register(broker, runner.process)
+        outages = Outages()
+        runner = LeadRunner(
+            graph,
+            context,
+            records=opened.store,
+            leases=opened.store,
+            outages=outages,
+            retry_for_s=settings.backend_retry_s,
+        )
+        broker = make_broker(settings, outages)
+        task = register(broker, runner.take)
         services = Services(
             settings=settings,
             context=context,
@@ -618,6 +637,7 @@ async def open_services(
             crm=opened.crm,
             store=opened.store,
             contacts=crm if isinstance(crm := context.crm, ContactReader) else None,
+            outages=outages,
         )
         if opened.refresh_accounts is not None:
             refresher = asyncio.create_task(opened.refresh_accounts())

@@ -19,6 +19,8 @@ import time
 from typing import Any, cast
 
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
 
 from tools.ports import Claim, LeadRecord, RoundRobinPick
 from tools.store import (
@@ -204,9 +206,14 @@ class RedisStore:
         validate_ttl(record_ttl_s)
         self._prefix = prefix
         self._record_ttl_s = record_ttl_s
-        # A burst waits for a free connection (up to 10 s) instead of failing.
+        # A burst waits for a free connection (up to 10 s) instead of failing; a command on a
+        # connection Redis dropped (a restart) is sent again on a new one, twice at most.
         pool = aioredis.BlockingConnectionPool.from_url(
-            url, max_connections=max_connections, timeout=10, decode_responses=True
+            url,
+            max_connections=max_connections,
+            timeout=10,
+            decode_responses=True,
+            retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 2),
         )
         self._redis: aioredis.Redis = aioredis.Redis(connection_pool=pool)
         self._claim_script = self._redis.register_script(_CLAIM_LUA)

@@ -168,9 +168,11 @@ def test_retry_of_a_lead_that_did_not_fail_is_409(client: httpx.Client) -> None:
     assert "completed" in resp.json()["detail"]
 
 
-def test_health_names_the_embedded_backends_in_use(client: httpx.Client) -> None:
-    """GET /health on embedded defaults is 200 and names the class serving each concern."""
-    resp = client.get("/health")
+def test_health_names_the_embedded_backends_in_use(tmp_path: Path) -> None:
+    """GET /health on embedded defaults is 200 and names, to an admin, the class serving each
+    concern."""
+    with live_server(make_settings(tmp_path, ADMIN_TOKEN="t0ken")) as url:
+        resp = httpx.get(f"{url}/health", headers={"Authorization": "Bearer t0ken"}, timeout=10)
     assert resp.status_code == 200
     checks = resp.json()["checks"]
     assert {name: check["backend"] for name, check in checks.items()} == {
@@ -187,6 +189,20 @@ def test_health_names_the_embedded_backends_in_use(client: httpx.Client) -> None
     }
     assert all(check["ok"] is True for check in checks.values())
     assert checks["directory"]["accounts"] > 0
+
+
+@pytest.mark.parametrize("authorization", [None, "Bearer wrong", "t0ken"])
+def test_health_tells_others_only_whether_each_concern_is_ok(
+    tmp_path: Path, authorization: str | None
+) -> None:
+    """Without the admin bearer token, /health says ok or not per concern and nothing else."""
+    headers = {"Authorization": authorization} if authorization else {}
+    with live_server(make_settings(tmp_path, ADMIN_TOKEN="t0ken")) as url:
+        resp = httpx.get(f"{url}/health", headers=headers, timeout=10)
+    assert resp.status_code == 200
+    body = resp.json()
+    assert body["status"] == "ok"
+    assert body["checks"] and all(check == {"ok": True} for check in body["checks"].values())
 
 
 def _signed(secret: str, body: bytes, ts: int) -> dict[str, str]:

@@ -24,6 +24,9 @@ from tests.helpers import (
 
 pytestmark = pytest.mark.slow
 
+ADMIN_TOKEN = "delivery-admin-token"
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
 
 def _count(db: Path, sql: str, *args: Any) -> int:
     with sqlite3.connect(db) as conn:
@@ -78,6 +81,7 @@ def distributed(
         "LEASE_TTL_MS": "1500",
         "RECOVERY_INTERVAL_S": "0.5",
         "QUEUE_REDELIVER_AFTER_MS": "1500",
+        "ADMIN_TOKEN": ADMIN_TOKEN,
     }
     yield env
 
@@ -107,10 +111,10 @@ def test_api_and_separate_workers_process_leads_over_redis(
         for i in range(2)
     ]
     try:
-        with httpx.Client(base_url=url, timeout=10) as client:
+        with httpx.Client(base_url=url, timeout=10, headers=ADMIN) as client:
             checks = client.get("/health").json()["checks"]
             assert checks["store"]["backend"] == "RedisStore"
-            assert checks["queue"]["backend"] == "RedisStreamBroker"
+            assert checks["queue"]["backend"] == "LeadStream"
             assert checks["checkpoints"]["backend"] == "AsyncPostgresSaver"
             ids = [
                 client.post("/webhooks/lead", json=lead_payload()).json()["lead_id"]
@@ -145,7 +149,7 @@ def test_a_worker_killed_mid_lead_leaves_a_lead_that_completes_once(
     survivor = None
     try:
         payload = lead_payload(email=f"kill.{uuid.uuid4().hex[:6]}@northwind-freight.de")
-        with httpx.Client(base_url=url, timeout=10) as client:
+        with httpx.Client(base_url=url, timeout=10, headers=ADMIN) as client:
             lead_id = client.post("/webhooks/lead", json=payload).json()["lead_id"]
             assert doomed.wait(timeout=60) == -9, "the worker was not killed"
             record = client.get(f"/admin/leads/{lead_id}").json()

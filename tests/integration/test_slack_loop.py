@@ -33,6 +33,7 @@ from tools.crm_builtin import BuiltinCRM
 
 TOKEN = "xoxb-loop-test-token"
 SIGNING_SECRET = "3c1f0e9b7a2d44c8a6b5e1f0d9c8b7a6"
+ADMIN_TOKEN = "loop-admin-token"
 POOL = ("ana", "ben")
 SHIPPED = load_routing(ROOT / "infra" / "routing.yaml")
 
@@ -81,8 +82,13 @@ def loop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Loop]:
             SLACK_SIGNING_SECRET=SIGNING_SECRET,
             SLACK_MIN_POST_INTERVAL_S=0,  # pacing has its own test in test_slack.py
             ROUTING_CONFIG=routing_without_time_off(tmp),
+            ADMIN_TOKEN=ADMIN_TOKEN,
         )
-        with live_server(settings) as url, httpx.Client(base_url=url, timeout=10) as client:
+        admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+        with (
+            live_server(settings) as url,
+            httpx.Client(base_url=url, timeout=10, headers=admin) as client,
+        ):
             yield Loop(client, slack, settings)
 
 

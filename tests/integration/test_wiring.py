@@ -113,9 +113,11 @@ def test_health_names_the_redis_store_when_redis_url_is_set(
     tmp_path: Path, redis_url: str, redis_prefix: str
 ) -> None:
     """With REDIS_URL, /health names RedisStore; the concerns it does not move stay embedded."""
-    settings = make_settings(tmp_path, REDIS_URL=redis_url, REDIS_PREFIX=redis_prefix)
+    settings = make_settings(
+        tmp_path, REDIS_URL=redis_url, REDIS_PREFIX=redis_prefix, ADMIN_TOKEN="t0ken"
+    )
     with live_server(settings) as url:
-        resp = httpx.get(f"{url}/health", timeout=10)
+        resp = httpx.get(f"{url}/health", headers={"Authorization": "Bearer t0ken"}, timeout=10)
     assert resp.status_code == 200
     checks = resp.json()["checks"]
     assert checks["store"] == {"backend": "RedisStore", "ok": True}
