@@ -105,7 +105,7 @@ def _settle(client: httpx.Client, timeout: float = 60.0) -> None:
     raise AssertionError("sample leads still running")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
     """The service on embedded defaults with ADMIN_TOKEN set, one failed lead and the first
     60 sample leads routed."""
@@ -125,10 +125,12 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
         yield Console(url, failed, email, leads, admin)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def chromium() -> Iterator[Any]:
     """Chromium from the system's packages, headless, with a fresh profile (Playwright's
-    `launch` gives each browser its own temporary user data directory)."""
+    `launch` gives each browser its own temporary user data directory). Package-scoped:
+    Playwright's sync API runs an event loop on this thread until it stops, which the async
+    tests after this package must not find running."""
     if not CHROMIUM.is_file():
         unavailable(f"Chromium is not installed at {CHROMIUM}", hint="run `make browser`")
     try:
@@ -145,7 +147,7 @@ def chromium() -> Iterator[Any]:
             browser.close()
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(scope="package", autouse=True)
 def _chromium_first(chromium: Any) -> Any:
     """Find Chromium before starting the service, so a missing browser is reported at once."""
     return chromium
