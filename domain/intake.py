@@ -6,6 +6,7 @@ would accept it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -13,9 +14,9 @@ import re
 import unicodedata
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
 
 LEAD_NAMESPACE = uuid.UUID("5b2f6a1e-3c4d-4e8f-9a0b-1c2d3e4f5a6b")
 EMAIL = re.compile(
@@ -32,27 +33,81 @@ JOINERS = frozenset({"\u200c", "\u200d"})
 LATEST_EPOCH_MS = 1e13  # the year 2286 in milliseconds: anything later is not a time
 
 
+@functools.cache
+def format_characters(*, allow_joiners: bool) -> str:
+    """The format characters (Unicode category Cf: bidi controls, zero-width spaces…) as the
+    body of a regex character class, for the schema's patterns."""
+    ranges: list[tuple[int, int]] = []
+    for code in range(0x110000):
+        char = chr(code)
+        if unicodedata.category(char) != "Cf" or (allow_joiners and char in JOINERS):
+            continue
+        if ranges and ranges[-1][1] == code - 1:
+            ranges[-1] = (ranges[-1][0], code)
+        else:
+            ranges.append((code, code))
+
+    def escaped(code: int) -> str:  # \\uXXXX reads alike in Python and ECMA; astral as is
+        return f"\\u{code:04x}" if code <= 0xFFFF else chr(code)
+
+    return "".join(
+        escaped(low) if low == high else f"{escaped(low)}-{escaped(high)}" for low, high in ranges
+    )
+
+
+def _shown_schema(schema: dict[str, Any]) -> None:
+    """A shown field's schema: no format characters (joiners aside)."""
+    schema["pattern"] = f"^[^{format_characters(allow_joiners=True)}]*$"
+
+
+# Controls and every character Python's `\s` counts as a space, spelled out: ECMA's `\s`,
+# which readers of the schema apply, is narrower.
+_SPACES = r"\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+
+
+def _email_schema(schema: dict[str, Any]) -> None:
+    """The email's schema: the address pattern, with no space, control or format character."""
+    hidden = format_characters(allow_joiners=False)
+    local = f'[^@"<>(),;:{_SPACES}{hidden}]'
+    schema["pattern"] = EMAIL.pattern.replace(r"[^@\s\"<>(),;:]", local)
+
+
+def _shown(max_length: int) -> Any:
+    return Field(default=None, max_length=max_length, json_schema_extra=_shown_schema)
+
+
+# What the schema promises of `submitted_at`: ISO 8601 text, or Unix seconds or milliseconds.
+SUBMITTED_AT_SCHEMA = {
+    "anyOf": [
+        {"type": "string", "description": "ISO 8601"},
+        {"type": "number", "minimum": 0, "exclusiveMaximum": 1e13},
+        {"type": "null"},
+    ],
+    "description": "when the form was submitted: ISO 8601, or Unix seconds or milliseconds",
+}
+
+
 class LeadIn(BaseModel):
     """The lead body of `POST /webhooks/lead`; unknown top-level fields are kept in `raw`."""
 
     model_config = ConfigDict(extra="allow", str_strip_whitespace=True)
 
-    email: str = Field(max_length=254)
-    first_name: str | None = Field(default=None, max_length=200)
-    last_name: str | None = Field(default=None, max_length=200)
-    full_name: str | None = Field(default=None, max_length=400)
-    company: str | None = Field(default=None, max_length=300)
-    title: str | None = Field(default=None, max_length=300)
-    phone: str | None = Field(default=None, max_length=64)
-    country: str | None = Field(default=None, max_length=100)
-    state: str | None = Field(default=None, max_length=100)
-    city: str | None = Field(default=None, max_length=100)
-    website: str | None = Field(default=None, max_length=500)
+    email: str = Field(max_length=254, json_schema_extra=_email_schema)
+    first_name: str | None = _shown(200)
+    last_name: str | None = _shown(200)
+    full_name: str | None = _shown(400)
+    company: str | None = _shown(300)
+    title: str | None = _shown(300)
+    phone: str | None = _shown(64)
+    country: str | None = _shown(100)
+    state: str | None = _shown(100)
+    city: str | None = _shown(100)
+    website: str | None = _shown(500)
     message: str | None = Field(default=None, max_length=20_000)
-    source: str | None = Field(default=None, max_length=100)
-    form_id: str | None = Field(default=None, max_length=200)
+    source: str | None = _shown(100)
+    form_id: str | None = _shown(200)
     event_id: str | int | None = None
-    submitted_at: str | int | float | None = None
+    submitted_at: Annotated[str | int | float | None, WithJsonSchema(SUBMITTED_AT_SCHEMA)] = None
     utm: dict[str, Any] | None = None
     consent: dict[str, Any] | None = None
     properties: dict[str, Any] | None = None

@@ -36,18 +36,41 @@ CONFIDENT_AT = 2.0
 CONFIDENT_MARGIN = 1.0
 
 
+NOT_BLANK: dict[str, Any] = {"pattern": r"\S"}  # the schema's "not empty once trimmed"
+
+
+def present(*names: str) -> dict[str, Any]:
+    """The schema's word for "these fields are given, as text"."""
+    return {"required": list(names), "properties": {name: {"type": "string"} for name in names}}
+
+
+_ADDRESS_PATTERN = r"[\w.+'-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+"
+
+
 class ReplyIn(BaseModel):
     """The body of `POST /webhooks/reply`: an inbound email reply to a lead."""
 
-    model_config = ConfigDict(extra="allow", str_strip_whitespace=True, populate_by_name=True)
+    model_config = ConfigDict(
+        extra="allow",
+        str_strip_whitespace=True,
+        populate_by_name=True,
+        json_schema_extra={"anyOf": [present("lead_id"), present("email", "thread_id")]},
+    )
 
-    lead_id: str | None = Field(default=None, max_length=100)
-    email: str | None = Field(default=None, max_length=254)
-    thread_id: str | None = Field(default=None, max_length=500)
-    message_id: str = Field(min_length=1, max_length=500)
-    sender: str = Field(alias="from", min_length=3, max_length=500)
+    lead_id: str | None = Field(default=None, max_length=100, json_schema_extra=NOT_BLANK)
+    email: str | None = Field(
+        default=None, max_length=254, json_schema_extra={"pattern": EMAIL.pattern}
+    )
+    thread_id: str | None = Field(default=None, max_length=500, json_schema_extra=NOT_BLANK)
+    message_id: str = Field(min_length=1, max_length=500, json_schema_extra=NOT_BLANK)
+    sender: str = Field(
+        alias="from",
+        min_length=3,
+        max_length=500,
+        json_schema_extra={"pattern": _ADDRESS_PATTERN},
+    )
     subject: str | None = Field(default=None, max_length=1000)
-    text: str = Field(min_length=1, max_length=50_000)
+    text: str = Field(min_length=1, max_length=50_000, json_schema_extra=NOT_BLANK)
     received_at: str | None = Field(default=None, max_length=64)
 
     @model_validator(mode="after")
@@ -92,7 +115,7 @@ def parse_inbound(value: Any, *, waiting: bool) -> InboundReply:
     }
 
 
-_ADDRESS = re.compile(r"[\w.+'-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+_ADDRESS = re.compile(_ADDRESS_PATTERN)
 
 
 def sender_email(sender: str) -> str | None:

@@ -19,13 +19,25 @@ from service.wiring import Services
 log = structlog.get_logger("lead_router.outcomes")
 
 
+NOT_BLANK: dict[str, Any] = {"pattern": r"\S"}  # the schema's word for "not empty once trimmed"
+
+
+def present(*names: str) -> dict[str, Any]:
+    """The schema's word for "these fields are given, as text"."""
+    return {"required": list(names), "properties": {name: {"type": "string"} for name in names}}
+
+
 class OutcomeIn(BaseModel):
     """An outcome report (the body of `POST /webhooks/outcome`), naming the lead by id or email."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={"anyOf": [present("lead_id"), present("email")]},
+    )
 
-    lead_id: str | None = Field(default=None, max_length=64)
-    email: str | None = Field(default=None, max_length=254)
+    lead_id: str | None = Field(default=None, max_length=64, json_schema_extra=NOT_BLANK)
+    email: str | None = Field(default=None, max_length=254, json_schema_extra=NOT_BLANK)
     outcome: Literal["won", "lost", "converted", "open"]
     value: float | None = Field(default=None, ge=0, le=1e12, allow_inf_nan=False)
     currency: str | None = Field(default=None, min_length=3, max_length=3)

@@ -117,8 +117,9 @@ def test_a_run_of_leads_shows_in_requests_leads_nodes_and_time_to_notify(
 
 
 def _serve(env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """`cli.py serve` on a free port, its admin API open (ADMIN_OPEN) to the test's reads."""
     port = free_port()
-    proc = spawn(["serve", "--port", str(port)], env, log)
+    proc = spawn(["serve", "--port", str(port)], {"ADMIN_OPEN": "true", **env}, log)
     url = f"http://127.0.0.1:{port}"
 
     def up() -> bool:
