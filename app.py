@@ -13,6 +13,7 @@ import structlog
 from fastapi import FastAPI
 
 from api import admin, console, health, metrics, problems, slack, webhooks
+from api.limits import BodyLimit
 from service import metrics as service_metrics
 from service.logs import configure_logging
 from service.settings import Settings, access
@@ -60,6 +61,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     configure_logging(settings.log_level)
     app = FastAPI(title="Lead Router", version="0.1.0", lifespan=lifespan(settings))
     problems.install(app)
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(metrics.RequestMetrics)
     for router in (webhooks.router, slack.router, admin.router, health.router, metrics.router):
         app.include_router(router)

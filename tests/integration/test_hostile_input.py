@@ -159,7 +159,7 @@ def test_an_outcome_value_that_is_no_amount_is_422(client: httpx.Client, value: 
     assert answer.status_code == 422, answer.text
 
 
-async def post_endless_body(app: Any, path: str) -> tuple[int, int]:
+async def post_endless_body(app: Any, path: str, content_type: bytes) -> tuple[int, int]:
     """POST a chunked body that never ends, straight to the ASGI app: the status answered,
     and how many 16 KiB chunks the app pulled before answering."""
     pulled = 0
@@ -185,7 +185,7 @@ async def post_endless_body(app: Any, path: str) -> tuple[int, int]:
         "root_path": "",
         "headers": [
             (b"host", b"testserver"),
-            (b"content-type", b"application/json"),
+            (b"content-type", content_type),
             (b"transfer-encoding", b"chunked"),
             (b"x-slack-request-timestamp", str(int(time.time())).encode()),
             (b"x-slack-signature", b"v0=00"),
@@ -203,7 +203,11 @@ async def test_an_oversized_chunked_body_is_refused_while_it_streams(tmp_path: P
     the rest is never asked for (a 500 MB upload is never held in memory)."""
     app = create_app(make_settings(tmp_path, MAX_BODY_BYTES=65536))
     async with app.router.lifespan_context(app):
-        for path in ("/webhooks/lead", "/slack/interactions"):
-            status, pulled = await post_endless_body(app, path)
+        for path, content_type in (
+            ("/webhooks/lead", b"application/json"),
+            ("/slack/interactions", b"application/x-www-form-urlencoded"),
+            ("/console/login", b"application/x-www-form-urlencoded"),
+        ):
+            status, pulled = await post_endless_body(app, path, content_type)
             assert (path, status) == (path, 413)
             assert pulled <= 65536 // 16384 + 1
