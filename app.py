@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Callable
 import structlog
 from fastapi import FastAPI
 
-from api import admin, console, health, metrics, problems, slack, webhooks
+from api import admin, bookings, console, health, metrics, problems, slack, webhooks
 from service import metrics as service_metrics
 from service.logs import configure_logging
 from service.settings import Settings, access
@@ -61,7 +61,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="Lead Router", version="0.1.0", lifespan=lifespan(settings))
     problems.install(app)
     app.add_middleware(metrics.RequestMetrics)
-    for router in (webhooks.router, slack.router, admin.router, health.router, metrics.router):
+    for router in (
+        webhooks.router,
+        slack.router,
+        admin.router,
+        bookings.router,
+        health.router,
+        metrics.router,
+    ):
         app.include_router(router)
     console.install(app)
     return app
