@@ -345,7 +345,11 @@ async def lead_view(services: Services, lead_id: str) -> dict[str, Any]:
     waiting = "wait_for_rep" in snapshot.next
     messages = await services.outbox.list(limit=20, lead_id=lead_id) if services.outbox else []
     record_state = cast(DecisionRecord, state)
-    message = lead_message(record_state, services.context.routing) if routing else None
+    message = (
+        lead_message(record_state, services.context.routing, base_url=services.settings.public_url)
+        if routing
+        else None
+    )
     return {
         "record": _row(record, state),
         "error": record.error,

@@ -222,12 +222,13 @@ def test_draft_states_only_known_facts() -> None:
         "start": "2026-03-03T09:00:00+00:00",
         "rep_local_start": "2026-03-03T10:00:00+01:00",
         "timezone": "Europe/Berlin",
-        "link": "/bookings/b1",
+        "link": "https://leads.example.com/bookings/b1",
     }
     draft = compose(_state(booking=booking), "Ben", datetime(2026, 3, 2, tzinfo=UTC))
     assert draft["checks_passed"], draft["checks"]
     assert "Northwind Freight GmbH" in draft["subject"]
-    assert "/bookings/b1" in draft["body"] and "Tuesday 03 March at 10:00" in draft["body"]
+    assert "\nhttps://leads.example.com/bookings/b1\n" in draft["body"]
+    assert "Tuesday 3 March at 10:00 Berlin time (09:00 UTC)" in draft["body"]
     assert set(draft["facts_used"]) <= {
         "first_name",
         "company",
