@@ -188,6 +188,15 @@ def test_action_follows_spam_support_and_score() -> None:
         assert choose_action(_state(score={"total": total}), SCORING)[0] == action
 
 
+def test_a_learned_total_reads_with_one_decimal_in_the_action_reason() -> None:
+    """A learned model's 8.27789 reads as 8.2, and 74.96 never as the threshold it misses."""
+    _, why = choose_action(_state(score={"total": 8.27789}), SCORING)
+    assert why.startswith("score 8.2 < ")
+    below = SCORING.actions.book_at - 0.04
+    _, why = choose_action(_state(score={"total": below}), SCORING)
+    assert why.startswith(f"score {SCORING.actions.book_at - 0.1:g} ≥ ")
+
+
 @pytest.fixture
 async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
     opened = await SqliteStore(tmp_path / "s.sqlite3", record_ttl_s=3600).open()
