@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -162,6 +162,27 @@ class Settings(BaseSettings):
     @property
     def crm_path(self) -> Path:
         return self.data_dir / "crm.sqlite3"
+
+
+class _GivenOnly(Settings):
+    """Settings that read neither .env nor the environment."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)
+
+
+def given_settings(values: dict[str, object]) -> Settings:
+    """Settings from `values` and the defaults alone: whatever .env and the environment say
+    does not reach them (the demo's own)."""
+    return _GivenOnly.model_validate(values)
 
 
 class UnsupportedSetting(ValueError):
