@@ -334,7 +334,7 @@ def owner_notice(
     text = (
         f"FYI: {who}"
         + (f" of {company}" if company else "")
-        + f", whose {held['ownership'].split()[0]} you own, sent a {asked}. "
+        + f" sent a {asked}; you are the {held['ownership']}. "
         + f"It went to {went}"
         + (f" (rule “{rule}”)" if rule else "")
         + "."
