@@ -56,7 +56,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from domain.rep_message import MeetingPreview, RepMessage, summary
+from domain.rep_message import MeetingPreview, RepMessage
 from tools.retry import give_up, log_retry
 
 if TYPE_CHECKING:
@@ -273,15 +273,15 @@ class SlackNotifier:
         """Post `message` once under `key`; a repeat returns the first receipt without posting.
 
         `message["channel"]` is a Slack user id, `#name`, a channel id, or `dm:`/`queue:` for a
-        recipient without Slack; the post carries `summary(message)` as its text and
-        `block_kit(message)` as its blocks. Returns `{"id", "ts", "channel", "key",
+        recipient without Slack; the post carries the message's line (the lead's part escaped)
+        as its text and `block_kit(message)` as its blocks. Returns `{"id", "ts", "channel", "key",
         "recipient", "created", "at", "provider"}` where `channel` is the channel id and `id`
         the message ts.
         """
         if not key:
             raise ValueError("a Slack message needs a key")
         target = self._destination(key, message)
-        text = escape(summary(message))  # Slack reads a post's text as mrkdwn too
+        text = _notification(message)
         blocks = block_kit(message)
         if not text:
             raise ValueError(f"Slack message {key!r} has no text")
@@ -323,7 +323,7 @@ class SlackNotifier:
         channel, ts = receipt.get("channel"), receipt.get("ts")
         if not channel or not ts:
             raise ValueError(f"not a Slack message receipt (no channel or ts): {dict(receipt)}")
-        text, blocks = escape(summary(message)), block_kit(message)
+        text, blocks = _notification(message), block_kit(message)
         response = await self._call(
             "chat.update",
             lambda: self._client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks),
@@ -441,6 +441,14 @@ def escape(text: str) -> str:
     """Text that Slack shows as written: `&`, `<` and `>` escaped, so no `<!channel>`, user
     mention or `<url|label>` link can come from a lead's words or a company's name."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _notification(message: RepMessage) -> str:
+    """The post's text (what a notification shows), which Slack reads as mrkdwn: the lead's
+    part escaped, the status as written (it may mention the rep who acted)."""
+    headline = escape(message["text"])
+    status = message.get("status")
+    return f"{headline} — {status}" if status and status != message["text"] else headline
 
 
 def _cut(text: str, longest: int) -> str:
