@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -415,6 +416,7 @@ DEMO_COLUMNS = (
     ("owner", 6, "<"),
     ("ms", 5, ">"),
 )
+_DETAIL = re.compile(r" \((?:[^()]|\([^()]*\))*\)$")
 INTENT_SHORT = {"partnership": "partner", "job_seeker": "job"}
 
 
@@ -479,8 +481,8 @@ def _demo_table(
             )
         )
         ranked = sorted(score.get("contributions", []), key=lambda c: -abs(c["points"]))
-        # The reasons without their details in brackets ("1,000+ employees (5,010)").
-        why = " · ".join(f"{c['points']:+.0f} {c['reason'].split(' (')[0]}" for c in ranked[:3])
+        # The reasons without the details in their last brackets ("1,000+ employees (5,010)").
+        why = " · ".join(f"{c['points']:+.0f} {_DETAIL.sub('', c['reason'])}" for c in ranked[:3])
         if why:
             lines.append(_cell("    " + why, width).rstrip())
     return "\n".join(lines)
