@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Callable
 import structlog
 from fastapi import FastAPI
 
-from api import admin, console, health, metrics, problems, slack, webhooks
+from api import admin, bookings, console, health, metrics, problems, slack, webhooks
 from api.limits import BodyLimit
 from service import metrics as service_metrics
 from service.logs import configure_logging
@@ -63,7 +63,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     problems.install(app)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(metrics.RequestMetrics)
-    for router in (webhooks.router, slack.router, admin.router, health.router, metrics.router):
+    for router in (
+        webhooks.router,
+        slack.router,
+        admin.router,
+        bookings.router,
+        health.router,
+        metrics.router,
+    ):
         app.include_router(router)
     console.install(app)
     return app

@@ -1,4 +1,6 @@
-"""Command line: `python cli.py serve | worker | demo` (each also a `make` target)."""
+"""Lead Router's commands: serve the API, run workers, try it on sample leads, and check,
+replay, measure and retrain its decisions offline. `python cli.py <command> --help` tells
+more; settings come from .env and the environment (see .env.example)."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -32,6 +35,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from service.settings import Settings, UnsupportedSetting, refuse_unsupported
 
     settings = Settings()
+    given = {"host": args.host, "port": args.port}
+    settings = settings.model_copy(update={k: v for k, v in given.items() if v is not None})
     try:  # the app refuses them too; checked first so the reason is one line, not a traceback
         refuse_unsupported(settings)
     except UnsupportedSetting as exc:
@@ -43,21 +48,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
         run_token = secrets.token_urlsafe(18)
         settings = settings.model_copy(update={"admin_token": SecretStr(run_token)})
 
-    import uvicorn
-
     from app import create_app
 
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host=args.host, port=args.port, log_level="warning")
-    )
-
     async def serve() -> int:
-        serving = asyncio.create_task(server.serve())
-        while not server.started:
-            if serving.done():
-                return 1
-            await asyncio.sleep(0.05)
-        print(_ready(settings, f"http://{args.host}:{args.port}", run_token), flush=True)
+        started = await _start_server(create_app(settings), settings, "serve")
+        if isinstance(started, int):
+            return started
+        _, serving = started
+        base = f"http://{settings.host}:{settings.port}"
+        print(_ready(settings, base, run_token), flush=True)
         await serving
         return 0
 
@@ -66,12 +65,77 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _start_server(
+    app: Any, settings: Any, command: str
+) -> tuple[Any, asyncio.Task[None]] | int:
+    """Start uvicorn on settings.host:settings.port and wait until it takes requests; when it
+    cannot start, say why in one line (the traceback only in the debug log) and return 2."""
+    import logging
+
+    import structlog
+    import uvicorn
+
+    from service.startup import start_problem
+
+    failures: list[BaseException] = []
+    inner = app.router.lifespan_context
+
+    @contextlib.asynccontextmanager
+    async def lifespan(the_app: Any) -> Any:
+        started = False
+        try:
+            async with inner(the_app) as state:
+                started = True
+                yield state
+        except Exception as exc:
+            if not started:
+                failures.append(exc)
+            raise
+
+    app.router.lifespan_context = lifespan
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app, host=settings.host, port=settings.port, log_level="warning", lifespan="on"
+        )
+    )
+    # uvicorn prints a failed start-up as a traceback; this says it in one line instead.
+    errors = logging.getLogger("uvicorn.error")
+    errors.setLevel(logging.CRITICAL + 1)
+
+    async def serve() -> None:
+        with contextlib.suppress(SystemExit):  # how uvicorn ends a start that failed
+            await server.serve()
+
+    serving = asyncio.create_task(serve())
+    while not server.started:
+        if serving.done():
+            if failures:
+                structlog.get_logger("lead_router.cli").debug("start failed", exc_info=failures[0])
+                why = start_problem(failures[0], settings)
+            else:
+                why = (
+                    f"could not listen on {settings.host}:{settings.port}; is another process "
+                    "using that port? (--port or PORT to choose another)"
+                )
+            print(f"{command}: cannot start: {why}", file=sys.stderr)
+            return 2
+        await asyncio.sleep(0.05)
+    errors.setLevel(logging.WARNING)
+    return server, serving
+
+
 def _ready(settings: Any, base: str, run_token: str | None) -> str:
     """What `serve` says once it takes requests: where, on what, and who may call what."""
     from service.settings import access, backends
 
     lines = [f"Lead Router is ready on {base} (console: {base}/console)", ""]
     lines += [f"  {name:<15} {backend}" for name, backend in backends(settings).items()]
+    links = settings.public_url + (
+        ""
+        if settings.public_base_url
+        else " (set PUBLIC_BASE_URL to the address reps and leads reach)"
+    )
+    lines += [f"  {'links':<15} {links}"]
     lines += ["", "  who may call what:"]
     lines += [f"  {route:<35} {who}" for route, who in access(settings).items()]
     if run_token:
@@ -85,20 +149,11 @@ def _ready(settings: Any, base: str, run_token: str | None) -> str:
 
 SHUTDOWN_S = 10.0
 DEMO_MARKER = ".demo"
-# Settings the demo never takes from the environment: backends, secrets and SaaS accounts.
-DEMO_UNSET = (
-    *("REDIS_URL", "QUEUE_URL", "DATABASE_URL", "WEBHOOK_SECRET", "ADMIN_TOKEN"),
-    *("HUBSPOT_ACCESS_TOKEN", "HUBSPOT_API_URL", "HUBSPOT_CLIENT_SECRET"),
-    *("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_API_URL"),
-    *("CALCOM_API_KEY", "CALCOM_API_URL", "CALCOM_APP_URL", "CALCOM_WEBHOOK_SECRET"),
-    *("PINECONE_API_KEY", "PINECONE_INDEX", "PINECONE_HOST", "EMBEDDINGS_MODEL"),
-    *("OPENAI_API_KEY", "OPENAI_BASE_URL", "LLM_MODEL", "ENRICHMENT_URL", "ENRICHMENT_API_KEY"),
-    "PROMETHEUS_MULTIPROC_DIR",
-)
 
 
 async def _worker(concurrency: int | None, overrides: Overrides | None = None) -> int:
     """Run a queue worker until SIGINT/SIGTERM; `overrides` replace adapters (tests only)."""
+    import structlog
     from taskiq.api import run_receiver_task
 
     from service import metrics
@@ -116,9 +171,17 @@ async def _worker(concurrency: int | None, overrides: Overrides | None = None) -
         )
         return 2
     metrics.prepare()
-    async with open_services(settings, overrides) as services:
-        services.broker.is_worker_process = True
-        await services.broker.startup()
+    async with contextlib.AsyncExitStack() as stack:
+        try:
+            services = await stack.enter_async_context(open_services(settings, overrides))
+            services.broker.is_worker_process = True
+            await services.broker.startup()
+        except Exception as exc:
+            from service.startup import start_problem
+
+            structlog.get_logger("lead_router.cli").debug("start failed", exc_info=exc)
+            print(f"worker: cannot start: {start_problem(exc, settings)}", file=sys.stderr)
+            return 2
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -198,16 +261,23 @@ def _fresh_demo_dir(data_dir: Path) -> str | None:
 
 async def _demo(leads_file: Path, data_dir: Path, timeout_s: float, rate: float) -> int:
     import httpx
-    import uvicorn
 
     from app import create_app
-    from service.settings import Settings, UnsupportedSetting, refuse_unsupported
+    from service.settings import UnsupportedSetting, given_settings, refuse_unsupported
 
     # The demo's own settings: embedded backends, nothing to sign, its own server open to it
     # alone (a random port on 127.0.0.1); neither .env nor the environment reaches them.
-    values: dict[str, Any] = dict.fromkeys(DEMO_UNSET)
-    values.update(DATA_DIR=data_dir, LOG_LEVEL="WARNING", ADMIN_OPEN=True, SHADOW_MODE=False)
-    settings = Settings.model_validate(values)
+    values: dict[str, Any] = {}
+    # Its links point where `make serve` shows the same data. Logs only errors: the demo's
+    # own server is open to its caller alone, which the start log would warn about.
+    values.update(
+        DATA_DIR=data_dir,
+        LOG_LEVEL="ERROR",
+        ADMIN_OPEN=True,
+        SHADOW_MODE=False,
+        PUBLIC_BASE_URL="http://127.0.0.1:8000",
+    )
+    settings = given_settings(values)
     try:  # before uvicorn, which would print a traceback instead
         refuse_unsupported(settings)
     except UnsupportedSetting as exc:
@@ -216,17 +286,12 @@ async def _demo(leads_file: Path, data_dir: Path, timeout_s: float, rate: float)
     if refused:
         print(f"demo: {refused}", file=sys.stderr)
         return 2
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
-        )
-    )
-    serving = asyncio.create_task(server.serve())
-    while not server.started:
-        if serving.done():
-            return 1
-        await asyncio.sleep(0.05)
+    settings = settings.model_copy(update={"host": "127.0.0.1", "port": _free_port()})
+    started = await _start_server(create_app(settings), settings, "demo")
+    if isinstance(started, int):
+        return started
+    server, serving = started
+    port = settings.port
     base = f"http://127.0.0.1:{port}"
     text = await asyncio.to_thread(leads_file.read_text, encoding="utf-8")
     lines = [json.loads(line) for line in text.splitlines() if line.strip()]
@@ -245,12 +310,12 @@ async def _demo(leads_file: Path, data_dir: Path, timeout_s: float, rate: float)
             resp = await client.post("/webhooks/lead", json=body)
             results.append((resp.status_code, resp.json(), payload))
 
-        started = time.perf_counter()
+        began = time.perf_counter()
         for payload in lines:  # in file order, so duplicates follow their originals
             await post(payload)
             if rate > 0:
                 await asyncio.sleep(1 / rate)
-        ack_s = time.perf_counter() - started
+        ack_s = time.perf_counter() - began
         accepted = {r[1]["lead_id"] for r in results if r[0] == 202}
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
@@ -268,33 +333,12 @@ async def _demo(leads_file: Path, data_dir: Path, timeout_s: float, rate: float)
     server.should_exit = True
     await serving
 
-    header = (
-        f"{'email':34} {'company':26} {'account':9} {'score':>5} {'gr':2} {'action':10} "
-        f"{'team/queue':16} {'owner':6} {'ms':>6}"
-    )
-    print(header)
-    print("-" * len(header))
-    ms_values: list[float] = []
-    for status, resp, _ in results:
-        if status != 202:
-            continue
-        d = details[resp["lead_id"]]
-        st = d["state"]
-        routing = st.get("routing", {})
-        match = st.get("enrichment", {}).get("account_match") or {}
-        ms = st.get("deliveries", {}).get("ms_to_notify")
-        if ms is not None:
-            ms_values.append(float(ms))
-        company = st.get("enrichment", {}).get("company", {}).get("name") or "—"
-        repeat = routing.get("repeat_of") or (st.get("capture") or {}).get("duplicate_of")
-        action = routing.get("action", "?") + (" ↻" if repeat else "")
-        print(
-            f"{d['email'][:34]:34} {company[:26]:26} {(match.get('account_id') or '—'):9} "
-            f"{st.get('score', {}).get('total', 0):5.0f} {st.get('score', {}).get('grade', '?'):2} "
-            f"{d['status'] if d['status'] != 'completed' else action:10} "
-            f"{(routing.get('team') or routing.get('queue') or '—')[:16]:16} "
-            f"{(routing.get('owner') or '—'):6} {ms if ms is not None else '—':>6}"
-        )
+    print(_demo_table(results, details))
+    ms_values = [
+        float(d["state"]["deliveries"]["ms_to_notify"])
+        for d in details.values()
+        if d["state"].get("deliveries", {}).get("ms_to_notify") is not None
+    ]
     codes = Counter(status for status, _, _ in results)
     statuses = Counter(d["status"] for d in details.values())
     actions = Counter(d["state"].get("routing", {}).get("action", "?") for d in details.values())
@@ -342,10 +386,6 @@ async def _demo(leads_file: Path, data_dir: Path, timeout_s: float, rate: float)
         "mean ms per node: "
         + ", ".join(f"{node} {statistics.fmean(v):.1f}" for node, v in node_ms.items())
     )
-    for status, resp, _ in results:
-        if status == 422:
-            problems = "; ".join(f"{e['field']}: {e['problem']}" for e in resp.get("errors", []))
-            print(f"rejected: {problems or resp.get('detail')}")
     print(
         f"\noutbox: {len(outbox)} rep messages in {data_dir / 'outbox.sqlite3'} "
         f"(also GET /admin/outbox); CRM: {data_dir / 'crm.sqlite3'}"
@@ -356,7 +396,96 @@ async def _demo(leads_file: Path, data_dir: Path, timeout_s: float, rate: float)
         "with the token it prints"
     )
     incomplete = statuses.get("queued", 0) + statuses.get("processing", 0)
+    if not accepted:
+        print("demo: no lead was accepted; every payload was refused", file=sys.stderr)
+        return 1
     return 1 if incomplete or statuses.get("failed") else 0
+
+
+# The demo table: (title, width, align); a longer value is cut with an ellipsis.
+DEMO_COLUMNS = (
+    ("email", 30, "<"),
+    ("company", 24, "<"),
+    ("account", 8, "<"),
+    ("score", 5, ">"),
+    ("gr", 2, "<"),
+    ("intent", 8, "<"),
+    ("action", 9, "<"),
+    ("rule or method", 16, "<"),
+    ("team/queue", 15, "<"),
+    ("owner", 6, "<"),
+    ("ms", 5, ">"),
+)
+_DETAIL = re.compile(r" \((?:[^()]|\([^()]*\))*\)$")
+INTENT_SHORT = {"partnership": "partner", "job_seeker": "job"}
+
+
+def _cell(value: object, width: int, align: str = "<") -> str:
+    """`value` in `width` characters, cut with an ellipsis when longer."""
+    text = "—" if value is None or value == "" else str(value)
+    if len(text) > width:
+        text = text[: width - 1] + "…"
+    return f"{text:{align}{width}}"
+
+
+def _demo_row(values: list[object]) -> str:
+    return " ".join(
+        _cell(v, width, align) for v, (_, width, align) in zip(values, DEMO_COLUMNS, strict=True)
+    ).rstrip()
+
+
+def _demo_table(
+    results: list[tuple[int, dict[str, Any], dict[str, Any]]], details: dict[str, Any]
+) -> str:
+    """One row per posted payload in the order posted: a lead with its intent, how it was
+    routed and the main reasons for its score (indented below), a duplicate delivery or a
+    rejected payload; ↻ marks a repeat (a later message from the same person)."""
+    header = _demo_row([title for title, _, _ in DEMO_COLUMNS])
+    width = len(header)
+    lines = [header, "-" * width]
+    for status, resp, payload in results:
+        email = payload.get("email") if isinstance(payload.get("email"), str) else "(no email)"
+        if status == 200 and resp.get("duplicate"):
+            lines.append(f"{_cell(email, 30)} = a duplicate delivery, absorbed: no second lead")
+            continue
+        if status != 202:
+            problems = "; ".join(f"{e['field']}: {e['problem']}" for e in resp.get("errors", []))
+            lines.append(
+                f"{_cell(email, 30)} ✗ rejected ({status}): {problems or resp.get('detail')}"
+            )
+            continue
+        d = details[resp["lead_id"]]
+        st = d["state"]
+        routing = st.get("routing", {})
+        score = st.get("score", {})
+        match = st.get("enrichment", {}).get("account_match") or {}
+        repeat = routing.get("repeat_of") or (st.get("capture") or {}).get("duplicate_of")
+        intent = st.get("classification", {}).get("intent")
+        action = routing.get("action", "—") if d["status"] == "completed" else d["status"]
+        ms = st.get("deliveries", {}).get("ms_to_notify")
+        lines.append(
+            _demo_row(
+                [
+                    d["email"],
+                    st.get("enrichment", {}).get("company", {}).get("name"),
+                    match.get("account_id"),
+                    f"{score.get('total', 0):.0f}",
+                    score.get("grade"),
+                    INTENT_SHORT.get(str(intent), intent),
+                    action + (" ↻" if repeat else ""),
+                    routing.get("rule") or routing.get("method"),
+                    routing.get("team") or routing.get("queue"),
+                    routing.get("owner"),
+                    f"{ms:.0f}" if ms is not None else None,
+                ]
+            )
+        )
+        ranked = sorted(score.get("contributions", []), key=lambda c: -abs(c["points"]))
+        # The reasons without the details in their last brackets ("1,000+ employees (5,010)").
+        why = " · ".join(f"{c['points']:+.0f} {_DETAIL.sub('', c['reason'])}" for c in ranked[:3])
+        if why:
+            lines.append(_cell("    " + why, width).rstrip())
+    return "\n".join(lines)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -368,6 +497,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     """Measure decisions on labelled data; JSON summary on the last line."""
+    if args.what is None:
+        asked = bool({"-h", "--help"} & set(args.rest))
+        print(args.usage.format_help(), file=sys.stdout if asked else sys.stderr, end="")
+        return 0 if asked else 2
     if args.what == "match":
         from offline.evals.match import cli as run_eval
     elif args.what == "intent":
@@ -407,10 +540,17 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="cli.py", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="command")
     serve = sub.add_parser("serve", help=cmd_serve.__doc__, description=cmd_serve.__doc__)
-    serve.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
-    serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    serve.add_argument(
+        "--host",
+        help="address to listen on (default: HOST from .env or the environment, else 127.0.0.1)",
+    )
+    serve.add_argument(
+        "--port",
+        type=int,
+        help="port to listen on (default: PORT from .env or the environment, else 8000)",
+    )
     serve.set_defaults(func=cmd_serve)
     worker = sub.add_parser("worker", help=cmd_worker.__doc__, description=cmd_worker.__doc__)
     worker.add_argument(
@@ -441,14 +581,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     demo.set_defaults(func=cmd_demo)
     evaluate = sub.add_parser(
-        "eval", help=cmd_eval.__doc__, description=cmd_eval.__doc__, add_help=False
+        "eval",
+        help=cmd_eval.__doc__,
+        description=f"{cmd_eval.__doc__} `python cli.py eval <what> --help` lists the "
+        "options of each.",
+        add_help=False,  # `eval match --help` is the match evaluation's own help
     )
     evaluate.add_argument(
         "what",
+        nargs="?",
         choices=["match", "score", "intent"],
         help="match: account matching; score: the learned scorer; intent: the intent rules",
     )
-    evaluate.set_defaults(func=cmd_eval)
+    evaluate.set_defaults(func=cmd_eval, usage=evaluate)
     for name, func in (
         ("learn", cmd_learn),
         ("model", cmd_model),
@@ -459,7 +604,18 @@ def main(argv: list[str] | None = None) -> int:
         command.set_defaults(func=func)
     args, rest = parser.parse_known_args(argv)
     args.rest = rest
-    return int(args.func(args))
+    from pydantic import ValidationError
+
+    from service.settings import Settings
+    from service.startup import settings_problem
+
+    try:
+        return int(args.func(args))
+    except ValidationError as exc:
+        if exc.title != Settings.__name__:
+            raise
+        print(f"{args.command}: cannot start: {settings_problem(exc)}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -31,14 +31,22 @@ async def list_leads(
     services: ServicesDep,
     _: AdminDep,
     status: str | None = None,
-    owner: str | None = None,
+    owner: Annotated[str | None, Query(description="a rep's id")] = None,
+    queue: Annotated[str | None, Query(description="a queue's id")] = None,
     action: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> dict[str, Any]:
-    """Recent leads, newest first, filtered by status, owner or action."""
+    """Recent leads, newest first, filtered by status, owner (a rep), queue or action; each
+    has `owner` (a rep's id) or `queue` (a queue's id)."""
     leads = await records.recent_leads(
-        services, status=status, owner=owner, action=action, limit=limit, offset=offset
+        services,
+        status=status,
+        owner=owner,
+        queue=queue,
+        action=action,
+        limit=limit,
+        offset=offset,
     )
     return {"leads": leads, "limit": limit, "offset": offset}
 

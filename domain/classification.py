@@ -1112,27 +1112,35 @@ def read_intent(lead: Lead) -> IntentReading:
             winner, decided_by = form[2], "form"
         others = sorted((i for i in scores if i != winner), key=lambda i: -scores[i])
         if len(top) > 1:
-            versus = f" = {next(i for i in top if i != winner)} {best:g}"
+            versus = f", as much as {next(i for i in top if i != winner)}"
         elif form and form[2] != winner:
-            versus = f" vs {form[2]} {scores.get(form[2], 0):g}"
+            versus = f", {form[2]} {scores.get(form[2], 0):g}"
         else:
-            versus = f" vs {others[0]} {scores[others[0]]:g}" if others else ""
-        line = f"message says {_quoted(tally.said[winner])} ({winner} {best:g}{versus})"
+            versus = f", {others[0]} {scores[others[0]]:g}" if others else ""
+        line = (
+            f"the message says {_quoted(tally.said[winner])}: {winner} cues weigh {best:g}{versus}"
+        )
         if decided_by == "form" and form:
-            line += f"; {form[0]} '{form[1]}' broke the tie"
+            line += f"; {_form_words(form)} broke the tie"
         return IntentReading(winner, decided_by, len(top) > 1, scores, [line, *ruled_out])
     weak = [t for i, texts in tally.said.items() if i not in tally.decisive for t in texts]
     silence = (
         f"only weak cues in the message ({_quoted(weak)})"
         if weak
-        else "no intent cues in the message"
+        else "the message names no intent"
     )
     if form and scores.get(form[2], 0.0) >= 0:
-        line = f"{silence}; {form[0]} '{form[1]}' decided"
+        line = f"{silence}, so {_form_words(form)} decided"
         return IntentReading(form[2], "form", False, scores, [line, *ruled_out])
     if form:
-        silence += f"; {form[0]} '{form[1]}' ({form[2]}) overruled by the message"
+        silence += f"; it rules out the {form[2]} that {_form_words(form)} implies"
     return IntentReading("other", "none", False, scores, [silence, *ruled_out])
+
+
+def _form_words(form: tuple[str, str, Intent]) -> str:
+    """The form or source that implied an intent, in words ("the contact-sales form")."""
+    field, value, _ = form
+    return f"the {value} form" if field == "form_id" else f"the source '{value}'"
 
 
 def intent_for(lead: Lead) -> tuple[Intent, list[str]]:

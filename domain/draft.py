@@ -3,19 +3,53 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from domain.classification import ASKING_FORMS
 from domain.prompts import render, sections
-from domain.records import DecisionRecord, Draft, Intent
+from domain.records import Booking, DecisionRecord, Draft, Intent
 
+# The opening line per intent, with and without the company's name.
 OPENINGS = {
-    "demo": "Thanks for asking for a demo{at_company}.",
-    "pricing": "Thanks for your question about pricing{at_company}.",
-    "partnership": "Thanks for reaching out about working together{at_company}.",
-    "other": "Thanks for getting in touch{at_company}.",
+    "demo": ("Thanks for asking for a demo", " for the team at {company}"),
+    "pricing": ("Thanks for your question about pricing", " for {company}"),
+    "partnership": ("Thanks for reaching out about a partnership", " with {company}"),
+    "other": ("Thanks for getting in touch", " from {company}"),
 }
+SUBJECTS = {
+    "demo": "Your demo request",
+    "pricing": "Your pricing question",
+    "partnership": "Working together",
+}
+# Industries as a person writes them (the data keeps them lower-case).
+INDUSTRY_WORDS = {"saas": "SaaS", "ecommerce": "e-commerce", "b2b": "B2B"}
+# Text that reads as a template's seams: doubled punctuation (an ellipsis aside), a space
+# before a comma or full stop, an empty pair of brackets, a placeholder.
+SEAMS = re.compile(r"(?<![.])[.,;:!?][.,;:](?![.])|\s[,.;:](?=\s|$)|\(\s*\)|\$\w+|\{\w+\}")
+
+
+def industry_words(industry: str) -> str:
+    """An industry as written in a sentence ("SaaS", "e-commerce", "financial services")."""
+    return INDUSTRY_WORDS.get(industry.lower(), industry)
+
+
+def sentence(text: str) -> str:
+    """`text` ending in one full stop: none added after a name that ends in one ("Inc.")."""
+    text = text.rstrip()
+    return text if text.endswith((".", "!", "?")) else text + "."
+
+
+def meeting_time(booking: Booking) -> str:
+    """The meeting's time as the lead reads it: the day, the host's local time and city,
+    and UTC ("Tuesday 3 March at 10:00 Berlin time (09:00 UTC)")."""
+    start = datetime.fromisoformat(booking["start"]).astimezone(UTC)
+    zone = booking.get("timezone") or "UTC"
+    local = datetime.fromisoformat(booking.get("rep_local_start") or booking["start"])
+    if zone == "UTC":
+        return f"{local:%A} {local.day} {local:%B} at {local:%H:%M} UTC"
+    city = zone.rsplit("/", 1)[-1].replace("_", " ")
+    return f"{local:%A} {local.day} {local:%B} at {local:%H:%M} {city} time ({start:%H:%M} UTC)"
 
 
 # What a name in an email may look like: letters and digits, spaces and the punctuation of
@@ -63,32 +97,28 @@ def compose(state: DecisionRecord, rep_name: str, now: datetime) -> Draft:
     facts = _facts(state)
     booking = state.get("booking", {})
     intent = asked_for(state)
-    at_company = f" for {facts['company']}" if facts.get("company") else ""
-    opening = OPENINGS.get(intent, OPENINGS["other"]).format(at_company=at_company)
-    if facts.get("industry") and facts.get("company"):
+    company = facts.get("company")
+    thanks, for_company = OPENINGS.get(intent, OPENINGS["other"])
+    opening = sentence(thanks + (for_company.format(company=company) if company else ""))
+    if facts.get("industry") and company:
         value = (
-            f"We work with {facts['industry']} teams on routing and following up inbound "
-            "leads quickly, and I'd like to learn how you handle it today."
+            f"We work with a number of {industry_words(facts['industry'])} companies on "
+            "answering and routing inbound leads quickly, and I'd like to hear how you handle "
+            "yours today."
         )
     else:
-        value = "I'd like to learn what prompted your note and what you need to solve."
+        value = "I'd like to hear what prompted your enquiry and what you need to solve."
     if booking.get("status") == "confirmed":
-        start = datetime.fromisoformat(booking.get("rep_local_start") or booking["start"])
         next_step = (
-            f"I've held {start:%A %d %B at %H:%M} ({booking.get('timezone')}) for a "
-            f"30-minute call: {booking.get('link')}. If it doesn't suit, reply with a "
-            "better time."
+            f"I've held {meeting_time(booking)} for a 30-minute call; the invitation is here:\n"
+            f"{booking.get('link')}\n\nIf that time doesn't suit, reply with one that does."
         )
         facts["meeting"] = booking.get("start")
     else:
         next_step = "Would a 30-minute call this week or next work for you?"
-    subject = {
-        "demo": "Your demo request",
-        "pricing": "Your pricing question",
-        "partnership": "Working together",
-    }.get(intent, "Following up on your note")
-    if facts.get("company"):
-        subject += f" — {facts['company']}"
+    subject = SUBJECTS.get(intent, "Following up on your enquiry")
+    if company:
+        subject += f" — {company}"
     text = render(
         "draft",
         subject=subject,
@@ -102,11 +132,14 @@ def compose(state: DecisionRecord, rep_name: str, now: datetime) -> Draft:
     meeting_link = booking.get("link") if booking.get("status") == "confirmed" else None
     checks = {
         "no_unfilled_placeholders": not re.search(r"\$\w+|\{\w+\}", text),
+        "absolute_meeting_link": not meeting_link
+        or meeting_link.startswith(("https://", "http://")),
         "names_only_known_company": not facts.get("company") or facts["company"] in text,
         "no_links_but_the_meeting": all(
             link.rstrip(".,)") == meeting_link for link in _LINK.findall(text)
         ),
         "no_markup": not re.search(r"[<>]", text),
+        "no_seams": not SEAMS.search(text),
         "length_ok": 80 <= len(parts.get("body", "")) <= 1500,
     }
     return {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from domain.draft import sentence
 from domain.prompts import render, sections
 from domain.records import DecisionRecord, Nurture
 
@@ -56,7 +57,7 @@ def enrol(state: DecisionRecord, now: datetime) -> Nurture:
         "nurture",
         subject=spec["subject"].format(company=company or "your team"),
         first_name=lead.get("first_name") or "there",
-        opening="Thanks for your interest" + (f" from {company}." if company else "."),
+        opening=sentence("Thanks for your interest" + (f" from {company}" if company else "")),
         resource_line=spec["resource"],
         rep_name="our team",
         company_team="Lead Router",

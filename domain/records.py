@@ -289,7 +289,8 @@ class Routing(TypedDict, total=False):
 
     action: RoutingAction
     action_reason: str
-    previous_owner: str | None
+    previous_owner: str | None  # a rep id, as `owner`
+    previous_owner_email: str | None
     method: Method
     rule: str | None
     owner: str | None
@@ -309,6 +310,7 @@ class Routing(TypedDict, total=False):
     accepted: Decided
     disqualified: Disqualified
     previous_action: RoutingAction | None
+    previous_action_reason: str | None
 
 
 class BookingEvent(TypedDict, total=False):

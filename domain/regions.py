@@ -279,3 +279,14 @@ def region_for(country: str | None) -> str | None:
         return region
     code = country_code(country)
     return COUNTRY_REGION.get(code) if code else None
+
+
+def country_name(code: str | None) -> str | None:
+    """A country's short English name for a reader ("Germany", "South Korea"); the code
+    itself when pycountry does not know it; None for no code."""
+    if not code:
+        return None
+    country = pycountry.countries.get(alpha_2=code.strip().upper())
+    if country is None:
+        return "Kosovo" if code.strip().upper() == "XK" else code
+    return str(getattr(country, "common_name", None) or country.name)

@@ -86,14 +86,17 @@ def accepted(routing: Routing, entry: RepEvent) -> Routing:
 def disqualified(routing: Routing, entry: RepEvent) -> Routing:
     """The routing once the lead was judged not a fit."""
     entry["result"] = "disqualified"
+    reason = entry.get("reason") or "not a fit"
     return {
         **routing,
         "previous_action": routing.get("action"),
+        "previous_action_reason": routing.get("action_reason"),
         "action": "disqualify",
+        "action_reason": f"not a fit, by {entry['by']}: {reason}",
         "disqualified": {
             "by": entry["by"],
             "at": entry["at"],
-            "reason": entry.get("reason") or "not a fit",
+            "reason": reason,
         },
         "log": logged(routing, entry),
     }
@@ -112,7 +115,8 @@ def reassigned(
     entry["result"] = "reassigned"
     moved: Routing = {
         **routing,
-        "previous_owner": routing.get("owner_email"),
+        "previous_owner": routing.get("owner"),
+        "previous_owner_email": routing.get("owner_email"),
         "owner": rep.id,
         "owner_email": rep.email,
         "hops": hop,

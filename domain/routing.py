@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from domain.config import Rep, RoutingConfig, Rule, ScoringConfig, Target, Team
 from domain.records import DecisionRecord, Method, Routing, RoutingAction, Skip
+from domain.scoring import points_text
 
 # The intents a meeting is booked for; any other enquiry is at most drafted for a rep.
 BOOKING_INTENTS = {"demo", "pricing"}
@@ -24,6 +25,7 @@ def choose_action(state: DecisionRecord, scoring: ScoringConfig) -> tuple[Routin
     a meeting only for a demo or pricing request."""
     classification = state.get("classification", {})
     total = float(state.get("score", {}).get("total", 0))
+    shown = points_text(total)
     if classification.get("spam", {}).get("is_spam"):
         return "disqualify", "spam: " + "; ".join(classification["spam"]["reasons"])
     intent = classification.get("intent")
@@ -32,16 +34,16 @@ def choose_action(state: DecisionRecord, scoring: ScoringConfig) -> tuple[Routin
     if intent == "support":
         return "support", "a support request"
     if total >= scoring.actions.book_at and intent in BOOKING_INTENTS:
-        return "book", f"score {total:g} ≥ {scoring.actions.book_at:g}: offer a meeting"
+        return "book", f"score {shown} ≥ {scoring.actions.book_at:g}: offer a meeting"
     if total >= scoring.actions.book_at:
         enquiry = ENQUIRY.get(str(intent), f"intent {intent}")
         return "draft", (
-            f"score {total:g} ≥ {scoring.actions.book_at:g}, but {enquiry} gets no sales "
+            f"score {shown} ≥ {scoring.actions.book_at:g}, but {enquiry} gets no sales "
             "meeting: rep follow-up"
         )
     if total >= scoring.actions.draft_at:
-        return "draft", f"score {total:g} ≥ {scoring.actions.draft_at:g}: rep follow-up"
-    return "nurture", f"score {total:g} < {scoring.actions.draft_at:g}: nurture"
+        return "draft", f"score {shown} ≥ {scoring.actions.draft_at:g}: rep follow-up"
+    return "nurture", f"score {shown} < {scoring.actions.draft_at:g}: nurture"
 
 
 def working_deadline(rep: Rep, start: datetime, minutes: float) -> datetime:

@@ -18,6 +18,12 @@ POSITIVE = {"won", "converted"}
 NEGATIVE = {"lost"}
 
 
+def points_text(total: float) -> str:
+    """A score as a reader wants it: at most one decimal, cut rather than rounded, so a
+    total just under a threshold never reads as the threshold ("74.9", not "75")."""
+    return f"{math.floor(float(total) * 10) / 10:g}"
+
+
 def checked(score: Score) -> Score:
     """The score, after checking it is within 0–100 and its contributions sum to its total."""
     if not 0 <= score["total"] <= 100:

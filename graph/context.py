@@ -34,6 +34,7 @@ def utcnow() -> datetime:
 class RunSettings:
     """The process settings the nodes read (the service builds this from its `Settings`)."""
 
+    public_url: str = "http://127.0.0.1:8000"  # where links in messages and drafts point
     dedupe_window_minutes: int = 30
     own_domains: list[str] = field(default_factory=list)
     enrichment_order: list[str] = field(

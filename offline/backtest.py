@@ -332,7 +332,9 @@ def cli(argv: list[str]) -> int:
     from service.logs import configure_logging
 
     settings = Settings()
-    configure_logging(settings.log_level)
+    # The report is the output; the service's start-up lines (accounts loaded, scoring) would
+    # only come first. LOG_LEVEL=DEBUG shows them.
+    configure_logging("DEBUG" if settings.log_level.upper() == "DEBUG" else "WARNING")
     overrides = {
         name: value
         for name, value in (

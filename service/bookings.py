@@ -12,6 +12,7 @@ gets the change later through a timer the sweeper fires.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Literal, cast
 
 import structlog
@@ -28,6 +29,7 @@ from domain.calcom import (
     seen,
     uid_key,
 )
+from domain.config import RoutingConfig
 from domain.records import Booking
 from graph.context import Context
 from service.errors import NotFound
@@ -37,6 +39,7 @@ from service.lead_events import (
     claim_and_queue,
     defer_to_timer,
 )
+from tools.calendar_builtin import BuiltinCalendar
 from tools.ports import Cache, LeadRecords, Leases, Timers
 
 log = structlog.get_logger("lead_router.bookings")
@@ -127,3 +130,35 @@ async def apply_booking(
         defer=lambda: defer(timers, ctx, lead_id, {**change, **tried}),
     )
     return await apply_to_thread(graph, ctx, leases, lead_id, event)
+
+
+@dataclass(frozen=True)
+class MeetingPage:
+    """What the public page of a built-in calendar booking shows: no lead data, only the
+    meeting (its host, its time in UTC and in the host's timezone)."""
+
+    host: str
+    start: datetime
+    end: datetime
+    timezone: str
+
+
+async def meeting_page(calendar: object, routing: RoutingConfig, booking_id: str) -> MeetingPage:
+    """The built-in calendar's booking `booking_id`, for its page.
+
+    Raises `NotFound` for an unknown id, or when the built-in calendar is not the one in use
+    (Cal.com's bookings have Cal.com's own pages).
+    """
+    if not isinstance(calendar, BuiltinCalendar):
+        raise NotFound("bookings are on Cal.com; open the link in the invitation")
+    booking = await calendar.get(booking_id)
+    if booking is None:
+        raise NotFound(f"no booking {booking_id}")
+    rep_id = booking.get("rep_id", "")
+    host = routing.rep(rep_id).name if rep_id in {r.id for r in routing.reps} else rep_id
+    return MeetingPage(
+        host=host,
+        start=datetime.fromisoformat(booking["start"]),
+        end=datetime.fromisoformat(booking["end"]),
+        timezone=booking.get("timezone", "UTC"),
+    )

@@ -92,15 +92,16 @@ def _row(record: LeadRecord, state: dict[str, Any]) -> dict[str, Any]:
     classification = state.get("classification") or {}
     deliveries = state.get("deliveries") or {}
     repeat_of = (state.get("capture") or {}).get("duplicate_of") or routing.get("repeat_of")
+    summary = record.summary()
     return {
-        **record.summary(),
+        **summary,
         "name": (state.get("lead") or {}).get("full_name"),
         "score": score.get("total"),
         "grade": score.get("grade") or record.grade or None,
         "intent": classification.get("intent"),
         "team": routing.get("team"),
-        "queue": routing.get("queue"),
-        "owner": routing.get("owner") if routing else record.owner or None,
+        "queue": routing.get("queue") if routing else summary["queue"],
+        "owner": routing.get("owner") if routing else summary["owner"],
         "action": routing.get("action") or record.action or None,
         "ms_to_notify": deliveries.get("ms_to_notify"),
         "repeat_of": repeat_of,
@@ -345,7 +346,11 @@ async def lead_view(services: Services, lead_id: str) -> dict[str, Any]:
     waiting = "wait_for_rep" in snapshot.next
     messages = await services.outbox.list(limit=20, lead_id=lead_id) if services.outbox else []
     record_state = cast(DecisionRecord, state)
-    message = lead_message(record_state, services.context.routing) if routing else None
+    message = (
+        lead_message(record_state, services.context.routing, base_url=services.settings.public_url)
+        if routing
+        else None
+    )
     return {
         "record": _row(record, state),
         "error": record.error,

@@ -22,7 +22,7 @@ from domain.records import Routing
 from domain.rep_decisions import DECISIONS, answer, outcome, refusal, settled
 from graph.context import Context
 from service.runner import thread_config
-from tools.ports import LeadRecords, Leases
+from tools.ports import LeadRecords, Leases, owner_column
 
 log = structlog.get_logger("lead_router.decide")
 
@@ -88,7 +88,9 @@ async def apply_decision(
         final = await graph.ainvoke(Command(resume=given), config, context=ctx, durability="sync")
         routing = cast(Routing, final.get("routing") or {})
         await records.update_lead(
-            lead_id, owner=routing.get("owner") or "", action=routing.get("action") or ""
+            lead_id,
+            owner=owner_column(routing.get("owner"), routing.get("queue")),
+            action=routing.get("action") or "",
         )
         result = outcome(routing)
         log.info("rep decision", lead_id=lead_id, decision=decision, actor=actor, **result)

@@ -12,6 +12,7 @@ from typing import Any
 from service.errors import Conflict, NotFound
 from service.runner import thread_config
 from service.wiring import Services
+from tools.ports import owner_column
 
 
 async def recent_leads(
@@ -19,11 +20,16 @@ async def recent_leads(
     *,
     status: str | None = None,
     owner: str | None = None,
+    queue: str | None = None,
     action: str | None = None,
     limit: int = 50,
     offset: int = 0,
 ) -> list[dict[str, Any]]:
-    """Lead summaries, newest first, filtered by status, owner or action."""
+    """Lead summaries, newest first, filtered by status, owner (a rep), queue or action."""
+    if queue is not None:
+        if owner is not None:
+            return []  # a lead has an owner or a queue, not both
+        owner = owner_column(None, queue)
     records = await services.store.list_leads(
         status=status, owner=owner, action=action, limit=limit, offset=offset
     )

@@ -118,6 +118,6 @@ async def decide_on_lead(services: Services, lead_id: str, decision: DecisionIn)
     result = await services.decide(
         lead_id, decision.action, actor=decision.actor, reason=decision.reason
     )
-    if result["result"] == "refused":
-        raise Conflict(result["detail"], lead_id=lead_id, result="refused")
+    if result["result"] in {"refused", "unchanged"}:  # e.g. already accepted or closed
+        raise Conflict(result["detail"], lead_id=lead_id, result=result["result"])
     return {"lead_id": lead_id, **result}

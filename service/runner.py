@@ -23,7 +23,7 @@ from graph.context import Context
 from graph.state import initial_state
 from service.faults import Outages, backend_of, backoff, passes, pause
 from tools import metrics
-from tools.ports import LeadRecord, LeadRecords, Leases
+from tools.ports import LeadRecord, LeadRecords, Leases, owner_column
 
 log = structlog.get_logger("lead_router.runner")
 
@@ -196,7 +196,7 @@ class LeadRunner:
         await self.records.update_lead(
             lead_id,
             status="completed",
-            owner=routing.get("owner") or routing.get("queue") or "",
+            owner=owner_column(routing.get("owner"), routing.get("queue")),
             action=routing.get("action") or "",
             grade=final.get("score", {}).get("grade") or "",
             company=(

@@ -7,11 +7,12 @@ Each backend switches from its embedded default to production when its setting i
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -24,6 +25,9 @@ class Settings(BaseSettings):
     )
 
     # Service
+    host: str = Field(default="127.0.0.1", alias="HOST")
+    port: int = Field(default=8000, alias="PORT", ge=1, le=65535)
+    public_base_url: str | None = Field(default=None, alias="PUBLIC_BASE_URL")
     data_dir: Path = Field(default=ROOT / "data", alias="DATA_DIR")
     log_level: str = Field(default="INFO", alias="LOG_LEVEL")
     shadow_mode: bool = Field(default=False, alias="SHADOW_MODE")
@@ -118,6 +122,25 @@ class Settings(BaseSettings):
     # process environment; here so that a value only in .env is refused with the reason).
     prometheus_multiproc_dir: Path | None = Field(default=None, alias="PROMETHEUS_MULTIPROC_DIR")
 
+    @field_validator("public_base_url")
+    @classmethod
+    def _absolute_url(cls, value: str | None) -> str | None:
+        """An absolute http(s) address with no trailing slash, or None."""
+        if value is None:
+            return None
+        if not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", value):
+            raise ValueError(
+                "must be an absolute http:// or https:// address such as "
+                "https://leads.example.com, with no query or fragment"
+            )
+        return value.rstrip("/")
+
+    @property
+    def public_url(self) -> str:
+        """Where people reach this service: every link in a rep's message or a draft starts
+        with it (PUBLIC_BASE_URL, else http://HOST:PORT)."""
+        return self.public_base_url or f"http://{self.host}:{self.port}"
+
     @property
     def sqlite_path(self) -> Path:
         return self.data_dir / "lead_router.sqlite3"
@@ -139,6 +162,27 @@ class Settings(BaseSettings):
     @property
     def crm_path(self) -> Path:
         return self.data_dir / "crm.sqlite3"
+
+
+class _GivenOnly(Settings):
+    """Settings that read neither .env nor the environment."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)
+
+
+def given_settings(values: dict[str, object]) -> Settings:
+    """Settings from `values` and the defaults alone: whatever .env and the environment say
+    does not reach them (the demo's own)."""
+    return _GivenOnly.model_validate(values)
 
 
 class UnsupportedSetting(ValueError):

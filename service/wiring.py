@@ -510,7 +510,9 @@ async def open_context(
         stack.push_async_callback(calcom.close)
         calendar = calcom
     if calendar is None:
-        builtin_calendar = BuiltinCalendar(settings.data_dir / "calendar.sqlite3")
+        builtin_calendar = BuiltinCalendar(
+            settings.data_dir / "calendar.sqlite3", base_url=settings.public_url
+        )
         await builtin_calendar.open()
         stack.push_async_callback(builtin_calendar.close)
         calendar = builtin_calendar

@@ -205,13 +205,19 @@ def spawn(
     args: list[str], env: dict[str, str], log: Path, *, program: list[str] | None = None
 ) -> subprocess.Popen[bytes]:
     """Start `python cli.py <args>` (or `python <program> <args>`) with `env` added to a clean
-    environment, from the checkout's root, its output appended to `log`."""
+    environment, its output appended to `log`; it runs in `log`'s folder, so a developer's
+    `.env` in the checkout is not read."""
     base = {k: v for k, v in os.environ.items() if k not in ENV_SETTINGS}
     handle = log.open("ab")
     return subprocess.Popen(
         [sys.executable, *(program or [str(ROOT / "cli.py")]), *args],
-        cwd=ROOT,
-        env={**base, **env},
+        cwd=log.parent,
+        # `-m tests.fakes...` programs import from the checkout, which is not the folder.
+        env={
+            **base,
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), base.get("PYTHONPATH")])),
+            **env,
+        },
         stdout=handle,
         stderr=subprocess.STDOUT,
     )

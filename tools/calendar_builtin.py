@@ -5,6 +5,9 @@ routing.yaml entry (timezone, `working_hours` Monday–Friday, `out_of_office` r
 their existing bookings. Finding the slot and storing the booking happen in one
 `BEGIN IMMEDIATE` transaction, so concurrent bookings for one rep, from any process sharing
 the file, never overlap; a repeated key returns the booking already made.
+
+A booking's `link` is `{base_url}/bookings/{booking_id}`, the service's page for the meeting
+(`base_url` is PUBLIC_BASE_URL), so the lead and the rep can open it from an email or Slack.
 """
 
 from __future__ import annotations
@@ -121,7 +124,7 @@ class Availability:
             day += timedelta(days=1)
 
 
-def _booking(row: sqlite3.Row) -> Booking:
+def _booking(row: sqlite3.Row, base_url: str) -> Booking:
     start = datetime.fromisoformat(row["start_utc"])
     return {
         "booking_id": row["id"],
@@ -130,7 +133,7 @@ def _booking(row: sqlite3.Row) -> Booking:
         "end": row["end_utc"],
         "rep_local_start": start.astimezone(ZoneInfo(row["timezone"])).isoformat(),
         "timezone": row["timezone"],
-        "link": f"/bookings/{row['id']}",
+        "link": f"{base_url}/bookings/{row['id']}",
         "status": "confirmed",
         "provider": "built-in",
     }
@@ -143,15 +146,19 @@ class BuiltinCalendar(SqliteFile):
         self,
         path: Path,
         *,
+        base_url: str,
         slot_minutes: int = 30,
         lead_time_minutes: int = 120,
         horizon_days: int = 14,
     ) -> None:
+        if not base_url.startswith(("http://", "https://")):
+            raise ValueError(f"base_url must be an absolute http(s) address, got {base_url!r}")
         if slot_minutes <= 0 or lead_time_minutes < 0 or horizon_days <= 0:
             raise ValueError(
                 "slot_minutes and horizon_days must be positive, lead_time_minutes not negative"
             )
         super().__init__(path, _SCHEMA, row_factory=sqlite3.Row, create_parent=True)
+        self.base_url = base_url.rstrip("/")
         self.slot = timedelta(minutes=slot_minutes)
         self.lead_time = timedelta(minutes=lead_time_minutes)
         self.horizon = timedelta(days=horizon_days)
@@ -193,7 +200,7 @@ class BuiltinCalendar(SqliteFile):
         """Inside the write transaction: the stored booking for `key`, or a new one."""
         row = conn.execute("SELECT * FROM bookings WHERE key = ?", (key,)).fetchone()
         if row is not None:
-            return _booking(row)
+            return _booking(row, self.base_url)
         window = (
             (earliest - timedelta(seconds=1)).isoformat(timespec="seconds"),
             (until + timedelta(seconds=1)).isoformat(timespec="seconds"),
@@ -235,7 +242,7 @@ class BuiltinCalendar(SqliteFile):
             ),
         )
         row = conn.execute("SELECT * FROM bookings WHERE id = ?", (booking_id,)).fetchone()
-        return _booking(row)
+        return _booking(row, self.base_url)
 
     async def list(self, rep_id: str | None = None) -> builtins.list[dict[str, Any]]:
         """Bookings in start order, optionally only one rep's, each with its attendee."""
@@ -245,7 +252,19 @@ class BuiltinCalendar(SqliteFile):
             rows = conn.execute(
                 f"SELECT * FROM bookings {where} ORDER BY start_utc, rowid", params
             ).fetchall()
-            return [{**_booking(row), "attendee": json.loads(row["attendee"])} for row in rows]
+            return [
+                {**_booking(row, self.base_url), "attendee": json.loads(row["attendee"])}
+                for row in rows
+            ]
+
+        return await self._run(select)
+
+    async def get(self, booking_id: str) -> Booking | None:
+        """The booking with this id, or None."""
+
+        def select(conn: sqlite3.Connection) -> Booking | None:
+            row = conn.execute("SELECT * FROM bookings WHERE id = ?", (booking_id,)).fetchone()
+            return None if row is None else _booking(row, self.base_url)
 
         return await self._run(select)
 

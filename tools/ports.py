@@ -18,6 +18,14 @@ from pydantic import BaseModel
 from domain.records import Booking, ModelCall
 from domain.rep_message import RepMessage
 
+QUEUE_PREFIX = "queue:"
+
+
+def owner_column(owner: str | None, queue: str | None) -> str:
+    """What a lead's index row keeps as its `owner`: the rep's id, `queue:<id>` for a lead in
+    a queue, or "" for neither; `LeadRecord.summary` shows them apart."""
+    return owner or (f"{QUEUE_PREFIX}{queue}" if queue else "")
+
 
 @dataclass
 class LeadRecord:
@@ -40,7 +48,9 @@ class LeadRecord:
     attempts: int = 0
 
     def summary(self) -> dict[str, Any]:
-        """The record without its payload, as the admin list shows it."""
+        """The record without its payload, as the admin list shows it: `owner` a rep's id and
+        `queue` a queue's id (one of them, or neither, is set)."""
+        in_queue = self.owner.startswith(QUEUE_PREFIX)
         return {
             "lead_id": self.lead_id,
             "status": self.status,
@@ -49,7 +59,8 @@ class LeadRecord:
             "updated_at": self.updated_at,
             "email": self.email,
             "company": self.company,
-            "owner": self.owner,
+            "owner": None if in_queue else self.owner or None,
+            "queue": self.owner.removeprefix(QUEUE_PREFIX) if in_queue else None,
             "action": self.action,
             "grade": self.grade,
             "error": self.error,

@@ -56,7 +56,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from domain.rep_message import MeetingPreview, RepMessage, summary
+from domain.rep_message import MeetingPreview, RepMessage
 from tools.retry import give_up, log_retry
 
 if TYPE_CHECKING:
@@ -65,6 +65,7 @@ if TYPE_CHECKING:
 log = structlog.get_logger("lead_router.slack")
 
 PSEUDO_PREFIXES = ("dm:", "queue:")
+_SAFE_LINK = re.compile(r"https?://[^\s<>|&]+")
 _USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 
 
@@ -272,15 +273,15 @@ class SlackNotifier:
         """Post `message` once under `key`; a repeat returns the first receipt without posting.
 
         `message["channel"]` is a Slack user id, `#name`, a channel id, or `dm:`/`queue:` for a
-        recipient without Slack; the post carries `summary(message)` as its text and
-        `block_kit(message)` as its blocks. Returns `{"id", "ts", "channel", "key",
+        recipient without Slack; the post carries the message's line (the lead's part escaped)
+        as its text and `block_kit(message)` as its blocks. Returns `{"id", "ts", "channel", "key",
         "recipient", "created", "at", "provider"}` where `channel` is the channel id and `id`
         the message ts.
         """
         if not key:
             raise ValueError("a Slack message needs a key")
         target = self._destination(key, message)
-        text = summary(message)
+        text = _notification(message)
         blocks = block_kit(message)
         if not text:
             raise ValueError(f"Slack message {key!r} has no text")
@@ -322,7 +323,7 @@ class SlackNotifier:
         channel, ts = receipt.get("channel"), receipt.get("ts")
         if not channel or not ts:
             raise ValueError(f"not a Slack message receipt (no channel or ts): {dict(receipt)}")
-        text, blocks = summary(message), block_kit(message)
+        text, blocks = _notification(message), block_kit(message)
         response = await self._call(
             "chat.update",
             lambda: self._client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks),
@@ -442,19 +443,37 @@ def escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def _notification(message: RepMessage) -> str:
+    """The post's text (what a notification shows), which Slack reads as mrkdwn: the lead's
+    part escaped, the status as written (it may mention the rep who acted)."""
+    headline = escape(message["text"])
+    status = message.get("status")
+    return f"{headline} — {status}" if status and status != message["text"] else headline
+
+
+def _cut(text: str, longest: int) -> str:
+    """`text` within `longest` characters, ending in an ellipsis when it was cut."""
+    return text if len(text) <= longest else text[: longest - 1].rstrip() + "…"
+
+
 def _context(text: str) -> dict[str, Any]:
     return {"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}
 
 
 def _meeting_line(meeting: MeetingPreview) -> str:
-    """The meeting as it stands: held, moved to a new time, or cancelled (struck through)."""
+    """The meeting as it stands: booked, moved to a new time, or cancelled (struck through);
+    its time in the host's timezone, its link as a link."""
     status = meeting.get("status")
-    start, link = escape(str(meeting["start"])), escape(str(meeting["link"]))
+    when = escape(str(meeting.get("when") or meeting["start"] or "time not known"))
+    link = meeting["link"]
+    # A link the service made (Cal.com's, or the built-in calendar's page) is absolute and
+    # carries no `|` or `>`, so it can be Slack's <url|label> form.
+    opens = f" — <{link}|open the booking>" if link and _SAFE_LINK.fullmatch(link) else ""
     if status == "cancelled":
-        return f"*Meeting cancelled:* ~{start}~"
+        return f"*Meeting cancelled:* ~{when}~"
     if status == "rescheduled":
-        return f"*Meeting moved to:* {start} — {link}"
-    return f"*Meeting held:* {start} — {link}"
+        return f"*Meeting moved to:* {when}{opens}"
+    return f"*Meeting booked:* {when}{opens}"
 
 
 def block_kit(message: RepMessage) -> list[dict[str, Any]]:
@@ -464,7 +483,7 @@ def block_kit(message: RepMessage) -> list[dict[str, Any]]:
         return [_context(escape(message["text"]))]
     facts = (f"*{fact['label']}:* {escape(str(fact['value']))}" for fact in message["facts"])
     blocks: list[dict[str, Any]] = [
-        {"type": "header", "text": {"type": "plain_text", "text": message["text"][:150]}},
+        {"type": "header", "text": {"type": "plain_text", "text": _cut(message["text"], 150)}},
         _mrkdwn("\n".join(facts)),
         _mrkdwn("*Why this score*\n" + "\n".join(map(escape, message["reasons"]))),
     ]

@@ -23,7 +23,7 @@ async def close_message(ctx: Context, state: LeadState, status: str) -> Deliveri
     with the edit's receipt, which keeps the status the message was closed with."""
     deliveries: dict[str, Any] = dict(state.get("deliveries") or {})
     receipt = deliveries.get("rep.message")
-    message = lead_message(state, ctx.routing)
+    message = lead_message(state, ctx.routing, base_url=ctx.settings.public_url)
     if receipt and receipt.get("id") and message:
         edited = await ctx.notifier.update(receipt, closed(message, status))
         deliveries["rep.message.update"] = {**edited, "status": status}
@@ -64,9 +64,7 @@ async def tell_manager(
     if team is None or not team.manager:
         return
     manager = ctx.routing.rep(team.manager)
-    lead = state.get("lead", {})
-    company = state.get("enrichment", {}).get("company", {}).get("name") or "—"
-    text = f"Lead {lead.get('full_name') or lead.get('email')} ({company}) {what}."
+    text = f"Lead {who(state)} {what}."
     lead_id = state["lead_id"]
     await ctx.notifier.send(
         f"{lead_id}:manager:hop{hop}",

@@ -54,7 +54,7 @@ async def tell_rep(
 ) -> dict[str, Any]:
     """Tell the lead's owner (or queue) about the reply, once; a receipt saying why not when
     nobody is to be told."""
-    addressed = lead_message(state, ctx.routing)
+    addressed = lead_message(state, ctx.routing, base_url=ctx.settings.public_url)
     if addressed is None:
         return {"skipped": "nobody to tell (disqualified or no recipient)"}
     lead_id = state["lead_id"]

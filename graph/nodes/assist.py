@@ -165,7 +165,7 @@ async def _tell(ctx: Context, state: LeadState, lead_id: str) -> dict[str, Any]:
     """Edit the rep's message and add the CRM note, each once."""
     deliveries: dict[str, Any] = dict(state.get("deliveries") or {})
     receipt = deliveries.get("rep.message")
-    message = lead_message(state, ctx.routing)
+    message = lead_message(state, ctx.routing, base_url=ctx.settings.public_url)
     if receipt and receipt.get("id") and message:
         deliveries["rep.message.assist"] = await once(
             ctx.receipts,

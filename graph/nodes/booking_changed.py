@@ -34,7 +34,11 @@ async def _edit_message(
     change as its last line: the buttons stay while the lead waits for an open decision, and
     a closed message keeps what closed it. None when no message was sent."""
     sent = (state.get("deliveries") or {}).get("rep.message") or {}
-    message = lead_message(cast(LeadState, {**state, "booking": booking}), ctx.routing)
+    message = lead_message(
+        cast(LeadState, {**state, "booking": booking}),
+        ctx.routing,
+        base_url=ctx.settings.public_url,
+    )
     if not sent.get("id") or message is None:
         return None
     waiting = bool((state.get("inbound_booking") or {}).get("waiting"))
@@ -73,7 +77,7 @@ async def booking_changed(state: LeadState, runtime: Runtime[Context]) -> Bookin
             f"{key}.crm.note",
             lambda: ctx.crm.add_note(contact, f"{lead_id}:{key}", f"Cal.com: {text}."),
         )
-    addressed = lead_message(state, ctx.routing)
+    addressed = lead_message(state, ctx.routing, base_url=ctx.settings.public_url)
     if addressed is not None:
         message = notice(lead_id, addressed["channel"], addressed["recipient"], text)
         deliveries["rep"] = await once(

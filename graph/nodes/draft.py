@@ -14,6 +14,10 @@ from graph.state import DraftUpdate, LeadState
 async def draft(state: LeadState, runtime: Runtime[Context]) -> DraftUpdate:
     """Write the rep's first-touch email from a template."""
     ctx = runtime.context
-    owner = state.get("routing", {}).get("owner")
-    rep_name = ctx.routing.rep(owner).name.split()[0] if owner else "The team"
+    routing = state.get("routing", {})
+    owner, queue = routing.get("owner"), routing.get("queue")
+    if owner:
+        rep_name = ctx.routing.rep(owner).name.split()[0]
+    else:  # a queue's lead is signed by its team ("The Partnerships team")
+        rep_name = f"The {(queue or 'sales').replace('-', ' ').capitalize()} team"
     return {"draft": compose(state, rep_name, ctx.clock())}

@@ -45,7 +45,7 @@ async def _tell_new_owner(ctx: Context, state: LeadState, hop: int) -> Deliverie
             f"crm.owner.hop{hop}",
             lambda: ctx.crm.assign_owner(contact, owner_email),
         )
-    message = lead_message(state, ctx.routing)
+    message = lead_message(state, ctx.routing, base_url=ctx.settings.public_url)
     if state.get("opted_out"):
         deliveries["rep.message"] = {"skipped": "the lead opted out: no further touches"}
     elif message:
@@ -129,7 +129,7 @@ async def notify(state: LeadState, runtime: Runtime[Context]) -> NotifyUpdate:
             "memory.account",
             lambda: remember(vectors, embedder, key, company, lead_id=lead_id),
         )
-    message = lead_message(state, ctx.routing)
+    message = lead_message(state, ctx.routing, base_url=ctx.settings.public_url)
     if message:
         receipts["rep.message"] = await once(
             ctx.receipts,
@@ -140,7 +140,7 @@ async def notify(state: LeadState, runtime: Runtime[Context]) -> NotifyUpdate:
         await schedule_sla(ctx, state)
     else:
         receipts["rep.message"] = {"skipped": "disqualified or no recipient"}
-    told = owner_notice(state, ctx.routing)
+    told = owner_notice(state, ctx.routing, base_url=ctx.settings.public_url)
     if told:
         receipts["owner.notice"] = await once(
             ctx.receipts,

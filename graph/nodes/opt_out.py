@@ -50,7 +50,7 @@ async def opt_out(state: LeadState, runtime: Runtime[Context]) -> ReplyUpdate:
             ),
         )
     receipt = (state.get("deliveries") or {}).get("rep.message")
-    message = lead_message(state, ctx.routing)
+    message = lead_message(state, ctx.routing, base_url=ctx.settings.public_url)
     if receipt and receipt.get("id") and message:
         status = opted_out_status(state)
         deliveries["rep.message"] = await once_per_reply(

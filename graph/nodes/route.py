@@ -95,10 +95,15 @@ async def route(state: LeadState, runtime: Runtime[Context]) -> RouteUpdate:
     now = ctx.clock()
     action, action_reason = choose_action(state, ctx.scoring)
     contact = state.get("enrichment", {}).get("contact_match")
+    held_by = contact["owner_email"] if contact else None
+    held_rep = cfg.rep_by_email(held_by) if held_by else None
     decision: Routing = {
         "action": action,
         "action_reason": action_reason,
-        "previous_owner": contact["owner_email"] if contact else None,
+        # The contact's owner before this lead, as a rep id like `owner` (None when the CRM
+        # owner is no rep in routing.yaml), and their email.
+        "previous_owner": held_rep.id if held_rep else None,
+        "previous_owner_email": held_by,
         "skipped": [],
         "candidates": [],
         "rules_tried": [],

@@ -383,7 +383,7 @@ def metrics(
 
 
 def _brief(summary: dict[str, Any]) -> dict[str, Any]:
-    keys = ("precision", "recall", "leads", "positives", "matches", "wrong")
+    keys = ("precision", "recall", "leads", "positives", "negatives", "matches", "correct", "wrong")
     return {key: summary[key] for key in keys}
 
 
@@ -841,11 +841,20 @@ def run(data_dir: Path, *, threshold: float = DEFAULT_THRESHOLD) -> dict[str, An
 # Command line --------------------------------------------------------------------------------
 
 
+def _counts(summary: dict[str, Any]) -> str:
+    """The fractions behind P and R: correct of matches made, correct of leads that have an
+    account, and the leads that have none."""
+    return (
+        f"P {summary['correct']}/{summary['matches']}, R {summary['correct']}/"
+        f"{summary['positives']}; {summary['leads']} leads, {summary['negatives']} without an "
+        "account"
+    )
+
+
 def _row(label: str, summary: dict[str, Any]) -> str:
     return (
         f"  {label:<28} P {summary['precision']:.3f}  R {summary['recall']:.3f}  "
-        f"F1 {summary['f1']:.3f}  (leads {summary['leads']}, matched {summary['matches']}, "
-        f"wrong {summary['wrong']})"
+        f"F1 {summary['f1']:.3f}  ({_counts(summary)})"
     )
 
 
@@ -887,12 +896,12 @@ def _report(result: dict[str, Any], splits: Sequence[str]) -> list[str]:
         for kind, summary in result["companies"][split]["by_kind"].items():
             lines.append(
                 f"    {kind:<26} P {summary['precision']:.3f}  R {summary['recall']:.3f}  "
-                f"(leads {summary['leads']})"
+                f"({_counts(summary)})"
             )
         for name, summary in result["companies"][split]["by_variation"].items():
             lines.append(
                 f"    variation {name:<16} P {summary['precision']:.3f}  "
-                f"R {summary['recall']:.3f}  (leads {summary['leads']})"
+                f"R {summary['recall']:.3f}  ({_counts(summary)})"
             )
         lines.append("(c) YC 2014 ↔ 2024 pairs")
         pairs = result["yc_2014_2024"]
@@ -900,7 +909,7 @@ def _report(result: dict[str, Any], splits: Sequence[str]) -> list[str]:
         for kind, summary in pairs["name_only"][split]["by_kind"].items():
             lines.append(
                 f"    {kind:<26} P {summary['precision']:.3f}  R {summary['recall']:.3f}  "
-                f"(leads {summary['leads']})"
+                f"({_counts(summary)})"
             )
         lines.append(
             f"    unpaired 2014 names matched (unverifiable): "

@@ -153,6 +153,19 @@ def test_admin_list_filters_by_status_and_owner(client: httpx.Client) -> None:
     assert client.get("/admin/leads", params={"action": "no-such"}).json()["leads"] == []
 
 
+def test_a_queue_lead_is_listed_with_its_queue_and_no_owner(client: httpx.Client) -> None:
+    """A support ticket is listed with `queue` set and `owner` null; the owner filter takes
+    reps only, the queue filter queues."""
+    ticket = lead_payload(message="We cannot log in since this morning, please help.")
+    lead_id = client.post("/webhooks/lead", json=ticket).json()["lead_id"]
+    wait_status(client, lead_id, {"completed"})
+
+    [listed] = client.get("/admin/leads", params={"queue": "support"}).json()["leads"]
+
+    assert (listed["lead_id"], listed["owner"], listed["queue"]) == (lead_id, None, "support")
+    assert client.get("/admin/leads", params={"owner": "support"}).json()["leads"] == []
+
+
 def test_unknown_lead_is_404(client: httpx.Client) -> None:
     """Admin endpoints answer 404 for a lead id they do not know."""
     assert client.get("/admin/leads/nope").status_code == 404

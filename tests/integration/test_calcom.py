@@ -18,6 +18,7 @@ import yaml
 from pydantic import SecretStr
 
 from domain.config import load_routing
+from domain.rep_message import meeting_when
 from tests.fakes.calcom_server import API_KEY, APP_URL, FakeCalcom, running_calcom
 from tests.helpers import ROOT, Waits, lead_payload, make_settings, submit_and_run
 from tools.calendar_calcom import CalcomAuthError, CalcomCalendar, CalcomUnavailable
@@ -360,7 +361,7 @@ async def test_a_hot_lead_is_booked_on_cal_com_and_its_owner_gets_the_link(
     if shadow:
         assert booking["status"] == "skipped" and booking["reason"].startswith("shadow mode")
         assert fake.count("POST /v2/bookings") == 0 and fake.bookings == []
-        assert "Meeting held" not in str(message["blocks"])
+        assert "Meeting booked" not in str(message["blocks"])
         return
     [made] = fake.bookings_of(payload["email"])
     assert booking["status"] == "confirmed" and booking["booking_id"] == made["uid"]
@@ -368,4 +369,7 @@ async def test_a_hot_lead_is_booked_on_cal_com_and_its_owner_gets_the_link(
     key = f"{state['lead_id']}:meeting"
     assert made["metadata"] == {"lead_id": state["lead_id"], "lead_router_key": key}
     assert made["eventTypeId"] == load_routing(routing_path).calcom_event_type(owner, team)
-    assert f"*Meeting held:* {booking['start']} — {booking['link']}" in str(message["blocks"])
+    zone = load_routing(routing_path).rep(owner).timezone
+    when = meeting_when(booking["start"], booking["end"], zone)
+    shown = f"*Meeting booked:* {when} — <{booking['link']}|open the booking>"
+    assert shown in str(message["blocks"])

@@ -25,9 +25,10 @@ from tests.integration.test_learn import HIGH, write_csv
 def run_cli(*args: str, data_dir: Path, env: dict[str, str] | None = None) -> tuple[int, str, str]:
     """Run `python cli.py <args>` with DATA_DIR (and `env`) set; return status, stdout, stderr."""
     base = {k: v for k, v in os.environ.items() if k not in ENV_SETTINGS}
+    data_dir.parent.mkdir(parents=True, exist_ok=True)
     done = subprocess.run(
         [sys.executable, str(ROOT / "cli.py"), *args],
-        cwd=ROOT,
+        cwd=data_dir.parent,  # not the checkout, whose .env is the developer's
         env={**base, **(env or {}), "DATA_DIR": str(data_dir), "LOG_LEVEL": "WARNING"},
         capture_output=True,
         text=True,

@@ -107,7 +107,8 @@ async def test_an_unaccepted_lead_moves_to_the_next_rep_and_the_manager_is_told(
     routing = await routing_of(services, lead_id)
     assert (routing["owner"], routing["hops"], routing["method"]) == (other, 1, "reassigned")
     assert routing["owner_email"] == f"{other}@example.com"
-    assert routing["previous_owner"] == first["owner_email"]
+    assert routing["previous_owner"] == first["owner"]
+    assert routing["previous_owner_email"] == first["owner_email"]
     [hop] = routing["log"]
     assert hop["event"] == "reassign" and hop["by"] == "sla"
     assert (hop["from"], hop["to"], hop["hop"]) == (first["owner"], other, 0)
@@ -272,6 +273,52 @@ def test_admin_accept_confirms_the_owner_and_closes_the_message(client: httpx.Cl
     assert f"Accepted by {owner}" in message["blocks"][-1]["elements"][0]["text"]
     routing = client.get(f"/admin/leads/{lead_id}").json()["state"]["routing"]
     assert routing["accepted"]["by"] == owner
+
+
+def test_the_actions_status_is_the_one_the_schema_declares(client: httpx.Client) -> None:
+    """POST /admin/leads/{id}/actions is declared 200 in /openapi.json and answers 200."""
+    record = completed_lead(client)
+    path = client.get("/openapi.json").json()["paths"]["/admin/leads/{lead_id}/actions"]
+    declared = {code for code in path["post"]["responses"] if code.startswith("2")}
+
+    resp = client.post(
+        f"/admin/leads/{record['lead_id']}/actions",
+        json={"action": "accept", "actor": record["owner"]},
+    )
+
+    assert declared == {str(resp.status_code)} == {"200"}
+
+
+def test_acting_on_a_closed_lead_is_409(client: httpx.Client) -> None:
+    """A lead already accepted refuses a second decision with a 409 problem saying why."""
+    record = completed_lead(client)
+    url = f"/admin/leads/{record['lead_id']}/actions"
+    assert client.post(url, json={"action": "accept", "actor": record["owner"]}).status_code == 200
+
+    resp = client.post(url, json={"action": "not_a_fit", "actor": record["owner"]})
+
+    assert resp.status_code == 409
+    assert resp.headers["content-type"] == "application/problem+json"
+    assert resp.json()["detail"] == "the lead was already accepted or closed"
+    routing = client.get(f"/admin/leads/{record['lead_id']}").json()["state"]["routing"]
+    assert routing["action"] != "disqualify"
+
+
+def test_not_a_fit_says_why_in_the_action_reason(client: httpx.Client) -> None:
+    """After Not a fit the action reason is the rep's, and the score's reason is kept apart."""
+    record = completed_lead(client)
+    before = record["state"]["routing"]["action_reason"]
+
+    resp = client.post(
+        f"/admin/leads/{record['lead_id']}/actions",
+        json={"action": "not_a_fit", "actor": "ana", "reason": "a student project"},
+    )
+
+    assert resp.status_code == 200
+    routing = client.get(f"/admin/leads/{record['lead_id']}").json()["state"]["routing"]
+    assert routing["action"] == "disqualify"
+    assert routing["action_reason"] == "not a fit, by ana: a student project"
+    assert routing["previous_action_reason"] == before
 
 
 def test_admin_action_must_be_a_known_action(client: httpx.Client) -> None:

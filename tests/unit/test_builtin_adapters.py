@@ -62,7 +62,7 @@ async def outbox(tmp_path: Path) -> AsyncIterator[Outbox]:
 
 @pytest.fixture
 async def calendar(tmp_path: Path) -> AsyncIterator[BuiltinCalendar]:
-    cal = BuiltinCalendar(tmp_path / "calendar.sqlite")
+    cal = BuiltinCalendar(tmp_path / "calendar.sqlite", base_url="https://leads.example.com")
     await cal.open()
     yield cal
     await cal.close()
@@ -288,7 +288,7 @@ async def test_calendar_books_inside_working_hours_in_rep_timezone(
     assert booking["end"] == "2026-03-02T14:30:00+00:00"
     assert booking["rep_local_start"] == "2026-03-02T09:00:00-05:00"
     assert booking["timezone"] == "America/New_York"
-    assert booking["link"] == f"/bookings/{booking['booking_id']}"
+    assert booking["link"] == f"https://leads.example.com/bookings/{booking['booking_id']}"
 
 
 async def test_calendar_respects_lead_time(calendar: BuiltinCalendar) -> None:
@@ -338,7 +338,7 @@ async def test_calendar_same_key_returns_same_booking(calendar: BuiltinCalendar)
 async def test_calendar_never_double_books_under_concurrency(tmp_path: Path) -> None:
     """Twenty concurrent bookings for one rep, over four connections to one file, never overlap."""
     path = tmp_path / "calendar.sqlite"
-    calendars = [BuiltinCalendar(path) for _ in range(4)]
+    calendars = [BuiltinCalendar(path, base_url="https://leads.example.com") for _ in range(4)]
     await asyncio.gather(*(cal.open() for cal in calendars))
     try:
         results = await asyncio.gather(

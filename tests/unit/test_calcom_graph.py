@@ -170,6 +170,7 @@ async def test_a_cancellation_shows_in_the_reps_message_and_its_buttons_stay(
     assert edited == f"{run.lead_id}:rep"
     assert message["meeting"] == {
         "start": "2026-06-02T09:00:00Z",
+        "when": "Tue 2 Jun, 10:00–10:30 Europe/Lisbon",
         "link": None,
         "status": "cancelled",
     }
@@ -194,6 +195,7 @@ async def test_a_reschedule_of_an_accepted_lead_shows_the_new_time_and_who_accep
     assert edited == f"{run.lead_id}:rep" and len(ports.notifier.edits) == 2
     assert message["meeting"] == {
         "start": "2026-06-04T15:00:00Z",
+        "when": "Thu 4 Jun, 16:00–16:30 Europe/Lisbon",
         "link": "https://cal.example/video/uid-7",
         "status": "rescheduled",
     }

@@ -188,6 +188,15 @@ def test_action_follows_spam_support_and_score() -> None:
         assert choose_action(_state(score={"total": total}), SCORING)[0] == action
 
 
+def test_a_learned_total_reads_with_one_decimal_in_the_action_reason() -> None:
+    """A learned model's 8.27789 reads as 8.2, and 74.96 never as the threshold it misses."""
+    _, why = choose_action(_state(score={"total": 8.27789}), SCORING)
+    assert why.startswith("score 8.2 < ")
+    below = SCORING.actions.book_at - 0.04
+    _, why = choose_action(_state(score={"total": below}), SCORING)
+    assert why.startswith(f"score {SCORING.actions.book_at - 0.1:g} ≥ ")
+
+
 @pytest.fixture
 async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
     opened = await SqliteStore(tmp_path / "s.sqlite3", record_ttl_s=3600).open()
@@ -222,12 +231,13 @@ def test_draft_states_only_known_facts() -> None:
         "start": "2026-03-03T09:00:00+00:00",
         "rep_local_start": "2026-03-03T10:00:00+01:00",
         "timezone": "Europe/Berlin",
-        "link": "/bookings/b1",
+        "link": "https://leads.example.com/bookings/b1",
     }
     draft = compose(_state(booking=booking), "Ben", datetime(2026, 3, 2, tzinfo=UTC))
     assert draft["checks_passed"], draft["checks"]
     assert "Northwind Freight GmbH" in draft["subject"]
-    assert "/bookings/b1" in draft["body"] and "Tuesday 03 March at 10:00" in draft["body"]
+    assert "\nhttps://leads.example.com/bookings/b1\n" in draft["body"]
+    assert "Tuesday 3 March at 10:00 Berlin time (09:00 UTC)" in draft["body"]
     assert set(draft["facts_used"]) <= {
         "first_name",
         "company",

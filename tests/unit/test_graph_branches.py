@@ -133,6 +133,11 @@ def with_thresholds(ctx: Context, book_at: float, draft_at: float) -> Context:
     return dataclasses.replace(ctx, scoring=ctx.scoring.model_copy(update={"actions": actions}))
 
 
+def console_link(lead_id: str) -> str:
+    """The lead's console page under the run settings' public address."""
+    return f"{RunSettings().public_url}/console/leads/{lead_id}"
+
+
 def emea_account() -> dict[str, Any]:
     """An account of the shipped list in EMEA with at least 1,000 employees."""
     for account in ACCOUNTS:
@@ -435,7 +440,7 @@ async def test_a_support_ticket_at_an_owned_account_goes_to_support_and_the_owne
     assert told["recipient"] == owner.id and "went to the support queue" in told["text"]
     assert state["deliveries"]["owner.notice"]["id"] == f"{run.lead_id}:owner"
     facts = {f["label"]: f["value"] for f in ports.notifier.sent[f"{run.lead_id}:rep"]["facts"]}
-    assert facts["Owner"] == f"{owner.name}, account owner (told)"
+    assert facts["Account owner"] == f"{owner.name}, the account owner (sent a note)"
 
 
 async def test_a_repeat_goes_to_the_first_owner_and_books_no_second_meeting(
@@ -458,9 +463,9 @@ async def test_a_repeat_goes_to_the_first_owner_and_books_no_second_meeting(
     assert routing["action"] == "draft" and "already offered a meeting" in routing["action_reason"]
     assert "book" not in ran and list(ports.calendar.bookings) == [f"{first.lead_id}:meeting"]
     message = ports.notifier.sent[f"{second.lead_id}:rep"]
-    assert message["text"].startswith("Repeat draft lead")
+    assert message["text"].startswith("Repeat lead: ")
     facts = {f["label"]: f["value"] for f in message["facts"]}
-    assert facts["Repeat of"] == f"lead {first.lead_id} (same rep)"
+    assert facts["Earlier lead"] == f"{console_link(first.lead_id)} (also sent to you)"
 
 
 async def test_two_leads_of_one_person_routed_out_of_order_share_one_owner(
@@ -501,7 +506,7 @@ async def test_a_repeat_of_a_queued_lead_stays_in_that_queue_without_a_meeting(
     assert (routing["method"], routing["queue"], routing["owner"]) == ("repeat", "support", None)
     assert routing["action"] == "draft" and not ports.calendar.bookings
     facts = {f["label"]: f["value"] for f in ports.notifier.sent[f"{second.lead_id}:rep"]["facts"]}
-    assert facts["Repeat of"] == f"lead {first.lead_id} (same queue)"
+    assert facts["Earlier lead"] == f"{console_link(first.lead_id)} (also in this queue)"
 
 
 async def test_a_nurtured_person_who_asks_again_as_a_buyer_reaches_a_rep(

@@ -101,7 +101,7 @@ def test_reasons_name_the_deciding_cues_and_the_scores() -> None:
     intent, evidence = intent_for(lead)
     assert intent == "support"
     assert "'stopped working'" in evidence[0] and "'please help'" in evidence[0]
-    assert "vs demo 0)" in evidence[0]
+    assert evidence[0].endswith(": support cues weigh 4, demo 0")
 
 
 def test_reasons_say_when_the_form_decided() -> None:
@@ -110,14 +110,14 @@ def test_reasons_say_when_the_form_decided() -> None:
         {"message": "Is there a self-hosted option?", "form_id": "pricing"}
     )
     assert intent == "pricing"
-    assert evidence == ["no intent cues in the message; form_id 'pricing' decided"]
+    assert evidence == ["the message names no intent, so the pricing form decided"]
 
 
 def test_reasons_say_when_the_form_broke_a_tie() -> None:
     """Equal scores for two intents go to the form's intent, and the reason says so."""
     reading = read_intent({"message": "A demo, and the pricing, please.", "form_id": "pricing"})
     assert reading.intent == "pricing" and reading.decided_by == "form"
-    assert "form_id 'pricing' broke the tie" in reading.evidence[0]
+    assert "the pricing form broke the tie" in reading.evidence[0]
     other = read_intent({"message": "A demo, and the pricing, please.", "form_id": "demo-request"})
     assert other.intent == "demo"
 
@@ -133,7 +133,7 @@ def test_unsubscribe_overrides_the_sales_form() -> None:
     """An opt-out on the demo form is not a demo request."""
     reading = read_intent({"message": "Unsubscribe", "form_id": "demo-request"})
     assert reading.intent == "other" and reading.decided_by == "none"
-    assert "form_id 'demo-request' (demo) overruled by the message" in reading.evidence[0]
+    assert "it rules out the demo that the demo-request form implies" in reading.evidence[0]
 
 
 @pytest.mark.parametrize(
@@ -282,7 +282,7 @@ def test_draft_does_not_thank_for_a_demo_nobody_asked_for() -> None:
     state = _draft_state("Does it work with our existing CRM?", "contact-sales")
     draft = compose(state, "Farah", datetime(2026, 3, 2, tzinfo=UTC))
     assert "demo" not in draft["body"].lower() and "demo" not in draft["subject"].lower()
-    assert "Thanks for getting in touch for Pendrathe Media Inc." in draft["body"]
+    assert "Thanks for getting in touch from Pendrathe Media Inc.\n" in draft["body"]
 
 
 def test_draft_thanks_for_a_demo_the_lead_asked_for() -> None:
