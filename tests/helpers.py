@@ -228,3 +228,20 @@ def unavailable(message: str, *, hint: str) -> NoReturn:
     if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
         pytest.fail(f"{message} (CI=true: these tests must run)", pytrace=False)
     pytest.skip(f"{message}; {hint}")
+
+
+def serve_process(env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """`python cli.py serve` on a free port with `env`; its process and base URL once
+    `/health` answers 200."""
+    port = free_port()
+    proc = spawn(["serve", "--port", str(port)], env, log)
+    url = f"http://127.0.0.1:{port}"
+
+    def up() -> bool:
+        try:
+            return httpx.get(f"{url}/health", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    wait_for(up, timeout=60, every=0.2)
+    return proc, url

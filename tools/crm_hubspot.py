@@ -534,34 +534,34 @@ class HubSpotCRM:
             },
         }
 
-    async def list_owners(self) -> list[dict[str, Any]]:
-        """The account's active owners: `{"id", "email", "first_name", "last_name"}`."""
-        owners: list[dict[str, Any]] = []
+    async def _paged(
+        self, operation: str, get_page: Callable[..., Any], **query: Any
+    ) -> AsyncIterator[Any]:
+        """Every result of a paged read (`limit` 100, following `paging.next.after`)."""
         after: str | None = None
         while True:
             page = await self._call(
-                "owners.list",
-                partial(
-                    self._owners.get_page,
-                    limit=100,
-                    after=after,
-                    archived=False,
-                    _request_timeout=self.timeout_s,
-                ),
+                operation,
+                partial(get_page, limit=100, after=after, _request_timeout=self.timeout_s, **query),
                 idempotent=True,
             )
-            owners += [
-                {
-                    "id": str(o.id),
-                    "email": o.email,
-                    "first_name": o.first_name,
-                    "last_name": o.last_name,
-                }
-                for o in page.results or []
-            ]
+            for result in page.results or []:
+                yield result
             after = page.paging.next.after if page.paging and page.paging.next else None
             if not after:
-                return owners
+                return
+
+    async def list_owners(self) -> list[dict[str, Any]]:
+        """The account's active owners: `{"id", "email", "first_name", "last_name"}`."""
+        return [
+            {
+                "id": str(o.id),
+                "email": o.email,
+                "first_name": o.first_name,
+                "last_name": o.last_name,
+            }
+            async for o in self._paged("owners.list", self._owners.get_page, archived=False)
+        ]
 
     async def companies(
         self, modified_since: datetime | None = None
@@ -574,30 +574,20 @@ class HubSpotCRM:
         change seen. `SyncTooLarge` when more than that share one millisecond.
         """
         if modified_since is None:
-            after: str | None = None
-            while True:
-                page = await self._call(
-                    "companies.list",
-                    partial(
-                        self._companies.get_page,
-                        limit=100,
-                        after=after,
-                        properties=COMPANY_SYNC,
-                        archived=False,
-                        _request_timeout=self.timeout_s,
-                    ),
-                    idempotent=True,
-                )
-                for company in page.results or []:
-                    yield {"id": str(company.id), "properties": dict(company.properties or {})}
-                after = page.paging.next.after if page.paging and page.paging.next else None
-                if not after:
-                    return
+            listed = self._paged(
+                "companies.list",
+                self._companies.get_page,
+                properties=COMPANY_SYNC,
+                archived=False,
+            )
+            async for company in listed:
+                yield {"id": str(company.id), "properties": dict(company.properties or {})}
+            return
         since = _millis(modified_since)
         while True:
             seen = 0
             latest = since
-            after = None
+            after: str | None = None
             while True:
                 request = hs_companies.PublicObjectSearchRequest(
                     filter_groups=[

@@ -17,8 +17,8 @@ from tests.helpers import (
     lead_payload,
     live_server,
     make_settings,
+    serve_process,
     spawn,
-    wait_for,
     wait_status,
 )
 
@@ -87,18 +87,7 @@ def distributed(
 
 
 def _serve(env: dict[str, str], tmp_path: Path) -> tuple[Any, str]:
-    port = str(__import__("tests.helpers", fromlist=["free_port"]).free_port())
-    proc = spawn(["serve", "--port", port], env, tmp_path / "api.log")
-    url = f"http://127.0.0.1:{port}"
-
-    def up() -> bool:
-        try:
-            return httpx.get(f"{url}/health", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    wait_for(up, timeout=60, every=0.2)
-    return proc, url
+    return serve_process(env, tmp_path / "api.log")
 
 
 def test_api_and_separate_workers_process_leads_over_redis(

@@ -14,10 +14,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.helpers import (
     ROOT,
-    free_port,
     lead_payload,
     live_server,
     make_settings,
+    serve_process,
     spawn,
     wait_for,
     wait_status,
@@ -117,19 +117,8 @@ def test_a_run_of_leads_shows_in_requests_leads_nodes_and_time_to_notify(
 
 
 def _serve(env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """`cli.py serve` on a free port, its admin API open (ADMIN_OPEN) to the test's reads."""
-    port = free_port()
-    proc = spawn(["serve", "--port", str(port)], {"ADMIN_OPEN": "true", **env}, log)
-    url = f"http://127.0.0.1:{port}"
-
-    def up() -> bool:
-        try:
-            return httpx.get(f"{url}/health", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    wait_for(up, timeout=60, every=0.2)
-    return proc, url
+    """`cli.py serve`, its admin API open (ADMIN_OPEN) to the test's reads."""
+    return serve_process({"ADMIN_OPEN": "true", **env}, log)
 
 
 def _record(leads: int, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
