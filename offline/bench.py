@@ -70,6 +70,7 @@ if TYPE_CHECKING:
     from langgraph.graph.state import CompiledStateGraph
 
     from service.settings import Settings
+    from service.wiring import Services
 
 ROOT = Path(__file__).resolve().parent.parent
 REDIS_URL = "redis://127.0.0.1:6379/14"
@@ -429,7 +430,7 @@ async def run_null(
     return time.perf_counter() - started
 
 
-async def claim(services: Any, leads: list[dict[str, Any]]) -> list[str]:
+async def claim(services: Services, leads: list[dict[str, Any]]) -> list[str]:
     """Take `leads` as the webhook does, without queueing them yet: their lead ids."""
     from domain.intake import LeadIn
     from service.admission import take_lead
@@ -444,7 +445,8 @@ async def claim(services: Any, leads: list[dict[str, Any]]) -> list[str]:
     return ids
 
 
-async def statuses(services: Any, ids: list[str]) -> dict[str, int]:
+async def statuses(services: Services, ids: list[str]) -> dict[str, int]:
+    """How many of the leads `ids` are in each status."""
     records = [await services.store.get_lead(lead_id) for lead_id in ids]
     return dict(Counter(r.status if r else "missing" for r in records))
 
