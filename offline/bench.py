@@ -1272,6 +1272,32 @@ def report(summary: dict[str, Any], before: dict[str, Any] | None = None) -> lis
     return lines
 
 
+def markdown(summary: dict[str, Any]) -> list[str]:
+    """The figures as a Markdown table, with the run's commit, date and machine (the README's
+    performance section)."""
+    cond = summary["conditions"]
+    lines = [
+        f"Commit `{cond['commit'] or 'unknown'}`, {cond['date'][:10]}: {cond['cores']} cores, "
+        f"{cond['platform']}, Python {cond['python']}, {cond['rounds']} rounds, "
+        f"{summary['seconds'] / 60:.0f} minutes.",
+        "",
+        "| measure | now | baseline (same run) | ratio | target |",
+        "|---|---:|---|---:|---|",
+    ]
+    for m in summary["measures"]:
+        now = _figure(m["value"], m["unit"])
+        if "p99_ms" in m["detail"]:
+            now += f", p99 {m['detail']['p99_ms']:.0f} ms"
+        target = ""
+        if m["target"]:
+            target = f"{m['target']['text']} {'met' if m['target']['met'] else '**not met**'}"
+        lines.append(
+            f"| {m['title']} | {now} | {m['baseline']}: {_figure(m['baseline_value'], m['unit'])}"
+            f" | {m['ratio']:.2f}× | {target} |"
+        )
+    return lines
+
+
 def cli(argv: list[str]) -> int:
     """`bench`: print the report, then the JSON summary on the last line."""
     parser = argparse.ArgumentParser(
@@ -1302,14 +1328,26 @@ def cli(argv: list[str]) -> int:
     parser.add_argument(
         "--compare", type=Path, metavar="FILE", help="an earlier JSON summary to print beside"
     )
+    parser.add_argument(
+        "--show",
+        type=Path,
+        metavar="FILE",
+        help="print the report of a JSON summary written before, without measuring",
+    )
+    parser.add_argument(
+        "--markdown", action="store_true", help="the figures as a Markdown table (for the README)"
+    )
     args = parser.parse_args(argv)
-    before = None
-    if args.compare:
-        try:
-            before = json.loads(args.compare.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            print(f"bench: --compare {args.compare}: {exc}", file=sys.stderr)
-            return 2
+    try:
+        before = _read_summary(args.compare) if args.compare else None
+        shown = _read_summary(args.show) if args.show else None
+    except (OSError, ValueError) as exc:
+        print(f"bench: {exc}", file=sys.stderr)
+        return 2
+    if shown is not None:
+        for line in markdown(shown) if args.markdown else report(shown, before):
+            print(line)
+        return 0
     plan = QUICK if args.quick else Plan()
     if args.rounds:
         plan = replace(plan, rounds=max(1, args.rounds))
@@ -1317,10 +1355,20 @@ def cli(argv: list[str]) -> int:
 
     out = args.out or Settings().data_dir / "bench" / "last.json"
     summary = run(plan, redis_url=args.redis_url, postgres_url=args.postgres_url)
-    for line in report(summary, before):
+    for line in markdown(summary) if args.markdown else report(summary, before):
         print(line)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(summary, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     print(f"summary written to {out}")
     print(json.dumps(summary, ensure_ascii=False))
     return 1 if summary["failed"] else 0
+
+
+def _read_summary(path: Path) -> dict[str, Any]:
+    try:
+        summary = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise ValueError(f"{path}: not a JSON summary ({exc})") from None
+    if not isinstance(summary, dict) or not isinstance(summary.get("measures"), list):
+        raise ValueError(f"{path}: not a bench summary (no measures)")
+    return summary
