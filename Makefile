@@ -8,7 +8,7 @@ CHROMIUM_PATH ?= /usr/bin/chromium
 CODE := app.py cli.py api service graph domain tools offline tests infra/make_samples.py
 
 .DEFAULT_GOAL := help
-.PHONY: help install browser demo test screenshots lint typecheck check serve worker lock samples clean
+.PHONY: help install browser demo test screenshots lint typecheck check serve worker bench lock samples clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -59,6 +59,9 @@ serve: $(STAMP) ## Run the API on 127.0.0.1:8000 (PORT, HOST to change)
 
 worker: $(STAMP) ## Run a queue worker (needs QUEUE_URL)
 	$(PY) cli.py worker
+
+bench: $(STAMP) ## Measure the service beside its baselines (about 10 minutes; `cli.py bench --quick`: 1)
+	$(PY) cli.py bench
 
 lock: ## Recompile requirements.txt and requirements-dev.txt from pyproject.toml
 	@test -x $(VENV)/bin/uv || { $(PYTHON) -m venv $(VENV) && $(PY) -m pip install -q uv; }

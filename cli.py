@@ -531,6 +531,13 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     return run_backtest(args.rest)
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    """Measure the service beside its baselines: webhook ack, pipeline, backtest, start-up, disk."""
+    from offline.bench import cli as run_bench
+
+    return run_bench(args.rest)
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     """Check the routing and scoring configs and the accounts file(s) as the service reads them."""
     from offline.check import cli as run_check
@@ -599,6 +606,7 @@ def main(argv: list[str] | None = None) -> int:
         ("model", cmd_model),
         ("backtest", cmd_backtest),
         ("check", cmd_check),
+        ("bench", cmd_bench),
     ):
         command = sub.add_parser(name, help=func.__doc__, description=func.__doc__, add_help=False)
         command.set_defaults(func=func)
