@@ -1182,10 +1182,15 @@ SECTIONS: tuple[tuple[str, Callable[[Bench], None]], ...] = (
     ("backtest", backtest),
     ("start-up", startup),
 )
+# `--only` names for the sections, in the order above.
+SECTION_NAMES = ("ack", "sqlite", "postgres", "backtest", "startup")
 
 
-def run(plan: Plan, *, redis_url: str, postgres_url: str) -> dict[str, Any]:
-    """Run every section of `plan`; the summary (conditions, measures, skips, failures)."""
+def run(
+    plan: Plan, *, redis_url: str, postgres_url: str, only: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """Run every section of `plan` (or those named in `only`); the summary (conditions,
+    measures, skips, failures)."""
     from service.logs import configure_logging
 
     configure_logging("WARNING")
@@ -1193,7 +1198,9 @@ def run(plan: Plan, *, redis_url: str, postgres_url: str) -> dict[str, Any]:
         bench = Bench(plan, Path(scratch), redis_url, postgres_url)
         conditions = bench.conditions()
         try:
-            for title, section in SECTIONS:
+            for name, (title, section) in zip(SECTION_NAMES, SECTIONS, strict=True):
+                if only and name not in only:
+                    continue
                 try:
                     section(bench)
                 except (BenchError, OSError, RuntimeError, ValueError) as exc:
@@ -1337,6 +1344,14 @@ def cli(argv: list[str]) -> int:
     parser.add_argument(
         "--markdown", action="store_true", help="the figures as a Markdown table (for the README)"
     )
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=SECTION_NAMES,
+        default=[],
+        help="measure only this section (repeatable): ack, sqlite and postgres pipelines, "
+        "backtest, startup (accounts)",
+    )
     args = parser.parse_args(argv)
     try:
         before = _read_summary(args.compare) if args.compare else None
@@ -1354,7 +1369,9 @@ def cli(argv: list[str]) -> int:
     from service.settings import Settings
 
     out = args.out or Settings().data_dir / "bench" / "last.json"
-    summary = run(plan, redis_url=args.redis_url, postgres_url=args.postgres_url)
+    summary = run(
+        plan, redis_url=args.redis_url, postgres_url=args.postgres_url, only=tuple(args.only)
+    )
     for line in markdown(summary) if args.markdown else report(summary, before):
         print(line)
     out.parent.mkdir(parents=True, exist_ok=True)
