@@ -8,7 +8,6 @@ routing config. The console's templates only lay these out.
 
 from __future__ import annotations
 
-import itertools
 import statistics
 import tempfile
 from collections import Counter
@@ -24,6 +23,7 @@ from graph.nodes.route import team_pool
 from service.errors import NotFound
 from service.replay import LeadRow, replay, summarize
 from service.runner import thread_config
+from service.steps import lead_steps
 from service.wiring import Services
 from tools.ports import LeadRecord
 
@@ -151,165 +151,18 @@ def owners(services: Services) -> list[dict[str, str]]:
 # One lead -------------------------------------------------------------------------------------
 
 
-def _changed(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
-    skip = {"timings", "status"}
-    return [k for k, v in after.items() if k not in skip and before.get(k) != v]
-
-
-def _ms(value: Any) -> str:
-    return f"{float(value):,.1f} ms"
-
-
-def _step_lines(node: str, before: dict[str, Any], after: dict[str, Any]) -> list[str]:
-    """What a step decided, in a few lines, read from the state it left."""
-    lead = after.get("lead") or {}
-    routing = after.get("routing") or {}
-    if node == "capture":
-        flags = [
-            name
-            for name, on in (
-                ("free mail", lead.get("free_mail")),
-                ("disposable", lead.get("disposable")),
-                ("role address", lead.get("role_address")),
-            )
-            if on
-        ]
-        capture = after.get("capture") or {}
-        lines = [
-            f"{lead.get('email') or '—'} at {lead.get('domain') or 'no company domain'}"
-            + (f" ({', '.join(flags)})" if flags else ""),
-            f"country {lead.get('country') or 'unknown'}"
-            + (f" from the {lead['country_source']}" if lead.get("country_source") else "")
-            + (f", region {lead['region']}" if lead.get("region") else ""),
-        ]
-        lines += [f"problem: {p['field']}: {p['problem']}" for p in capture.get("problems", [])]
-        if capture.get("duplicate_of"):
-            lines.append(f"repeat of lead {capture['duplicate_of']}")
-        return lines
-    if node == "enrich":
-        enrichment = after.get("enrichment") or {}
-        match = enrichment.get("account_match")
-        company = enrichment.get("company") or {}
-        lines = [
-            (
-                f"account {match.get('account_id')} {match.get('name') or ''} by "
-                f"{match.get('method')} ({float(match.get('confidence', 0)):.2f})"
-            )
-            if match
-            else "no account matched"
-        ]
-        contact = enrichment.get("contact_match")
-        if contact:
-            lines.append(f"existing contact, owner {contact.get('owner_email') or 'none'}")
-        facts = [
-            str(company[k]) for k in ("industry", "country", "region") if company.get(k) is not None
-        ]
-        if company.get("employees") is not None:
-            facts.insert(1, f"{int(company['employees']):,} employees")
-        if facts:
-            lines.append(" · ".join(facts))
-        used = [
-            f"{w['provider']} {w['status']}"
-            for w in enrichment.get("waterfall", [])
-            if w.get("status") != "skipped"
-        ]
-        if used:
-            lines.append("waterfall: " + ", ".join(used))
-        return lines
-    if node == "classify":
-        c = after.get("classification") or {}
-        persona = c.get("persona") or {}
-        segment = c.get("segment") or {}
-        spam = c.get("spam") or {}
-        lines = [
-            f"intent {c.get('intent')}"
-            + (f": {'; '.join(c.get('intent_evidence', []))}" if c.get("intent_evidence") else ""),
-            f"persona {persona.get('seniority')} · {persona.get('department')}",
-            "segment: abstained"
-            if segment.get("abstained")
-            else f"segment {segment.get('id')} ({segment.get('reason')})",
-        ]
-        if spam.get("is_spam"):
-            lines.append("spam: " + "; ".join(spam.get("reasons", [])))
-        return lines
-    if node == "score":
-        s = after.get("score") or {}
-        return [
-            f"{float(s.get('total', 0)):.0f} points, grade {s.get('grade')} "
-            f"({s.get('method')}, {s.get('model_version')})",
-            f"fit {float(s.get('fit', 0)):.0f} · intent {float(s.get('intent', 0)):.0f} · "
-            f"timing {float(s.get('timing', 0)):.0f} · prior {float(s.get('prior', 0)):.0f}",
-        ]
-    if node == "route":
-        target = routing.get("owner") or f"queue {routing.get('queue')}"
-        lines = [
-            f"{routing.get('action')}: {routing.get('action_reason') or ''}".rstrip(": "),
-            f"{target} by {routing.get('method')}"
-            + (f", rule {routing['rule']}" if routing.get("rule") else "")
-            + (f", team {routing['team']}" if routing.get("team") else ""),
-        ]
-        lines += [f"skipped {s['rep']}: {s['reason']}" for s in routing.get("skipped", [])]
-        return lines
-    if node == "book":
-        b = after.get("booking") or {}
-        if b.get("status") == "confirmed":
-            return [f"meeting {b.get('start')} with {b.get('rep_id')} ({b.get('provider')})"]
-        return [f"{b.get('status')}: {b.get('reason') or ''}".rstrip(": ")]
-    if node == "draft":
-        d = after.get("draft") or {}
-        passed = "checks passed" if d.get("checks_passed") else "checks failed"
-        return [f"“{d.get('subject')}” ({d.get('method')}, {passed})"]
-    if node == "nurture":
-        n = after.get("nurture") or {}
-        return [
-            f"track {n.get('track')}: {n.get('reason')}",
-            f"next touch {n.get('next_touch_at')}",
-        ]
-    if node == "notify":
-        old = before.get("deliveries") or {}
-        new = after.get("deliveries") or {}
-        written = [k for k in new if k not in {"notified_at", "ms_to_notify"} and k not in old]
-        lines = ["wrote " + ", ".join(written)] if written else ["nothing new to write"]
-        if new.get("ms_to_notify") is not None and old.get("ms_to_notify") is None:
-            lines.append(f"rep told {_ms(new['ms_to_notify'])} after the webhook")
-        return lines
-    if node == "wait_for_rep":
-        answer = after.get("rep_decision")
-        if answer and answer != before.get("rep_decision"):
-            return [f"{answer['decision']} by {answer['by']}"]
-        return ["waited for the rep"]
-    if node in {"reassign", "accept", "not_a_fit"} and routing.get("log"):
-        event = routing["log"][-1]
-        moved = f" {event['from']} → {event['to']}" if event.get("to") else ""
-        return [f"{event.get('event')} by {event.get('by')}:{moved} {event.get('result', '')}"]
-    changed = _changed(before, after)
-    return ["wrote " + ", ".join(changed)] if changed else []
-
-
 async def timeline(services: Services, lead_id: str) -> list[dict[str, Any]]:
     """Every step the lead went through, oldest first: node, when it finished, its duration,
-    what it read, what it decided and the keys it wrote."""
-    history = [s async for s in services.graph.aget_state_history(thread_config(lead_id))]
-    history.reverse()
-    steps = []
-    for before, after in itertools.pairwise(history):
-        for node in before.next:
-            if node.startswith("__"):
-                continue
-            old, new = dict(before.values or {}), dict(after.values or {})
-            timing = (new.get("timings") or {}).get(node)
-            fresh = timing is not None and timing != (old.get("timings") or {}).get(node)
-            steps.append(
-                {
-                    "node": node,
-                    "finished_at": after.created_at,
-                    "ms": timing["ms"] if fresh and timing else None,
-                    "reads": READS.get(node, ()),
-                    "lines": _step_lines(node, old, new),
-                    "wrote": _changed(old, new),
-                }
-            )
-    return steps
+    what it read, what it decided and the keys it wrote (`service.steps`)."""
+    record = await services.store.get_lead(lead_id)
+    steps = await lead_steps(services.graph, lead_id, record.steps if record else None)
+    return [
+        {
+            **{k: v for k, v in step.items() if k != "checkpoint_id"},
+            "reads": READS.get(step["node"], ()),
+        }
+        for step in steps
+    ]
 
 
 def _bars(contributions: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -6,11 +6,11 @@ rebuilt from the thread's checkpoints.
 
 from __future__ import annotations
 
-import itertools
 from typing import Any
 
 from service.errors import Conflict, NotFound
 from service.runner import thread_config
+from service.steps import lead_steps
 from service.wiring import Services
 from tools.ports import owner_column
 
@@ -46,23 +46,16 @@ async def decision_record(services: Services, lead_id: str) -> dict[str, Any]:
         raise NotFound(f"no lead {lead_id}")
     config = thread_config(lead_id)
     snapshot = await services.graph.aget_state(config)
-    history = [s async for s in services.graph.aget_state_history(config)]
-    history.reverse()
     timings = snapshot.values.get("timings", {}) if snapshot.values else {}
-    steps = []
-    # Each checkpoint names the nodes due next; the one after it is when they finished.
-    for before, after in itertools.pairwise(history):
-        for node in before.next:
-            if node.startswith("__"):
-                continue
-            steps.append(
-                {
-                    "step": after.metadata.get("step") if after.metadata else None,
-                    "node": node,
-                    "finished_at": after.created_at,
-                    "ms": timings.get(node, {}).get("ms"),
-                }
-            )
+    steps = [
+        {
+            "step": step["step"],
+            "node": step["node"],
+            "finished_at": step["finished_at"],
+            "ms": timings.get(step["node"], {}).get("ms"),
+        }
+        for step in await lead_steps(services.graph, lead_id, record.steps)
+    ]
     values = dict(snapshot.values or {})
     return {
         **record.summary(),

@@ -23,7 +23,7 @@ from graph.context import Context
 from graph.state import initial_state
 from service.faults import Outages, backend_of, backoff, passes, pause
 from tools import metrics
-from tools.ports import LeadRecord, LeadRecords, Leases, owner_column
+from tools.ports import LeadRecord, LeadRecords, Leases, Timers, owner_column
 
 log = structlog.get_logger("lead_router.runner")
 
@@ -35,12 +35,22 @@ def thread_config(lead_id: str) -> RunnableConfig:
     return {"configurable": {"thread_id": lead_id}}
 
 
+COMPACT_TASK = "compact"
+
+
+async def schedule_compaction(timers: Timers, lead_id: str, due_at: float) -> None:
+    """Compact the lead's checkpoints at `due_at` (Unix seconds; `service.compaction`); a
+    second call keeps one timer."""
+    await timers.add_timer(f"compact:{lead_id}", due_at, {"task": COMPACT_TASK, "lead_id": lead_id})
+
+
 class LeadRunner:
     """Process leads by id: lease, run or resume the graph, record the outcome.
 
     `retry_for_s` is how long a lead keeps being retried while a backend cannot be reached
     before it is marked failed (naming the backend); `outages` hears of each attempt, so the
-    log says once that a backend went and once that it came back.
+    log says once that a backend went and once that it came back. With `compact_after_s`, a
+    completed lead's checkpoints are compacted that long after (`service.compaction`).
     """
 
     def __init__(
@@ -52,6 +62,7 @@ class LeadRunner:
         *,
         outages: Outages | None = None,
         retry_for_s: float = 600.0,
+        compact_after_s: float | None = None,
     ) -> None:
         self.graph = graph
         self.context = context
@@ -59,6 +70,7 @@ class LeadRunner:
         self.leases = leases
         self.outages = outages or Outages()
         self.retry_for_s = retry_for_s
+        self.compact_after_s = compact_after_s
 
     async def take(self, lead_id: str) -> str:
         """Process a queued delivery of the lead, waiting up to one lease lifetime for a lease
@@ -205,6 +217,9 @@ class LeadRunner:
                 or ""
             ),
         )
+        if self.compact_after_s is not None:
+            due = self.context.clock().timestamp() + self.compact_after_s
+            await schedule_compaction(self.context.timers, lead_id, due)
         deliveries = final.get("deliveries", {})
         log.info(
             "lead completed",

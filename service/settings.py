@@ -115,6 +115,9 @@ class Settings(BaseSettings):
     recovery_interval_s: float = Field(default=15.0, alias="RECOVERY_INTERVAL_S", gt=0)
     redeliver_after_ms: int = Field(default=60_000, alias="QUEUE_REDELIVER_AFTER_MS", ge=1000)
     backend_retry_s: float = Field(default=600.0, alias="BACKEND_RETRY_S", ge=0)
+    checkpoint_retention_hours: float = Field(
+        default=168.0, alias="CHECKPOINT_RETENTION_HOURS", ge=0
+    )
     node_max_attempts: int = Field(default=3, alias="NODE_MAX_ATTEMPTS", ge=1)
     node_retry_initial_s: float = Field(default=0.5, alias="NODE_RETRY_INITIAL_S", ge=0)
 

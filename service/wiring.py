@@ -34,7 +34,7 @@ from domain.records import Enrichment
 from graph.builder import build_graph
 from graph.context import Context, RunSettings, utcnow
 from graph.similar_accounts import remember
-from service import account_sync, bookings
+from service import account_sync, bookings, compaction
 from service.admission import LeadSubmitter
 from service.backends import (
     open_chat,
@@ -59,6 +59,7 @@ from service.runner import LeadRunner, thread_config
 from service.settings import Settings, refuse_unsupported
 from tools.calendar_builtin import BuiltinCalendar
 from tools.calendar_calcom import CalcomCalendar
+from tools.checkpoint_serde import CompressedSerializer
 from tools.crm_builtin import BuiltinCRM
 from tools.directory import AccountsReport, InMemoryDirectory, read_accounts_csv
 from tools.enrichment_http import HttpEnrichmentProvider
@@ -234,6 +235,18 @@ class Services:
             if payload.get("task") == "hubspot_event":
                 await self.enqueue_hubspot_event(payload["event"])
                 continue
+            if payload.get("task") == compaction.TASK:
+                await compaction.compact_lead(
+                    lead_id=payload["lead_id"],
+                    records=self.store,
+                    leases=self.store,
+                    timers=self.context.timers,
+                    graph=self.graph,
+                    checkpointer=self.checkpointer,
+                    retention_s=self.settings.checkpoint_retention_hours * 3600,
+                    now=self.context.clock().timestamp(),
+                )
+                continue
             await self.enqueue_decision(
                 payload["lead_id"],
                 "reassign",
@@ -369,24 +382,44 @@ async def _checkpointer(settings: Settings) -> AsyncIterator[BaseCheckpointSaver
             check=AsyncConnectionPool.check_connection,
             open=False,
         ) as pool:
-            postgres = AsyncPostgresSaver(pool)  # type: ignore[arg-type]
+            postgres = AsyncPostgresSaver(pool, serde=CompressedSerializer())  # type: ignore[arg-type]
             async with pool.connection() as conn:
-                # Several processes may start at once; migrate one at a time.
-                await conn.execute("SELECT pg_advisory_lock(7414020101)")
-                try:
-                    await postgres.setup()
-                finally:
-                    await conn.execute("SELECT pg_advisory_unlock(7414020101)")
+                await _migrate_alone(conn, postgres)
             yield postgres
         return
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     async with aiosqlite.connect(settings.checkpoints_path, timeout=30) as conn:
+        # A new file gives pages freed by compaction back to the file system (no effect on a
+        # file made before: it keeps and reuses them).
+        await conn.execute("PRAGMA auto_vacuum=INCREMENTAL")
         await conn.execute("PRAGMA journal_mode=WAL")
         await conn.execute("PRAGMA busy_timeout=30000")
         await conn.execute("PRAGMA synchronous=NORMAL")
-        saver = AsyncSqliteSaver(conn)
+        saver = AsyncSqliteSaver(conn, serde=CompressedSerializer())
         await saver.setup()
         yield saver
+
+
+MIGRATION_LOCK = 7414020101
+
+
+async def _migrate_alone(conn: Any, postgres: Any) -> None:
+    """Run the checkpointer's migrations in one process at a time.
+
+    The lock is tried, not waited for: LangGraph's migrations build indexes `CONCURRENTLY`,
+    which wait for every open transaction, and a session blocked in `pg_advisory_lock` is one,
+    so processes starting together would wait on each other for ever. A process that does not
+    get the lock retries in a moment; by then the tables usually exist.
+    """
+    while True:
+        taken = await conn.execute("SELECT pg_try_advisory_lock(%s) AS taken", (MIGRATION_LOCK,))
+        if (await taken.fetchone())["taken"]:
+            break
+        await asyncio.sleep(0.2)
+    try:
+        await postgres.setup()
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
 
 
 async def _known_accounts(
@@ -624,6 +657,7 @@ async def open_services(
             leases=opened.store,
             outages=outages,
             retry_for_s=settings.backend_retry_s,
+            compact_after_s=settings.checkpoint_retention_hours * 3600,
         )
         broker = make_broker(settings, outages)
         task = register(broker, runner.take)

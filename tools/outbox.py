@@ -13,6 +13,7 @@ import builtins
 import json
 import sqlite3
 import uuid
+import zlib
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -49,6 +50,18 @@ def _receipt(row: sqlite3.Row, created: bool) -> dict[str, Any]:
     }
 
 
+def _blocks_to(blocks: list[dict[str, Any]]) -> bytes:
+    """Block Kit as stored: JSON, zlib-compressed (a lead's message is mostly markup)."""
+    return zlib.compress(json.dumps(blocks, default=str).encode(), 6)
+
+
+def _blocks_from(stored: str | bytes) -> list[dict[str, Any]]:
+    """Block Kit from its stored form: compressed, or the plain JSON of rows written before."""
+    data = zlib.decompress(stored) if isinstance(stored, bytes) else stored
+    blocks: list[dict[str, Any]] = json.loads(data)
+    return blocks
+
+
 def _message(row: sqlite3.Row) -> dict[str, Any]:
     return {
         "id": row["id"],
@@ -56,7 +69,7 @@ def _message(row: sqlite3.Row) -> dict[str, Any]:
         "channel": row["channel"],
         "recipient": row["recipient"],
         "text": row["text"],
-        "blocks": json.loads(row["blocks"]),
+        "blocks": _blocks_from(row["blocks"]),
         "lead_id": row["lead_id"],
         "at": row["created_at"],
     }
@@ -86,7 +99,7 @@ class Outbox(SqliteFile):
             str(message["channel"]),
             str(message["recipient"]),
             summary(message),
-            json.dumps(block_kit(message), default=str),
+            _blocks_to(block_kit(message)),
             message.get("lead_id"),
             datetime.now(UTC).isoformat(timespec="microseconds"),
         )
@@ -114,7 +127,7 @@ class Outbox(SqliteFile):
         def change(conn: sqlite3.Connection) -> dict[str, Any]:
             changed = conn.execute(
                 "UPDATE messages SET text = ?, blocks = ? WHERE id = ?",
-                (text, json.dumps(blocks, default=str), message_id),
+                (text, _blocks_to(blocks), message_id),
             ).rowcount
             if changed != 1:
                 raise LookupError(f"no outbox message {message_id!r} to update")

@@ -46,6 +46,8 @@ class LeadRecord:
     grade: str = ""
     error: dict[str, Any] | None = None
     attempts: int = 0
+    # The steps of its checkpoint history, kept here when that history was compacted.
+    steps: list[dict[str, Any]] | None = None
 
     def summary(self) -> dict[str, Any]:
         """The record without its payload, as the admin list shows it: `owner` a rep's id and

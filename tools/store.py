@@ -6,9 +6,11 @@ the weighted round-robin choice are defined once.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import json
 import math
+import zlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -35,14 +37,26 @@ def received_us(timestamp: str) -> int:
     return (moment - _EPOCH) // _MICROSECOND
 
 
+COMPRESS_FROM = 1024  # bytes of JSON: a compacted lead's record, with its steps
+COMPRESSED = "z:"  # then base64 of zlib: still text, as Redis (decoded replies) and SQLite keep it
+
+
 def lead_to_json(record: LeadRecord) -> str:
-    """Encode a lead record as compact JSON."""
-    return json.dumps(dataclasses.asdict(record), separators=(",", ":"))
+    """Encode a lead record as compact JSON; a long one (a compacted lead's record carries its
+    steps) as `z:` and the base64 of the JSON zlib-compressed."""
+    encoded = json.dumps(dataclasses.asdict(record), separators=(",", ":"))
+    if len(encoded) < COMPRESS_FROM:
+        return encoded
+    return COMPRESSED + base64.b64encode(zlib.compress(encoded.encode(), 6)).decode()
 
 
 def lead_from_json(encoded: str | bytes) -> LeadRecord:
-    """Decode a lead record, ignoring fields this version does not know."""
-    data = json.loads(encoded)
+    """Decode a lead record (JSON, or compressed as `lead_to_json` writes a long one),
+    ignoring fields this version does not know."""
+    text = encoded.decode() if isinstance(encoded, bytes) else encoded
+    if text.startswith(COMPRESSED):
+        text = zlib.decompress(base64.b64decode(text.removeprefix(COMPRESSED))).decode()
+    data = json.loads(text)
     return LeadRecord(**{name: value for name, value in data.items() if name in LEAD_FIELDS})
 
 

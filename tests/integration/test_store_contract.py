@@ -135,6 +135,21 @@ async def test_update_lead_merges_fields(store: Store) -> None:
     assert updated.updated_at > created.updated_at
 
 
+async def test_a_long_record_round_trips_and_stays_listed(store: Store) -> None:
+    """A record long enough to be stored compressed (a compacted lead's steps) reads back
+    whole, lists with the others and takes later updates."""
+    await store.claim(lead(1))
+    steps = [{"node": f"node-{n}", "lines": ["what it decided · " * 8], "ms": n} for n in range(40)]
+
+    await store.update_lead("lead-0001", status="completed", owner="ann", steps=steps)
+    await store.update_lead("lead-0001", action="book")
+
+    stored = await store.get_lead("lead-0001")
+    assert stored is not None and stored.steps == steps and stored.action == "book"
+    [listed] = await store.list_leads(owner="ann")
+    assert listed.steps == steps
+
+
 async def test_update_lead_keeps_given_updated_at(store: Store) -> None:
     """An explicit updated_at is stored as given."""
     await store.claim(lead(1))
