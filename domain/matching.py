@@ -80,16 +80,21 @@ Rules applied to the scores:
 from __future__ import annotations
 
 import bisect
+import contextlib
 import functools
+import gc
 import html
 import math
 import re
 import unicodedata
+import zlib
+from array import array
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Final, Literal
 
+import numpy as np
 from rapidfuzz.distance import OSA
 
 from domain.accounts import split_aliases
@@ -242,6 +247,8 @@ _NON_WORD = re.compile(r"[^a-z0-9]+")
 
 def _fold(text: str) -> str:
     """Case- and accent-folded text: `Société Générale` → `societe generale`."""
+    if text.isascii():
+        return text.lower()
     decomposed = unicodedata.normalize("NFKD", text.casefold())
     stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
     return stripped.translate(_FOLD_TABLE)
@@ -361,6 +368,58 @@ def _deletes(token: str) -> Iterator[str]:
         yield token[:index] + token[index + 1 :]
 
 
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a large index is built: its hundreds of
+    thousands of new objects hold no cycles, yet each allocation burst would start a
+    collection that walks every object alive (about a third of the build time)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _code(text: str) -> int:
+    return zlib.crc32(text.encode())
+
+
+class _OneEditIndex:
+    """Words by their one-deletion variants (SymSpell), for finding the words one edit away.
+
+    `near(keys)` gives every word with a deletion variant among `keys`: given a typed word and
+    its deletion variants, the words one edit (OSA) away that are not shorter than it, and a
+    few more, which the caller verifies. The variants are kept as two
+    sorted arrays, a CRC-32 of each variant and the number of the word it came from, about 8
+    bytes a variant where a set per variant took 300; a checksum shared by chance only adds a
+    word that fails the caller's verification.
+    """
+
+    def __init__(self, words: Iterable[str]) -> None:
+        self._words = list(words)
+        codes = array("I", (_code(variant) for word in self._words for variant in _deletes(word)))
+        lengths = np.fromiter(map(len, self._words), dtype=np.int64, count=len(self._words))
+        owners = np.repeat(np.arange(len(self._words), dtype=np.uint32), lengths)
+        hashes = np.frombuffer(codes, dtype=np.uint32) if codes else np.empty(0, np.uint32)
+        order = np.argsort(hashes, kind="stable")
+        self._codes = hashes[order]
+        self._owners = owners[order]
+
+    def near(self, keys: Iterable[str]) -> set[str]:
+        """The words with a deletion variant among `keys`."""
+        wanted = np.fromiter(map(_code, keys), dtype=np.uint32)
+        starts = np.searchsorted(self._codes, wanted, side="left").tolist()
+        ends = np.searchsorted(self._codes, wanted, side="right").tolist()
+        words = self._words
+        found: set[str] = set()
+        for start, end in zip(starts, ends, strict=True):
+            if start < end:
+                found.update(words[owner] for owner in self._owners[start:end].tolist())
+        return found
+
+
 # Results -------------------------------------------------------------------------------------
 
 
@@ -404,7 +463,7 @@ class AccountMatch:
         return out
 
 
-@dataclass
+@dataclass(slots=True)
 class _Account:
     index: int
     account_id: str
@@ -460,6 +519,10 @@ class AccountIndex:
     ) -> None:
         self.threshold = threshold
         self.margin = margin
+        with _collector_paused():
+            self._build(accounts)
+
+    def _build(self, accounts: Iterable[Mapping[str, Any]]) -> None:
         # One entry per name: an account's own name, then each of its aliases.
         self._accounts: list[_Account] = []
         self._names: dict[int, list[int]] = defaultdict(list)
@@ -469,11 +532,16 @@ class AccountIndex:
         self._by_compact: dict[str, list[int]] = defaultdict(list)
         self._by_initialism: dict[str, list[int]] = defaultdict(list)
         self._postings: dict[str, list[int]] = defaultdict(list)
-        self._token_deletes: dict[str, set[str]] = defaultdict(set)
         self._sounds: dict[str, set[str]] = defaultdict(set)
-        self._compact_deletes: dict[str, set[str]] = defaultdict(set)
         for row in accounts:
             self._add(row)
+        # Words and whole names a typo may be one edit away from.
+        self._token_edits = _OneEditIndex(
+            token for token in self._postings if TYPO_MIN_LENGTH <= len(token) <= TYPO_MAX_LENGTH
+        )
+        self._compact_edits = _OneEditIndex(
+            compact for compact in self._by_compact if 8 <= len(compact) <= COMPACT_MAX_LENGTH
+        )
         self._parents = frozenset(
             account.parent_account_id
             for account in self._accounts
@@ -544,16 +612,11 @@ class AccountIndex:
         self._by_key[" ".join(tokens)].append(entry.index)
         compact = "".join(tokens)
         self._by_compact[compact].append(entry.index)
-        if 8 <= len(compact) <= COMPACT_MAX_LENGTH:
-            for variant in _deletes(compact):
-                self._compact_deletes[variant].add(compact)
         initials = initialism(tokens)
         if initials:
             self._by_initialism[initials].append(entry.index)
         for token in dict.fromkeys(tokens):
             if token not in self._postings and TYPO_MIN_LENGTH <= len(token) <= TYPO_MAX_LENGTH:
-                for variant in _deletes(token):
-                    self._token_deletes[variant].add(token)
                 self._sounds[sound_key(token)].add(token)
             self._postings[token].append(entry.index)
 
@@ -805,11 +868,9 @@ class AccountIndex:
             return {token: 1.0}, frozenset()
         matches: dict[str, float] = {}
         if TYPO_MIN_LENGTH <= len(token) <= TYPO_MAX_LENGTH:
-            neighbours = set(self._token_deletes.get(token, ()))
-            for variant in _deletes(token):
-                if variant in self._postings:
-                    neighbours.add(variant)
-                neighbours.update(self._token_deletes.get(variant, ()))
+            variants = list(_deletes(token))
+            neighbours = self._token_edits.near([token, *variants])
+            neighbours.update(variant for variant in variants if variant in self._postings)
             for vocab in neighbours:
                 if (
                     len(vocab) >= TYPO_MIN_LENGTH
@@ -882,11 +943,9 @@ class AccountIndex:
 
         compact = "".join(tokens)
         if 8 <= len(compact) <= COMPACT_MAX_LENGTH:
-            near = set(self._compact_deletes.get(compact, ()))
-            for variant in _deletes(compact):
-                near.update(self._compact_deletes.get(variant, ()))
-                if variant in self._by_compact:
-                    near.add(variant)
+            variants = list(_deletes(compact))
+            near = self._compact_edits.near([compact, *variants])
+            near.update(variant for variant in variants if variant in self._by_compact)
             for other in near:
                 if other != compact and OSA.distance(compact, other, score_cutoff=1) <= 1:
                     similarity = min(_typo_similarity(compact, other), CONF_FUZZY_CAP)
