@@ -475,8 +475,8 @@ class _Account:
     account_id: str
     name: str | None
     domain: str | None
-    domains: frozenset[str]
-    labels: frozenset[str]
+    domains: tuple[str, ...]
+    labels: tuple[str, ...]
     owner_email: str | None
     parent_account_id: str | None
     tokens: tuple[str, ...]
@@ -548,7 +548,7 @@ class AccountIndex:
     def _build(self, accounts: Iterable[Mapping[str, Any]]) -> None:
         # One entry per name: an account's own name, then each of its aliases.
         self._accounts: list[_Account] = []
-        self._names: dict[int, list[int]] = defaultdict(list)
+        self._aliases: dict[int, list[int]] = {}  # an account with aliases → its names
         self._by_id: dict[str, _Account] = {}
         self._by_domain: dict[str, list[int]] = defaultdict(list)
         self._by_key: dict[str, list[int]] = defaultdict(list)
@@ -626,8 +626,8 @@ class AccountIndex:
             account_id=account_id,
             name=row.get("name") or None,
             domain=domains[0] if domains else None,
-            domains=frozenset(domains),
-            labels=frozenset(label for label in map(_domain_label, domains) if label),
+            domains=domains,
+            labels=tuple(dict.fromkeys(label for label in map(_domain_label, domains) if label)),
             owner_email=row.get("owner_email") or None,
             parent_account_id=str(parent) if parent else None,
             tokens=name_tokens(row.get("name")),
@@ -650,7 +650,8 @@ class AccountIndex:
         """Index one name of an account (its own or an alias) under the name indexes."""
         entry.token_set = frozenset(entry.tokens)
         self._accounts.append(entry)
-        self._names[entry.primary].append(entry.index)
+        if entry.alias is not None:
+            self._aliases.setdefault(entry.primary, [entry.primary]).append(entry.index)
         tokens = entry.tokens
         if not tokens:
             return
@@ -817,7 +818,7 @@ class AccountIndex:
 
         def capped(index: int, confidence: float) -> float:
             labels = self._accounts[index].labels
-            if lead_labels and labels and not labels & lead_labels:
+            if lead_labels and labels and lead_labels.isdisjoint(labels):
                 return min(confidence, CONF_DOMAIN_CONFLICT_CAP)
             return confidence
 
@@ -831,12 +832,12 @@ class AccountIndex:
             typed = tokens[0]
             for index in self._by_initialism.get(typed, ()):
                 account = self._accounts[index]
-                corroborated = typed in account.labels or bool(account.labels & lead_labels)
+                corroborated = typed in account.labels or not lead_labels.isdisjoint(account.labels)
                 offer(index, _initialism_confidence(corroborated), "name_initialism")
             return
         initials = initialism(tokens)
         for index in self._by_compact.get(initials or "", ()):
-            corroborated = bool(self._accounts[index].labels & lead_labels)
+            corroborated = not lead_labels.isdisjoint(self._accounts[index].labels)
             offer(index, _initialism_confidence(corroborated), "name_initialism")
 
     def _lead_parts(self, tokens: tuple[str, ...]) -> tuple[list[tuple[_Part, ...]], float]:
@@ -1209,7 +1210,8 @@ class AccountIndex:
 
     def _similarity(self, tokens: tuple[str, ...], account: _Account) -> float:
         """Weighted token overlap (0–1) of a typed name and the closest of an account's names."""
-        names = [self._accounts[index] for index in self._names[account.primary]]
+        indexes = self._aliases.get(account.primary, (account.primary,))
+        names = [self._accounts[index] for index in indexes]
         if any(tokens == name.tokens for name in names):
             return 1.0
         groups, lead_weight = self._lead_parts(tokens)
@@ -1224,7 +1226,9 @@ class AccountIndex:
             other.parent_account_id,
         ):
             return True
-        return other.parent_account_id == one.account_id or bool(one.domains & other.domains)
+        return other.parent_account_id == one.account_id or any(
+            domain in other.domains for domain in one.domains
+        )
 
     def _candidate(self, index: int, ev: _Evidence) -> Candidate:
         return Candidate(self._accounts[index].account_id, round(ev.confidence, 4), ev.method)
