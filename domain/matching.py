@@ -1,10 +1,12 @@
 """Lead-to-account matching: which known account (ACCOUNTS_CSV, DESIGN §6) a lead belongs to.
 
 `AccountIndex` is built once from account rows (the dicts `tools.directory.load_accounts_csv`
-returns) and answers `match(...)` from hash indexes and a small candidate block, never by
-scanning the directory. An account's `aliases` (former, trade or local names) are indexed as
-further names of the same account: each is matched like the account's own name, none rivals
-it, and the match reports the alias it used.
+returns) and answers `match(...)` from hash indexes and a candidate block, never by
+scanning the directory; in a large block (names sharing only common words) a name is scored
+only when a bound on its score says it could change the match or its listed candidates. An
+account's `aliases` (former, trade or local names) are indexed as further names of the same
+account: each is matched like the account's own name, none rivals it, and the match reports
+the alias it used.
 
 Evidence and its confidence, strongest first:
 
@@ -80,16 +82,22 @@ Rules applied to the scores:
 from __future__ import annotations
 
 import bisect
+import contextlib
 import functools
+import gc
+import heapq
 import html
 import math
 import re
 import unicodedata
+import zlib
+from array import array
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Final, Literal
 
+import numpy as np
 from rapidfuzz.distance import OSA
 
 from domain.accounts import split_aliases
@@ -136,6 +144,8 @@ SINGLE_CHAR_WEIGHT_SHARE: Final = 0.25
 BLOCK_POSTING_CAP: Final = 200
 BLOCK_MAX: Final = 400
 TOP_CANDIDATES: Final = 5
+# Bounds are compared with this much room, so that rounding never drops a candidate.
+BOUND_SLACK: Final = 1e-9
 
 
 # Name normalization --------------------------------------------------------------------------
@@ -242,6 +252,8 @@ _NON_WORD = re.compile(r"[^a-z0-9]+")
 
 def _fold(text: str) -> str:
     """Case- and accent-folded text: `Société Générale` → `societe generale`."""
+    if text.isascii():
+        return text.lower()
     decomposed = unicodedata.normalize("NFKD", text.casefold())
     stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
     return stripped.translate(_FOLD_TABLE)
@@ -361,6 +373,58 @@ def _deletes(token: str) -> Iterator[str]:
         yield token[:index] + token[index + 1 :]
 
 
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a large index is built: its hundreds of
+    thousands of new objects hold no cycles, yet each allocation burst would start a
+    collection that walks every object alive (about a third of the build time)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _code(text: str) -> int:
+    return zlib.crc32(text.encode())
+
+
+class _OneEditIndex:
+    """Words by their one-deletion variants (SymSpell), for finding the words one edit away.
+
+    `near(keys)` gives every word with a deletion variant among `keys`: given a typed word and
+    its deletion variants, the words one edit (OSA) away that are not shorter than it, and a
+    few more, which the caller verifies. The variants are kept as two
+    sorted arrays, a CRC-32 of each variant and the number of the word it came from, about 8
+    bytes a variant where a set per variant took 300; a checksum shared by chance only adds a
+    word that fails the caller's verification.
+    """
+
+    def __init__(self, words: Iterable[str]) -> None:
+        self._words = list(words)
+        codes = array("I", (_code(variant) for word in self._words for variant in _deletes(word)))
+        lengths = np.fromiter(map(len, self._words), dtype=np.int64, count=len(self._words))
+        owners = np.repeat(np.arange(len(self._words), dtype=np.uint32), lengths)
+        hashes = np.frombuffer(codes, dtype=np.uint32) if codes else np.empty(0, np.uint32)
+        order = np.argsort(hashes, kind="stable")
+        self._codes = hashes[order]
+        self._owners = owners[order]
+
+    def near(self, keys: Iterable[str]) -> set[str]:
+        """The words with a deletion variant among `keys`."""
+        wanted = np.fromiter(map(_code, keys), dtype=np.uint32)
+        starts = np.searchsorted(self._codes, wanted, side="left").tolist()
+        ends = np.searchsorted(self._codes, wanted, side="right").tolist()
+        words = self._words
+        found: set[str] = set()
+        for start, end in zip(starts, ends, strict=True):
+            if start < end:
+                found.update(words[owner] for owner in self._owners[start:end].tolist())
+        return found
+
+
 # Results -------------------------------------------------------------------------------------
 
 
@@ -378,7 +442,8 @@ class AccountMatch:
     """The account a lead was matched to, how, and how sure the matcher is.
 
     `candidates` are the top accounts considered (the chosen one included), `block_size` how
-    many accounts were scored, `notes` any disagreement between the domain and the typed name,
+    many accounts the candidate block held (each scored, or bounded below what could change
+    the match), `notes` any disagreement between the domain and the typed name,
     `alias` the account's other name (former or trade name) the typed name matched, if any.
     """
 
@@ -404,14 +469,14 @@ class AccountMatch:
         return out
 
 
-@dataclass
+@dataclass(slots=True)
 class _Account:
     index: int
     account_id: str
     name: str | None
     domain: str | None
-    domains: frozenset[str]
-    labels: frozenset[str]
+    domains: tuple[str, ...]
+    labels: tuple[str, ...]
     owner_email: str | None
     parent_account_id: str | None
     tokens: tuple[str, ...]
@@ -438,6 +503,23 @@ class _Part:
     rarity: int
 
 
+@dataclass(frozen=True)
+class _Wanted:
+    """Which name evidence can change an answer: any reaching `floor`; below it, only the
+    best `top` when some evidence reaches `threshold` (the candidates listed with a match)."""
+
+    floor: float
+    threshold: float
+    top: int
+
+
+def _last_listed(best: dict[int, float], top: int) -> float:
+    """The lowest confidence among the `top` best accounts; 0 while there are fewer."""
+    if len(best) < top:
+        return 0.0
+    return heapq.nlargest(top, best.values())[-1]
+
+
 Offer = Callable[[int, float, Method], None]
 
 
@@ -460,20 +542,29 @@ class AccountIndex:
     ) -> None:
         self.threshold = threshold
         self.margin = margin
+        with _collector_paused():
+            self._build(accounts)
+
+    def _build(self, accounts: Iterable[Mapping[str, Any]]) -> None:
         # One entry per name: an account's own name, then each of its aliases.
         self._accounts: list[_Account] = []
-        self._names: dict[int, list[int]] = defaultdict(list)
+        self._aliases: dict[int, list[int]] = {}  # an account with aliases → its names
         self._by_id: dict[str, _Account] = {}
         self._by_domain: dict[str, list[int]] = defaultdict(list)
         self._by_key: dict[str, list[int]] = defaultdict(list)
         self._by_compact: dict[str, list[int]] = defaultdict(list)
         self._by_initialism: dict[str, list[int]] = defaultdict(list)
         self._postings: dict[str, list[int]] = defaultdict(list)
-        self._token_deletes: dict[str, set[str]] = defaultdict(set)
         self._sounds: dict[str, set[str]] = defaultdict(set)
-        self._compact_deletes: dict[str, set[str]] = defaultdict(set)
         for row in accounts:
             self._add(row)
+        # Words and whole names a typo may be one edit away from.
+        self._token_edits = _OneEditIndex(
+            token for token in self._postings if TYPO_MIN_LENGTH <= len(token) <= TYPO_MAX_LENGTH
+        )
+        self._compact_edits = _OneEditIndex(
+            compact for compact in self._by_compact if 8 <= len(compact) <= COMPACT_MAX_LENGTH
+        )
         self._parents = frozenset(
             account.parent_account_id
             for account in self._accounts
@@ -492,6 +583,28 @@ class AccountIndex:
             account.weight = sum(self._weight(token) for token in account.tokens)
             account.brand = _brand(account.tokens)
         self._vocabulary = sorted(self._postings)
+        # For bounding scores (`_block_scores`): each name's weight, the least it adds to the
+        # denominator of its score (the omitted-word discount taken in full), its brand as a
+        # number in the vocabulary (-1 for none), and the postings of common words as arrays.
+        count = len(self._accounts)
+        self._name_weights = np.fromiter(
+            (account.weight for account in self._accounts), dtype=np.float64, count=count
+        )
+        self._least_rest = self._name_weights - OMITTED_WORD_DISCOUNT * np.fromiter(
+            (sum(map(self._weight, account.token_set)) for account in self._accounts),
+            dtype=np.float64,
+            count=count,
+        )
+        self._brands = np.fromiter(
+            (self._word_number(account.brand) for account in self._accounts),
+            dtype=np.int64,
+            count=count,
+        )
+        self._common_postings = {
+            token: np.array(posting, dtype=np.int64)
+            for token, posting in self._postings.items()
+            if len(posting) > BLOCK_POSTING_CAP
+        }
 
     def __len__(self) -> int:
         return len(self._by_id)
@@ -513,8 +626,8 @@ class AccountIndex:
             account_id=account_id,
             name=row.get("name") or None,
             domain=domains[0] if domains else None,
-            domains=frozenset(domains),
-            labels=frozenset(label for label in map(_domain_label, domains) if label),
+            domains=domains,
+            labels=tuple(dict.fromkeys(label for label in map(_domain_label, domains) if label)),
             owner_email=row.get("owner_email") or None,
             parent_account_id=str(parent) if parent else None,
             tokens=name_tokens(row.get("name")),
@@ -537,23 +650,19 @@ class AccountIndex:
         """Index one name of an account (its own or an alias) under the name indexes."""
         entry.token_set = frozenset(entry.tokens)
         self._accounts.append(entry)
-        self._names[entry.primary].append(entry.index)
+        if entry.alias is not None:
+            self._aliases.setdefault(entry.primary, [entry.primary]).append(entry.index)
         tokens = entry.tokens
         if not tokens:
             return
         self._by_key[" ".join(tokens)].append(entry.index)
         compact = "".join(tokens)
         self._by_compact[compact].append(entry.index)
-        if 8 <= len(compact) <= COMPACT_MAX_LENGTH:
-            for variant in _deletes(compact):
-                self._compact_deletes[variant].add(compact)
         initials = initialism(tokens)
         if initials:
             self._by_initialism[initials].append(entry.index)
         for token in dict.fromkeys(tokens):
             if token not in self._postings and TYPO_MIN_LENGTH <= len(token) <= TYPO_MAX_LENGTH:
-                for variant in _deletes(token):
-                    self._token_deletes[variant].add(token)
                 self._sounds[sound_key(token)].add(token)
             self._postings[token].append(entry.index)
 
@@ -569,6 +678,14 @@ class AccountIndex:
         if len(token) == 1:
             weight *= SINGLE_CHAR_WEIGHT_SHARE
         return weight
+
+    def _word_number(self, token: str | None) -> int:
+        """A directory word's place in the sorted vocabulary; -1 for None or another word."""
+        if token is None:
+            return -1
+        number = bisect.bisect_left(self._vocabulary, token)
+        found = number < len(self._vocabulary) and self._vocabulary[number] == token
+        return number if found else -1
 
     def _weight(self, token: str) -> float:
         weight = self._weights.get(token)
@@ -612,7 +729,9 @@ class AccountIndex:
         if not tokens:
             return None
         lead_labels = {label for label in (_domain_label(d) for d, _, _ in lead_domains) if label}
-        evidence, block_size = self._name_evidence(tokens, lead_labels)
+        floor = self.threshold - max(self.margin, 0.0)
+        wanted = _Wanted(floor, self.threshold, TOP_CANDIDATES)
+        evidence, block_size = self._name_evidence(tokens, lead_labels, wanted)
         if not evidence:
             return None
         return self._decide(evidence, block_size)
@@ -642,7 +761,8 @@ class AccountIndex:
                 evidence[index].confidence -= 0.01 * (1 - similarity)
         elif tokens and self._similarity(tokens, self._accounts[indexes[0]]) < 0.5:
             account = self._accounts[indexes[0]]
-            others, _ = self._name_evidence(tokens, set())
+            wanted = _Wanted(CONF_NAME_NAMES_ANOTHER, CONF_NAME_NAMES_ANOTHER, 0)
+            others, _ = self._name_evidence(tokens, set(), wanted)
             rivals = [
                 (index, ev)
                 for index, ev in others.items()
@@ -662,9 +782,11 @@ class AccountIndex:
     # Name ------------------------------------------------------------------------------------
 
     def _name_evidence(
-        self, tokens: tuple[str, ...], lead_labels: set[str]
+        self, tokens: tuple[str, ...], lead_labels: set[str], wanted: _Wanted | None = None
     ) -> tuple[dict[int, _Evidence], int]:
-        """Name evidence per account for a normalized name, and how many accounts were scored."""
+        """Name evidence per account for a normalized name, and how many accounts the
+        candidate block held. Every account is scored unless `wanted` says which evidence can
+        change the caller's answer (see `_block_scores`)."""
         evidence: dict[int, _Evidence] = {}
         if not tokens:
             return evidence, 0
@@ -683,13 +805,24 @@ class AccountIndex:
             for index in self._by_compact.get(compact, ()):
                 offer(index, CONF_NAME_COMPACT, "name_exact")
         self._initialism_evidence(tokens, lead_labels, offer)
-        block = self._fuzzy_evidence(tokens, offer)
+        capped = self._capped(lead_labels)
+        block = self._fuzzy_evidence(tokens, offer, evidence, capped, wanted)
         if lead_labels:
             for index, ev in evidence.items():
-                account = self._accounts[index]
-                if account.labels and not account.labels & lead_labels:
-                    ev.confidence = min(ev.confidence, CONF_DOMAIN_CONFLICT_CAP)
+                ev.confidence = capped(index, ev.confidence)
         return evidence, max(block, len(evidence))
+
+    def _capped(self, lead_labels: set[str]) -> Callable[[int, float], float]:
+        """The confidence an account's name evidence keeps next to the lead's corporate
+        domain labels: at most 0.40 when the account's domain has another label."""
+
+        def capped(index: int, confidence: float) -> float:
+            labels = self._accounts[index].labels
+            if lead_labels and labels and lead_labels.isdisjoint(labels):
+                return min(confidence, CONF_DOMAIN_CONFLICT_CAP)
+            return confidence
+
+        return capped
 
     def _initialism_evidence(
         self, tokens: tuple[str, ...], lead_labels: set[str], offer: Offer
@@ -699,12 +832,12 @@ class AccountIndex:
             typed = tokens[0]
             for index in self._by_initialism.get(typed, ()):
                 account = self._accounts[index]
-                corroborated = typed in account.labels or bool(account.labels & lead_labels)
+                corroborated = typed in account.labels or not lead_labels.isdisjoint(account.labels)
                 offer(index, _initialism_confidence(corroborated), "name_initialism")
             return
         initials = initialism(tokens)
         for index in self._by_compact.get(initials or "", ()):
-            corroborated = bool(self._accounts[index].labels & lead_labels)
+            corroborated = not lead_labels.isdisjoint(self._accounts[index].labels)
             offer(index, _initialism_confidence(corroborated), "name_initialism")
 
     def _lead_parts(self, tokens: tuple[str, ...]) -> tuple[list[tuple[_Part, ...]], float]:
@@ -805,11 +938,9 @@ class AccountIndex:
             return {token: 1.0}, frozenset()
         matches: dict[str, float] = {}
         if TYPO_MIN_LENGTH <= len(token) <= TYPO_MAX_LENGTH:
-            neighbours = set(self._token_deletes.get(token, ()))
-            for variant in _deletes(token):
-                if variant in self._postings:
-                    neighbours.add(variant)
-                neighbours.update(self._token_deletes.get(variant, ()))
+            variants = list(_deletes(token))
+            neighbours = self._token_edits.near([token, *variants])
+            neighbours.update(variant for variant in variants if variant in self._postings)
             for vocab in neighbours:
                 if (
                     len(vocab) >= TYPO_MIN_LENGTH
@@ -867,7 +998,14 @@ class AccountIndex:
                 found.append(vocab)
         return found
 
-    def _fuzzy_evidence(self, tokens: tuple[str, ...], offer: Offer) -> int:
+    def _fuzzy_evidence(
+        self,
+        tokens: tuple[str, ...],
+        offer: Offer,
+        evidence: dict[int, _Evidence],
+        capped: Callable[[int, float], float],
+        wanted: _Wanted | None,
+    ) -> int:
         """Score the candidate block by weighted token overlap; returns the block size."""
         groups, lead_weight = self._lead_parts(tokens)
 
@@ -882,22 +1020,143 @@ class AccountIndex:
 
         compact = "".join(tokens)
         if 8 <= len(compact) <= COMPACT_MAX_LENGTH:
-            near = set(self._compact_deletes.get(compact, ()))
-            for variant in _deletes(compact):
-                near.update(self._compact_deletes.get(variant, ()))
-                if variant in self._by_compact:
-                    near.add(variant)
+            variants = list(_deletes(compact))
+            near = self._compact_edits.near([compact, *variants])
+            near.update(variant for variant in variants if variant in self._by_compact)
             for other in near:
                 if other != compact and OSA.distance(compact, other, score_cutoff=1) <= 1:
                     similarity = min(_typo_similarity(compact, other), CONF_FUZZY_CAP)
                     for index in self._by_compact[other]:
                         offer(index, similarity, "name_fuzzy")
 
-        for index in block:
-            score = self._score(groups, lead_weight, self._accounts[index])
+        if wanted is None or len(block) <= BLOCK_MAX or lead_weight <= 0:
+            scores = {
+                index: self._score(groups, lead_weight, self._accounts[index]) for index in block
+            }
+        else:
+            scores = self._block_scores(block, groups, lead_weight, evidence, capped, wanted)
+        # Offered in the block's order, as without bounds, so that equal confidences rank alike.
+        for index in filter(scores.__contains__, block):
+            score = scores[index]
             if score > 0:
                 offer(index, min(score, CONF_FUZZY_CAP), "name_fuzzy")
         return len(block)
+
+    def _block_scores(
+        self,
+        block: set[int],
+        groups: list[tuple[_Part, ...]],
+        lead_weight: float,
+        evidence: dict[int, _Evidence],
+        capped: Callable[[int, float], float],
+        wanted: _Wanted,
+    ) -> dict[int, float]:
+        """The scores of the block's names that can change the answer; the others are
+        bounded and left out.
+
+        A name's score is at most `2 * gain / (lead_weight + least_rest)`: its `gain` is at
+        most the sum, over the typed parts, of the weighted similarity of every word of that
+        name they match, and its denominator never drops below the typed name's weight plus
+        the name's own less half of it (the omitted-word discount at most). When no typed
+        part matches the name's brand there is no discount and the brand factor applies:
+        `BRAND_UNMATCHED_FACTOR * 2 * gain / (lead_weight + weight)`. A name bounded
+        below `wanted.floor` cannot lead, nor come within the ambiguity margin of a leader
+        that reaches `wanted.threshold`; it matters only as one of the `wanted.top`
+        candidates listed beside a match. So the names that may reach the floor are scored;
+        when the evidence then gives no match the rest does not matter; else it is scored
+        best bound first until the next bound is below the last listed candidate.
+        """
+        accounts = self._accounts
+        gains: dict[str, float] = defaultdict(float)
+        for group in groups:
+            for part in group:
+                for vocab, similarity in part.matches.items():
+                    gains[vocab] += similarity * self._weight(vocab)
+        gain = np.zeros(len(accounts))
+        for vocab, value in gains.items():
+            posting = self._common_postings.get(vocab)
+            gain[self._postings[vocab] if posting is None else posting] += value
+        # The block's names in its order, and their bounds.
+        names = np.fromiter(block, dtype=np.int64, count=len(block))
+        gain = gain[names]
+        brands = self._brands[names]
+        numbers = [number for number in map(self._word_number, gains) if number >= 0]
+        brand_matched = np.isin(brands, numbers)
+        rest = lead_weight + np.where(
+            brand_matched, self._least_rest[names], self._name_weights[names]
+        )
+        factor = np.where(brand_matched | (brands < 0), 1.0, BRAND_UNMATCHED_FACTOR)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            bounds = np.where(
+                rest > 0, np.minimum(factor * 2 * gain / rest, CONF_FUZZY_CAP), CONF_FUZZY_CAP
+            )
+        bounds[gain <= 0] = 0.0
+
+        best = {index: capped(index, ev.confidence) for index, ev in evidence.items()}
+        scores: dict[int, float] = {}
+
+        def score(index: int) -> None:
+            account = accounts[index]
+            value = scores[index] = self._score(groups, lead_weight, account)
+            if value > 0:
+                value = capped(account.primary, min(value, CONF_FUZZY_CAP))
+                if value > best.get(account.primary, 0.0):
+                    best[account.primary] = value
+
+        def keep_places() -> None:
+            """Score the other names of the accounts scored, which may come first in the
+            block's order and so give the account its place among equal confidences."""
+            if len(accounts) == len(self._by_id):
+                return  # no aliases
+            primaries = {accounts[index].primary for index in scores}
+            for index in block:
+                if index not in scores and accounts[index].primary in primaries:
+                    score(index)
+
+        for index in names[bounds + BOUND_SLACK >= wanted.floor].tolist():
+            score(index)
+        keep_places()
+        if wanted.top and self._answers(block, scores, evidence, capped, wanted):
+            order = np.argsort(-bounds, kind="stable").tolist()
+            last = _last_listed(best, wanted.top)
+            for index, bound in zip(names[order].tolist(), bounds[order].tolist(), strict=True):
+                if bound <= 0 or bound + BOUND_SLACK < last:
+                    break
+                if index in scores:
+                    continue
+                score(index)
+                if best.get(accounts[index].primary, 0.0) > last:
+                    last = _last_listed(best, wanted.top)
+            keep_places()
+        return scores
+
+    def _answers(
+        self,
+        block: set[int],
+        scores: dict[int, float],
+        evidence: dict[int, _Evidence],
+        capped: Callable[[int, float], float],
+        wanted: _Wanted,
+    ) -> bool:
+        """Whether the evidence so far gives a match: `_decide` on a copy, with the block's
+        scores offered in its order. Evidence below `wanted.floor` changes neither the leader
+        nor the ambiguity rule, so the answer is the one the whole block would give."""
+        trial = {
+            index: replace(ev, confidence=capped(index, ev.confidence))
+            for index, ev in evidence.items()
+        }
+        for index in filter(scores.__contains__, block):
+            score = scores[index]
+            if score <= 0:
+                continue
+            primary = self._accounts[index].primary
+            confidence = capped(primary, min(score, CONF_FUZZY_CAP))
+            current = trial.get(primary)
+            if current is None or confidence > current.confidence:
+                trial[primary] = _Evidence(confidence, "name_fuzzy", "")
+        if not trial or max(ev.confidence for ev in trial.values()) < wanted.threshold:
+            return False
+        return self._decide(trial, 0) is not None
 
     def _score(
         self, groups: list[tuple[_Part, ...]], lead_weight: float, account: _Account
@@ -951,7 +1210,8 @@ class AccountIndex:
 
     def _similarity(self, tokens: tuple[str, ...], account: _Account) -> float:
         """Weighted token overlap (0–1) of a typed name and the closest of an account's names."""
-        names = [self._accounts[index] for index in self._names[account.primary]]
+        indexes = self._aliases.get(account.primary, (account.primary,))
+        names = [self._accounts[index] for index in indexes]
         if any(tokens == name.tokens for name in names):
             return 1.0
         groups, lead_weight = self._lead_parts(tokens)
@@ -966,7 +1226,9 @@ class AccountIndex:
             other.parent_account_id,
         ):
             return True
-        return other.parent_account_id == one.account_id or bool(one.domains & other.domains)
+        return other.parent_account_id == one.account_id or any(
+            domain in other.domains for domain in one.domains
+        )
 
     def _candidate(self, index: int, ev: _Evidence) -> Candidate:
         return Candidate(self._accounts[index].account_id, round(ev.confidence, 4), ev.method)

@@ -258,7 +258,9 @@ def country_code(value: str | None) -> str | None:
     if len(upper) == 2 and upper in COUNTRY_REGION:
         return upper
     table = _lookup()
-    found = table.get(_key(text))
+    # One lower-case ASCII word (a word of a company name) is its own key.
+    simple = text.isascii() and text.isalpha() and text.islower() and text != "st"
+    found = table.get(text if simple else _key(text))
     if found:
         return found
     parts = [part for part in (_key(p) for p in _SPLIT.split(text)) if part]

@@ -10,6 +10,7 @@ instance, guarded by a lock.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 import uuid
@@ -55,6 +56,11 @@ CREATE TABLE IF NOT EXISTS notes (
     created_at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS notes_contact ON notes (contact_id);
+CREATE TABLE IF NOT EXISTS seeds (
+    name TEXT PRIMARY KEY,
+    digest TEXT NOT NULL,
+    companies TEXT NOT NULL
+);
 """
 
 # Company properties that have their own column rather than a place in `properties`.
@@ -319,14 +325,30 @@ class BuiltinCRM(SqliteFile):
         created from a lead) is folded into the account, its contacts moved with it. When two
         accounts share a domain, the first in file order holds it, as in `InMemoryDirectory`;
         the other keeps it under `properties["domain"]`.
+
+        Seeding the rows seeded last again would change nothing, so it is skipped (a restart
+        on an unchanged accounts file) while the companies table is as that seed left it: as
+        many companies, none written since.
         """
+        digest = hashlib.sha256(repr(rows).encode()).hexdigest()
 
         def seed(conn: sqlite3.Connection) -> int:
             now = _now()
             claimed: set[str] = set()
             with immediate(conn):
+                last = conn.execute(
+                    "SELECT digest, companies FROM seeds WHERE name = 'accounts'"
+                ).fetchone()
+                if last is not None and tuple(last) == (digest, _companies_state(conn)):
+                    return len(rows)
                 for row in rows:
                     _seed_account(conn, row, claimed, now)
+                conn.execute(
+                    "INSERT INTO seeds (name, digest, companies) VALUES ('accounts', ?, ?)"
+                    " ON CONFLICT (name) DO UPDATE SET digest = excluded.digest,"
+                    " companies = excluded.companies",
+                    (digest, _companies_state(conn)),
+                )
             return len(rows)
 
         return await self._run(seed)
@@ -373,6 +395,12 @@ class BuiltinCRM(SqliteFile):
             }
 
         return await self._run(count)
+
+
+def _companies_state(conn: sqlite3.Connection) -> str:
+    """How many companies there are and when one was last written: any write moves it."""
+    count, written = conn.execute("SELECT COUNT(*), MAX(updated_at) FROM companies").fetchone()
+    return f"{count} {written}"
 
 
 def _seed_account(

@@ -134,6 +134,27 @@ async def test_seed_accounts_twice_keeps_one_company_per_account(
     assert acme["properties"]["tier"] == "1"
 
 
+async def test_seed_of_unchanged_accounts_writes_nothing(crm: BuiltinCRM, tmp_path: Path) -> None:
+    """A restart on the same accounts skips the seed; after any company write it seeds again."""
+    rows = load_accounts_csv(write_csv(tmp_path / "accounts.csv", *ACCOUNTS))
+    await crm.seed_accounts(rows)
+    first = await crm.find_company_by_domain("globex.com")
+    assert await crm.seed_accounts(rows) == 3
+    again = await crm.find_company_by_domain("globex.com")
+    assert first is not None and again is not None
+    assert again["updated_at"] == first["updated_at"]
+
+    await crm.upsert_company("globex.com", {"name": "Globex Renamed"})
+    await crm.seed_accounts(rows)
+    reseeded = await crm.find_company_by_domain("globex.com")
+    assert reseeded is not None and reseeded["name"] == "Globex"
+
+    changed = [{**row, "owner_email": "ana@example.com"} for row in rows]
+    await crm.seed_accounts(changed)
+    globex = await crm.find_company_by_domain("globex.com")
+    assert globex is not None and globex["owner_email"] == "ana@example.com"
+
+
 async def test_seed_folds_a_company_created_from_a_lead_into_the_account(
     crm: BuiltinCRM, tmp_path: Path
 ) -> None:
