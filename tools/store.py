@@ -14,7 +14,8 @@ from typing import Any
 
 from tools.ports import LeadRecord
 
-LEAD_FIELDS = frozenset(field.name for field in dataclasses.fields(LeadRecord))
+LEAD_FIELD_ORDER = tuple(field.name for field in dataclasses.fields(LeadRecord))
+LEAD_FIELDS = frozenset(LEAD_FIELD_ORDER)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
@@ -36,8 +37,11 @@ def received_us(timestamp: str) -> int:
 
 
 def lead_to_json(record: LeadRecord) -> str:
-    """Encode a lead record as compact JSON."""
-    return json.dumps(dataclasses.asdict(record), separators=(",", ":"))
+    """Encode a lead record as compact JSON (its fields in order; `json` walks the payload
+    itself, so it is not copied first as `dataclasses.asdict` would)."""
+    return json.dumps(
+        {name: getattr(record, name) for name in LEAD_FIELD_ORDER}, separators=(",", ":")
+    )
 
 
 def lead_from_json(encoded: str | bytes) -> LeadRecord:
