@@ -73,7 +73,7 @@ def _label(value: Any) -> str:
 templates.env.filters.update(when=_when, ms=_ms, label=_label)
 
 
-def require_session(request: Request, services: ServicesDep) -> Session:
+async def require_session(request: Request, services: ServicesDep) -> Session:
     """The signed-in admin's session; without one the page redirects to the login."""
     granted = console_auth.access(services.settings, request)
     if granted.session is None:

@@ -39,8 +39,9 @@ _STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*"')
 _BRACKETS = re.compile(rb"[\[\]{}]")
 
 
-def get_services(request: Request) -> Services:
-    """The process's services, opened by the app's lifespan."""
+async def get_services(request: Request) -> Services:
+    """The process's services, opened by the app's lifespan (read on the event loop: a plain
+    `def` dependency would be sent to the thread pool on every request)."""
     services: Services = request.app.state.services
     return services
 
@@ -67,7 +68,7 @@ def is_admin(settings: Settings, authorization: str | None) -> bool:
     return bearer_is_admin(settings, authorization)
 
 
-def require_admin(
+async def require_admin(
     services: ServicesDep, authorization: Annotated[str | None, Header()] = None
 ) -> None:
     """The admin's `Authorization: Bearer <ADMIN_TOKEN>` (401 when missing or wrong). Closed
@@ -144,7 +145,9 @@ def _not_json(constant: str) -> float:
 def parse_json(raw: bytes) -> Any:
     """A JSON text as Python values: 422 naming the problem when it is not strict JSON
     (NaN and Infinity are not) or nests deeper than `MAX_JSON_DEPTH`."""
-    depth = json_depth(raw)
+    # Depth is at most the number of opening brackets: most bodies need no closer look.
+    opening = raw.count(b"{") + raw.count(b"[")
+    depth = json_depth(raw) if opening > MAX_JSON_DEPTH else opening
     if depth > MAX_JSON_DEPTH:
         raise Problem(
             422,
@@ -159,34 +162,26 @@ def parse_json(raw: bytes) -> Any:
         ) from exc
 
 
-async def read_signed_body(
-    body: Annotated[bytes, Depends(read_body)],
-    services: ServicesDep,
-    x_signature: Annotated[str | None, Header()] = None,
-    x_timestamp: Annotated[str | None, Header()] = None,
-) -> bytes:
-    """The raw body, refused with 401 unless signed when `WEBHOOK_SECRET` is set."""
-    secret = services.settings.webhook_secret
+def check_signed(
+    settings: Settings, body: bytes, signature: str | None, timestamp: str | None
+) -> None:
+    """Refuse the body with 401 unless signed, when `WEBHOOK_SECRET` is set."""
+    secret = settings.webhook_secret
     if secret:
-        wrong = signature_problem(secret.get_secret_value(), body, x_signature, x_timestamp)
+        wrong = signature_problem(secret.get_secret_value(), body, signature, timestamp)
         if wrong:
             raise Problem(401, f"bad signature: {wrong}")
-    return body
 
 
-async def read_system_body(
-    body: Annotated[bytes, Depends(read_signed_body)], services: ServicesDep
-) -> bytes:
-    """A body from another system (outcomes, replies): it must be signed with
-    `WEBHOOK_SECRET`, so the route is closed (503) without one unless `ADMIN_OPEN=true`."""
-    settings = services.settings
+def check_system(settings: Settings) -> None:
+    """A body from another system (outcomes, replies) must be signed with `WEBHOOK_SECRET`,
+    so the route is closed (503) without one unless `ADMIN_OPEN=true`."""
     if settings.webhook_secret is None and not settings.admin_open:
         raise Problem(
             503,
             "this webhook is closed: set WEBHOOK_SECRET and sign requests with it "
             "(or ADMIN_OPEN=true on a machine only you can reach)",
         )
-    return body
 
 
 def calcom_signature_problem(secret: str, body: bytes, signature: str | None) -> str | None:
@@ -256,15 +251,35 @@ def json_body(
     """A dependency reading the body as `model` (`what` names it in the 422's detail).
 
     `signed` bodies (webhooks) must carry the `WEBHOOK_SECRET` signature when one is set;
-    `system` bodies must carry it, and are refused while it is unset (`read_system_body`).
+    `system` bodies must carry it, and are refused while it is unset (`check_system`).
+    The checks run in one dependency, in the order the module's docstring gives: each level
+    of dependencies costs every request its own resolution.
     """
-    reader = read_system_body if system else read_signed_body if signed else read_body
 
-    async def parse(request: Request, body: Annotated[bytes, Depends(reader)]) -> Parsed[M]:
+    def parsed(request: Request, settings: Settings, body: bytes) -> Parsed[M]:
+        if system:
+            check_system(settings)
         data = json_object(request, body)
         return Parsed(validated(model, data, what), data)
 
-    return parse
+    if not signed:
+
+        async def parse(request: Request, services: ServicesDep) -> Parsed[M]:
+            return parsed(request, services.settings, await read_body(request, services))
+
+        return parse
+
+    async def parse_signed(
+        request: Request,
+        services: ServicesDep,
+        x_signature: Annotated[str | None, Header()] = None,
+        x_timestamp: Annotated[str | None, Header()] = None,
+    ) -> Parsed[M]:
+        body = await read_body(request, services)
+        check_signed(services.settings, body, x_signature, x_timestamp)
+        return parsed(request, services.settings, body)
+
+    return parse_signed
 
 
 def request_body_doc(model: type[BaseModel]) -> dict[str, Any]:
@@ -302,7 +317,7 @@ SlackClickDep = Annotated[Interaction, Depends(slack_click)]
 _EVENTS = TypeAdapter(list[HubSpotEvent])
 
 
-def hubspot_secret(services: ServicesDep) -> str:
+async def hubspot_secret(services: ServicesDep) -> str:
     """The HubSpot app's client secret; 503 when unset (the endpoint is closed by default)."""
     secret = services.settings.hubspot_client_secret
     if secret is None:

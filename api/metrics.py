@@ -23,7 +23,7 @@ router = APIRouter(tags=["metrics"])
 UNMATCHED = "(unmatched)"
 
 
-def metrics_access() -> None:
+async def metrics_access() -> None:
     """Who may scrape `/metrics`: anyone who reaches it, for now."""
 
 

@@ -22,9 +22,10 @@ from typing import Any
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from service.errors import (
     Conflict,
@@ -202,6 +203,13 @@ def _document(app: FastAPI, build: Callable[[], dict[str, Any]]) -> Callable[[],
     return openapi
 
 
+async def hung_up(request: Request, exc: Exception) -> Response:
+    """A client that hung up before its body arrived: one line, no traceback, and nobody to
+    answer (the server drops what is sent to a closed connection)."""
+    log.info("client hung up", method=request.method, path=request.url.path)
+    return Response(status_code=400)
+
+
 def install(app: FastAPI) -> None:
     """Answer every refusal as problem details and describe them in the OpenAPI schema."""
     for kind in (
@@ -212,4 +220,5 @@ def install(app: FastAPI) -> None:
         *UNREACHABLE_ERRORS,
     ):
         app.add_exception_handler(kind, answer)
+    app.add_exception_handler(ClientDisconnect, hung_up)
     app.openapi = _document(app, app.openapi)  # type: ignore[method-assign]

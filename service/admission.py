@@ -7,6 +7,8 @@ here.
 
 A lead stored but not queued (the queue was out of reach) carries a `not_queued` error until a
 repeat of the delivery — the sender retrying after its 503 — queues it, or the sweeper does.
+When the store and the queue share a Redis server, `claim_queued` stores and queues a new lead
+in one step instead, so it cannot be left stored but not queued.
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ import structlog
 from domain.intake import LeadIn, idempotency_key, lead_id_for
 from service.errors import Rejected, Unavailable
 from service.faults import passes
-from tools.ports import LeadRecord, LeadRecords
+from tools.ports import Claim, LeadRecord, LeadRecords
+
+ClaimQueued = Callable[[LeadRecord], Awaitable[Claim]]
 
 log = structlog.get_logger("lead_router.intake")
 
@@ -46,10 +50,13 @@ async def take_lead(
     lead: LeadIn,
     data: dict[str, Any],
     idempotency_header: str | None,
+    claim_queued: ClaimQueued | None = None,
 ) -> Submission:
     """Claim the lead's key in `store` and queue it with `enqueue`; a repeat returns the lead
     already there. Raises `Rejected` for a sender-chosen key reused with another payload and
-    `Unavailable` when the lead is stored but cannot be queued (the sweeper queues it later)."""
+    `Unavailable` when the lead is stored but cannot be queued (the sweeper queues it later).
+
+    `claim_queued`, when given, claims the key and queues a new lead in one step."""
     started = time.perf_counter()
     key, chosen = idempotency_key(idempotency_header, data, lead)
     lead_id = lead_id_for(key)
@@ -66,7 +73,7 @@ async def take_lead(
         email=lead.email.lower(),
         company=lead.company or "",
     )
-    claim = await store.claim(record)
+    claim = await (claim_queued or store.claim)(record)
     if not claim.created:
         existing = claim.record
         if chosen and existing.payload_hash != payload_hash:
@@ -86,7 +93,8 @@ async def take_lead(
             ms=round((time.perf_counter() - started) * 1000, 2),
         )
         return Submission(lead_id=lead_id, status=existing.status, duplicate=True)
-    await _enqueue(store, enqueue, lead_id)
+    if claim_queued is None:
+        await _enqueue(store, enqueue, lead_id)
     log.info(
         "webhook",
         lead_id=lead_id,

@@ -19,4 +19,11 @@ async def submit_lead(
     Raises `Rejected` when a sender-chosen key comes back with another payload, and
     `Unavailable` when the lead is stored but cannot be queued (the sweeper queues it later).
     """
-    return await take_lead(services.store, services.enqueue, lead, data, idempotency_header)
+    return await take_lead(
+        services.store,
+        services.enqueue,
+        lead,
+        data,
+        idempotency_header,
+        claim_queued=services.claim_queued,
+    )

@@ -7,11 +7,13 @@ messages pending for another to claim once they have been left for `LEASE_TTL_MS
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from redis.asyncio import Redis
-from taskiq import AsyncBroker, AsyncTaskiqDecoratedTask, InMemoryBroker
+from taskiq import AckableMessage, AsyncBroker, AsyncTaskiqDecoratedTask, InMemoryBroker
+from taskiq.receiver import Receiver
 
 from service.faults import Outages
 from service.settings import Settings
@@ -25,6 +27,25 @@ def consumer_group(settings: Settings) -> str:
     return f"{settings.queue_name}-workers"
 
 
+class SlottedReceiver(Receiver):
+    """The in-process broker's receiver, running at most `max_running` tasks at once.
+
+    `InMemoryBroker` runs each task as soon as it is sent (its `max_async_tasks` bounds only a
+    listening worker), so a burst of leads would all run at once and crowd the API out of the
+    event loop it shares with them. With this receiver a task waits for a free slot first, in
+    the order sent; a waiting task costs nothing but its place.
+    """
+
+    def __init__(self, broker: InMemoryBroker, max_running: int) -> None:
+        super().__init__(broker, executor=broker.executor, max_async_tasks=max_running)
+        self.slots = asyncio.Semaphore(max_running)
+
+    async def callback(self, message: bytes | AckableMessage, raise_err: bool = False) -> None:
+        """Run the task once a slot is free."""
+        async with self.slots:
+            await super().callback(message, raise_err)
+
+
 def make_broker(settings: Settings, outages: Outages | None = None) -> AsyncBroker:
     """The broker for this process's settings; `outages` hears when Redis is out of reach."""
     if settings.queue_url:
@@ -35,7 +56,9 @@ def make_broker(settings: Settings, outages: Outages | None = None) -> AsyncBrok
             claim_after_ms=settings.lease_ttl_ms,
             outages=outages,
         )
-    return InMemoryBroker(max_async_tasks=settings.worker_concurrency)
+    local = InMemoryBroker(max_async_tasks=settings.worker_concurrency)
+    local.receiver = SlottedReceiver(local, settings.worker_concurrency)
+    return local
 
 
 async def queue_depth(broker: AsyncBroker, settings: Settings) -> int:

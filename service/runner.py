@@ -253,7 +253,12 @@ class LeadRunner:
                 for rec in page:
                     if status == "queued" and rec.updated_at > cutoff:
                         continue
-                    if await self.leases.lease_holder(f"lead:{rec.lead_id}") is None:
+                    if await self.leases.lease_holder(f"lead:{rec.lead_id}") is not None:
+                        continue
+                    # A lead finished between the listing and the lease check is not stranded:
+                    # its record is updated before its lease is released.
+                    now = await self.records.get_lead(rec.lead_id)
+                    if now is not None and now.status == status:
                         out.append(rec.lead_id)
                 if len(page) < 200:
                     break

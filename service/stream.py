@@ -17,6 +17,8 @@ the broker's stream, group and acknowledgement, and changes how messages are tak
 - **Dead consumers removed.** A consumer with nothing pending that has not read for
   `claim_after_ms` is deleted from the group (`XGROUP DELCONSUMER`); a live worker reads at
   least once a second and is recreated by its next read anyway.
+- **One client.** Messages are added and acknowledged through one client on the broker's
+  pool, not a client built per message (building one reads redis-py's package metadata).
 - **Outages waited out.** While Redis cannot be reached the worker backs off and says so once
   (`Outages`); an acknowledgement that fails leaves the message pending, to be claimed again.
 """
@@ -32,7 +34,8 @@ from typing import Any
 from redis.asyncio import Redis, ResponseError
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
-from taskiq import AckableMessage
+from taskiq import AckableMessage, BrokerMessage
+from taskiq.message import TaskiqMessage
 from taskiq_redis import RedisStreamBroker
 
 from service.faults import REDIS_ERRORS, Outages, backoff, pause
@@ -101,12 +104,35 @@ class LeadStream(RedisStreamBroker):
         self.claim_after_ms = claim_after_ms
         self.outages = outages or Outages()
         self.running: set[str] = set()  # ids of the messages this worker has taken, not done
+        self.client = Redis(connection_pool=self.connection_pool)
+
+    def entry(self, task_name: str, *args: Any) -> bytes:
+        """The `data` of the stream entry `kick` adds for `task_name(*args)`, for a caller
+        that adds it itself (in the same step as storing the lead)."""
+        message = TaskiqMessage(
+            task_id=self.id_generator(),
+            task_name=task_name,
+            labels={},
+            labels_types={},
+            args=list(args),
+            kwargs={},
+        )
+        return self.formatter.dumps(message).message
+
+    async def kick(self, message: BrokerMessage) -> None:
+        """Add the message to the stream."""
+        queue_name = message.labels.get("queue_name") or self.queue_name
+        await self.client.xadd(
+            queue_name,
+            {b"data": message.message},
+            maxlen=self.maxlen,
+            approximate=self.approximate,
+        )
 
     def _ack_generator(self, id: str, queue_name: str) -> Callable[[], Awaitable[None]]:
         async def ack() -> None:
             try:
-                async with Redis(connection_pool=self.connection_pool) as conn:
-                    await conn.xack(queue_name, self.consumer_group_name, id)
+                await self.client.xack(queue_name, self.consumer_group_name, id)
                 self.outages.up(CONCERN)
             except REDIS_ERRORS as exc:  # left pending; claimed again once idle
                 self.outages.down(CONCERN, exc)

@@ -35,7 +35,7 @@ from graph.builder import build_graph
 from graph.context import Context, RunSettings, utcnow
 from graph.similar_accounts import remember
 from service import account_sync, bookings, compaction
-from service.admission import LeadSubmitter
+from service.admission import ClaimQueued, LeadSubmitter
 from service.backends import (
     open_chat,
     open_embedder,
@@ -47,6 +47,7 @@ from service.decide import DecisionError, apply_decision
 from service.faults import Outages, passes
 from service.hubspot_intake import defer_event, take_event
 from service.queue import (
+    TASK_NAME,
     make_broker,
     register,
     register_booking,
@@ -57,6 +58,7 @@ from service.queue import (
 from service.replies import apply_reply, defer
 from service.runner import LeadRunner, thread_config
 from service.settings import Settings, refuse_unsupported
+from service.stream import LeadStream
 from tools.calendar_builtin import BuiltinCalendar
 from tools.calendar_calcom import CalcomCalendar
 from tools.checkpoint_serde import CompressedSerializer
@@ -68,14 +70,17 @@ from tools.ports import (
     CRM,
     Calendar,
     ChatModel,
+    Claim,
     ContactReader,
     Embedder,
     EnrichmentProvider,
+    LeadRecord,
     Notifier,
     Store,
     VectorMemory,
 )
 from tools.slack import SlackNotifier, StoreReceipts
+from tools.store_redis import RedisStore
 
 if TYPE_CHECKING:
     from tools.crm_hubspot import HubSpotCRM
@@ -123,6 +128,8 @@ class Services:
     store: Store
     contacts: ContactReader | None = None  # the CRM, when it reads contacts by id (HubSpot)
     outages: Outages = field(default_factory=Outages)
+    # Claim a lead and queue it in one step, when the store and the stream share a server.
+    claim_queued: ClaimQueued | None = None
     decision_task: AsyncTaskiqDecoratedTask[..., Any] = field(init=False)
     reply_task: AsyncTaskiqDecoratedTask[[str, dict[str, Any]], Any] = field(init=False)
     booking_task: AsyncTaskiqDecoratedTask[[str, dict[str, Any]], Any] = field(init=False)
@@ -349,6 +356,23 @@ class Services:
             "accounts": len(ctx.directory),
         }
         return out
+
+
+def _claim_queued(settings: Settings, store: Store, broker: AsyncBroker) -> ClaimQueued | None:
+    """A lead's claim and its queueing in one round trip, when the store and the stream are
+    the same Redis server (`REDIS_URL` = `QUEUE_URL`), else None (claim, then queue)."""
+    if not (
+        isinstance(store, RedisStore)
+        and isinstance(broker, LeadStream)
+        and settings.redis_url == settings.queue_url
+    ):
+        return None
+
+    async def claim_queued(record: LeadRecord) -> Claim:
+        entry = broker.entry(TASK_NAME, record.lead_id)
+        return await store.claim_and_queue(record, broker.queue_name, entry)
+
+    return claim_queued
 
 
 def _class_name(adapter: object) -> str | None:
@@ -674,6 +698,7 @@ async def open_services(
             store=opened.store,
             contacts=crm if isinstance(crm := context.crm, ContactReader) else None,
             outages=outages,
+            claim_queued=_claim_queued(settings, opened.store, broker),
         )
         if opened.refresh_accounts is not None:
             refresher = asyncio.create_task(opened.refresh_accounts())

@@ -16,7 +16,8 @@ from typing import Any
 
 from tools.ports import LeadRecord
 
-LEAD_FIELDS = frozenset(field.name for field in dataclasses.fields(LeadRecord))
+LEAD_FIELD_ORDER = tuple(field.name for field in dataclasses.fields(LeadRecord))
+LEAD_FIELDS = frozenset(LEAD_FIELD_ORDER)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
@@ -42,9 +43,12 @@ COMPRESSED = "z:"  # then base64 of zlib: still text, as Redis (decoded replies)
 
 
 def lead_to_json(record: LeadRecord) -> str:
-    """Encode a lead record as compact JSON; a long one (a compacted lead's record carries its
-    steps) as `z:` and the base64 of the JSON zlib-compressed."""
-    encoded = json.dumps(dataclasses.asdict(record), separators=(",", ":"))
+    """Encode a lead record as compact JSON (its fields in order; `json` walks the payload
+    itself, so it is not copied first as `dataclasses.asdict` would); a long one (a compacted
+    lead's record carries its steps) as `z:` and the base64 of the JSON zlib-compressed."""
+    encoded = json.dumps(
+        {name: getattr(record, name) for name in LEAD_FIELD_ORDER}, separators=(",", ":")
+    )
     if len(encoded) < COMPRESS_FROM:
         return encoded
     return COMPRESSED + base64.b64encode(zlib.compress(encoded.encode(), 6)).decode()

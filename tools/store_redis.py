@@ -59,15 +59,15 @@ local function index(index_prefix, tags, lead_id, score)
 end
 """
 
-# KEYS: lead, all-index, tags, expiry. ARGV: lead_id, json, score, ttl_s, index prefix,
-# status, owner, action. Returns {1, json} when created, {0, existing json} otherwise.
-_CLAIM_LUA = (
-    _LUA_INDEX_HELPERS
-    + """
+# The claim: the record already there, or a new one stored and indexed.
+_CLAIM_FOUND = """
 local current = redis.call('GET', KEYS[1])
 if current then
   return {0, current}
 end
+"""
+
+_CLAIM_NEW = """
 local stale = redis.call('HGET', KEYS[3], ARGV[1])
 if stale then
   unindex(ARGV[5], stale, ARGV[1])
@@ -81,6 +81,17 @@ local now = tonumber(redis.call('TIME')[1])
 redis.call('ZADD', KEYS[4], now + tonumber(ARGV[4]), ARGV[1])
 return {1, ARGV[2]}
 """
+# KEYS: lead, all-index, tags, expiry. ARGV: lead_id, json, score, ttl_s, index prefix,
+# status, owner, action. Returns {1, json} when created, {0, existing json} otherwise.
+_CLAIM_LUA = _LUA_INDEX_HELPERS + _CLAIM_FOUND + _CLAIM_NEW
+
+# As the claim, and a new lead's entry added to a stream first, in the same step.
+# KEYS: as the claim, then the stream. ARGV: as the claim, then the entry's `data`.
+_CLAIM_QUEUE_LUA = (
+    _LUA_INDEX_HELPERS
+    + _CLAIM_FOUND
+    + "redis.call('XADD', KEYS[5], '*', 'data', ARGV[9])\n"
+    + _CLAIM_NEW
 )
 
 # KEYS: lead, all-index, tags. ARGV: lead_id, expected json, new json, score, index prefix,
@@ -217,6 +228,7 @@ class RedisStore:
         )
         self._redis: aioredis.Redis = aioredis.Redis(connection_pool=pool)
         self._claim_script = self._redis.register_script(_CLAIM_LUA)
+        self._claim_queue_script = self._redis.register_script(_CLAIM_QUEUE_LUA)
         self._update_script = self._redis.register_script(_UPDATE_LUA)
         self._purge_script = self._redis.register_script(_PURGE_LUA)
         self._pick_script = self._redis.register_script(_PICK_LUA)
@@ -258,22 +270,30 @@ class RedisStore:
 
     async def claim(self, record: LeadRecord) -> Claim:
         """Store the record as queued unless its lead_id exists; return the stored record."""
+        keys, args = self._claim_arguments(record)
+        created, stored = await self._claim_script(keys=keys, args=args)
+        return Claim(bool(created), lead_from_json(stored))
+
+    async def claim_and_queue(self, record: LeadRecord, stream: str, entry: bytes) -> Claim:
+        """`claim`, and for a new lead add `{data: entry}` to the stream `stream` (on this
+        store's server) in the same step: one round trip, and a lead stored is a lead queued."""
+        keys, args = self._claim_arguments(record)
+        created, stored = await self._claim_queue_script(keys=[*keys, stream], args=[*args, entry])
+        return Claim(bool(created), lead_from_json(stored))
+
+    def _claim_arguments(self, record: LeadRecord) -> tuple[list[str], list[str | int | bytes]]:
         fresh = dataclasses.replace(record, status="queued", updated_at=record.received_at)
         all_key, tags_key, expiry_key = self._lead_keys()
-        created, stored = await self._claim_script(
-            keys=[self._lead_key(fresh.lead_id), all_key, tags_key, expiry_key],
-            args=[
-                fresh.lead_id,
-                lead_to_json(fresh),
-                received_us(fresh.received_at),
-                self._record_ttl_s,
-                self._index_prefix,
-                fresh.status,
-                fresh.owner,
-                fresh.action,
-            ],
-        )
-        return Claim(bool(created), lead_from_json(stored))
+        return [self._lead_key(fresh.lead_id), all_key, tags_key, expiry_key], [
+            fresh.lead_id,
+            lead_to_json(fresh),
+            received_us(fresh.received_at),
+            self._record_ttl_s,
+            self._index_prefix,
+            fresh.status,
+            fresh.owner,
+            fresh.action,
+        ]
 
     async def get_lead(self, lead_id: str) -> LeadRecord | None:
         """Return the live record of this lead, or None."""

@@ -106,6 +106,27 @@ async def test_claim_creates_once(store: Store) -> None:
     assert await store.get_lead("lead-0001") == first.record
 
 
+@pytest.mark.redis
+async def test_claim_and_queue_queues_a_new_lead_once(redis_url: str, redis_prefix: str) -> None:
+    """Twenty concurrent claims-and-queues of one lead store it once and add one stream entry;
+    the repeats return the stored record and add nothing."""
+    store = await RedisStore(redis_url, prefix=redis_prefix, record_ttl_s=RECORD_TTL_S).open()
+    stream = f"{redis_prefix}stream"
+    try:
+        claims = await asyncio.gather(
+            *(store.claim_and_queue(lead(8), stream, f"entry-{i}".encode()) for i in range(20))
+        )
+        entries = await store._redis.xrange(stream)
+    finally:
+        await store._redis.delete(stream)
+        await store.close()
+
+    created = [claim for claim in claims if claim.created]
+    assert len(created) == 1
+    assert all(claim.record == created[0].record for claim in claims)
+    assert [fields for _, fields in entries] == [{"data": f"entry-{claims.index(created[0])}"}]
+
+
 async def test_concurrent_claims_create_exactly_one(store: Store) -> None:
     """Twenty concurrent claims of one lead create it exactly once."""
     claims = await asyncio.gather(
