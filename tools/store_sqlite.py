@@ -2,8 +2,8 @@
 
 Several OS processes may share the file: every read-modify-write runs in `BEGIN IMMEDIATE`,
 which takes SQLite's write lock up front, and `busy_timeout` makes a waiting writer retry for
-up to 10 s. Within a process, one connection is guarded by a lock and used from worker
-threads via `asyncio.to_thread`.
+up to 10 s (in a worker thread, see `SqliteFile`). Within a process, one connection is
+guarded by a lock and its short statements run on the event loop.
 
 Open it with `store = await SqliteStore(path, record_ttl_s=...).open()`; `open()` creates the
 file's tables and returns the store.
