@@ -419,6 +419,18 @@ class SqliteStore(SqliteFile):
 
         return await self._run(get_sync)
 
+    async def get_receipts(self, lead_id: str) -> dict[str, dict[str, Any]]:
+        """Return every stored receipt of this lead, by effect."""
+
+        def get_sync(conn: sqlite3.Connection) -> dict[str, dict[str, Any]]:
+            rows = conn.execute(
+                "SELECT effect, receipt FROM receipts WHERE lead_id = ? AND expires_at > ?",
+                (lead_id, time.time()),
+            ).fetchall()
+            return {str(effect): decode_receipt(receipt) for effect, receipt in rows}
+
+        return await self._run(get_sync)
+
     async def put_receipt(
         self, lead_id: str, effect: str, receipt: dict[str, Any]
     ) -> dict[str, Any]:
@@ -427,20 +439,20 @@ class SqliteStore(SqliteFile):
 
         def put_sync(conn: sqlite3.Connection) -> dict[str, Any]:
             now = time.time()
-            with immediate(conn):
-                row = conn.execute(
-                    "SELECT receipt FROM receipts"
-                    " WHERE lead_id = ? AND effect = ? AND expires_at > ?",
-                    (lead_id, effect, now),
-                ).fetchone()
-                if row is not None:
-                    return decode_receipt(row[0])
-                conn.execute(
-                    "INSERT OR REPLACE INTO receipts (lead_id, effect, receipt, expires_at)"
-                    " VALUES (?, ?, ?, ?)",
-                    (lead_id, effect, encoded, now + self._record_ttl_s),
-                )
+            # One statement: inserted, or in place of an expired receipt, or left as stored.
+            stored = conn.execute(
+                "INSERT INTO receipts (lead_id, effect, receipt, expires_at) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (lead_id, effect) DO UPDATE SET receipt = excluded.receipt,"
+                " expires_at = excluded.expires_at WHERE receipts.expires_at <= ?",
+                (lead_id, effect, encoded, now + self._record_ttl_s, now),
+            ).rowcount
+            if stored:
                 return decode_receipt(encoded)
+            row = conn.execute(
+                "SELECT receipt FROM receipts WHERE lead_id = ? AND effect = ?",
+                (lead_id, effect),
+            ).fetchone()
+            return decode_receipt(row[0])
 
         return await self._run(put_sync)
 
