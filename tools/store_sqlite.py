@@ -1,9 +1,10 @@
 """Store backed by one SQLite file (stdlib `sqlite3`, WAL): the embedded default.
 
-Several OS processes may share the file: every read-modify-write runs in `BEGIN IMMEDIATE`,
-which takes SQLite's write lock up front, and `busy_timeout` makes a waiting writer retry for
-up to 10 s (in a worker thread, see `SqliteFile`). Within a process, one connection is
-guarded by a lock and its short statements run on the event loop.
+Several OS processes may share the file: every read-modify-write is one statement (an upsert
+whose `WHERE` decides) or runs in `BEGIN IMMEDIATE`, which takes SQLite's write lock up front,
+and `busy_timeout` makes a waiting writer retry for up to 10 s (in a worker thread, see
+`SqliteFile`). Within a process, one connection is guarded by a lock and its short statements
+run on the event loop.
 
 Open it with `store = await SqliteStore(path, record_ttl_s=...).open()`; `open()` creates the
 file's tables and returns the store.
@@ -249,17 +250,15 @@ class SqliteStore(SqliteFile):
 
         def acquire_sync(conn: sqlite3.Connection) -> bool:
             now = _now_ms()
-            with immediate(conn):
-                row = conn.execute(
-                    "SELECT token, expires_ms FROM leases WHERE name = ?", (name,)
-                ).fetchone()
-                if row is not None and row[1] > now and row[0] != token:
-                    return False
-                conn.execute(
-                    "INSERT OR REPLACE INTO leases (name, token, expires_ms) VALUES (?, ?, ?)",
-                    (name, token, now + ttl_ms),
-                )
-                return True
+            # One statement: taken when free or expired, extended when this token holds it.
+            cursor = conn.execute(
+                "INSERT INTO leases (name, token, expires_ms) VALUES (?, ?, ?)"
+                " ON CONFLICT (name) DO UPDATE SET token = excluded.token,"
+                " expires_ms = excluded.expires_ms"
+                " WHERE leases.expires_ms <= ? OR leases.token = excluded.token",
+                (name, token, now + ttl_ms, now),
+            )
+            return cursor.rowcount == 1
 
         return await self._run(acquire_sync)
 
@@ -269,13 +268,11 @@ class SqliteStore(SqliteFile):
 
         def renew_sync(conn: sqlite3.Connection) -> bool:
             now = _now_ms()
-            with immediate(conn):
-                cursor = conn.execute(
-                    "UPDATE leases SET expires_ms = ?"
-                    " WHERE name = ? AND token = ? AND expires_ms > ?",
-                    (now + ttl_ms, name, token, now),
-                )
-                return cursor.rowcount == 1
+            cursor = conn.execute(
+                "UPDATE leases SET expires_ms = ? WHERE name = ? AND token = ? AND expires_ms > ?",
+                (now + ttl_ms, name, token, now),
+            )
+            return cursor.rowcount == 1
 
         return await self._run(renew_sync)
 
@@ -284,14 +281,11 @@ class SqliteStore(SqliteFile):
 
         def release_sync(conn: sqlite3.Connection) -> bool:
             now = _now_ms()
-            with immediate(conn):
-                row = conn.execute(
-                    "SELECT expires_ms FROM leases WHERE name = ? AND token = ?", (name, token)
-                ).fetchone()
-                if row is None:
-                    return False
-                conn.execute("DELETE FROM leases WHERE name = ? AND token = ?", (name, token))
-                return bool(row[0] > now)
+            row = conn.execute(
+                "DELETE FROM leases WHERE name = ? AND token = ? RETURNING expires_ms",
+                (name, token),
+            ).fetchone()
+            return row is not None and bool(row[0] > now)
 
         return await self._run(release_sync)
 
@@ -377,11 +371,10 @@ class SqliteStore(SqliteFile):
         validate_ttl(ttl_s)
 
         def set_sync(conn: sqlite3.Connection) -> None:
-            with immediate(conn):
-                conn.execute(
-                    "INSERT OR REPLACE INTO cache (key, value, expires_at) VALUES (?, ?, ?)",
-                    (key, value, time.time() + ttl_s),
-                )
+            conn.execute(
+                "INSERT OR REPLACE INTO cache (key, value, expires_at) VALUES (?, ?, ?)",
+                (key, value, time.time() + ttl_s),
+            )
 
         await self._run(set_sync)
 
@@ -391,17 +384,17 @@ class SqliteStore(SqliteFile):
 
         def set_if_absent_sync(conn: sqlite3.Connection) -> str:
             now = time.time()
-            with immediate(conn):
-                row = conn.execute(
-                    "SELECT value FROM cache WHERE key = ? AND expires_at > ?", (key, now)
-                ).fetchone()
-                if row is not None:
-                    return str(row[0])
-                conn.execute(
-                    "INSERT OR REPLACE INTO cache (key, value, expires_at) VALUES (?, ?, ?)",
-                    (key, value, now + ttl_s),
-                )
+            # One statement: inserted, or in place of an expired value, or left as stored.
+            stored = conn.execute(
+                "INSERT INTO cache (key, value, expires_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value,"
+                " expires_at = excluded.expires_at WHERE cache.expires_at <= ?",
+                (key, value, now + ttl_s, now),
+            ).rowcount
+            if stored:
                 return value
+            row = conn.execute("SELECT value FROM cache WHERE key = ?", (key,)).fetchone()
+            return str(row[0])
 
         return await self._run(set_if_absent_sync)
 
@@ -487,12 +480,11 @@ class SqliteStore(SqliteFile):
         encoded = json.dumps(payload, sort_keys=True)
 
         def add_sync(conn: sqlite3.Connection) -> None:
-            with immediate(conn):
-                conn.execute(
-                    "INSERT INTO timers (key, due_at, payload) VALUES (?, ?, ?)"
-                    " ON CONFLICT (key) DO NOTHING",
-                    (key, due_at, encoded),
-                )
+            conn.execute(
+                "INSERT INTO timers (key, due_at, payload) VALUES (?, ?, ?)"
+                " ON CONFLICT (key) DO NOTHING",
+                (key, due_at, encoded),
+            )
 
         await self._run(add_sync)
 
