@@ -4,8 +4,8 @@ The embedded default of the `CRM` port (DESIGN §4), seeded from ACCOUNTS_CSV an
 routing.yaml. Several processes (API and workers) may share the file: WAL journal, a 10 s busy
 timeout, and `BEGIN IMMEDIATE` around every read-modify-write. Each write is idempotent by its
 natural key (contact email, company domain, note key), like HubSpot's upsert by email, so a
-retried node never writes twice. Blocking calls run in a thread on one connection per
-instance, guarded by a lock.
+retried node never writes twice. One connection per instance, guarded by a lock
+(`SqliteFile`).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ The embedded default of the `Notifier` port (DESIGN §4), and where every messag
 SHADOW_MODE. Each message is stored once per key (`INSERT … ON CONFLICT DO NOTHING`), so a
 retried notify node gets the first receipt back instead of a second message; the admin API
 lists what was sent. Several processes may share the file: WAL journal, 10 s busy timeout,
-blocking calls in a thread on one lock-guarded connection per instance.
+one lock-guarded connection per instance (`SqliteFile`).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from domain.rep_message import RepMessage, summary
 from tools.slack import block_kit
-from tools.sqlite_file import SqliteFile
+from tools.sqlite_file import SqliteFile, immediate
 
 _IDS = uuid.UUID("0f6a2c1d-93b4-4c55-8e0e-7d1b5a9c4e21")
 
@@ -105,16 +105,17 @@ class Outbox(SqliteFile):
         )
 
         def insert(conn: sqlite3.Connection) -> dict[str, Any]:
-            created = (
-                conn.execute(
-                    "INSERT INTO messages (id, key, channel, recipient, text, blocks, lead_id,"
-                    " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-                    " ON CONFLICT (key) DO NOTHING",
-                    values,
-                ).rowcount
-                == 1
-            )
-            row = conn.execute("SELECT * FROM messages WHERE key = ?", (key,)).fetchone()
+            with immediate(conn):
+                created = (
+                    conn.execute(
+                        "INSERT INTO messages (id, key, channel, recipient, text, blocks, lead_id,"
+                        " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                        " ON CONFLICT (key) DO NOTHING",
+                        values,
+                    ).rowcount
+                    == 1
+                )
+                row = conn.execute("SELECT * FROM messages WHERE key = ?", (key,)).fetchone()
             return _receipt(row, created)
 
         return await self._run(insert)
@@ -125,13 +126,14 @@ class Outbox(SqliteFile):
         text, blocks = summary(message), block_kit(message)
 
         def change(conn: sqlite3.Connection) -> dict[str, Any]:
-            changed = conn.execute(
-                "UPDATE messages SET text = ?, blocks = ? WHERE id = ?",
-                (text, _blocks_to(blocks), message_id),
-            ).rowcount
-            if changed != 1:
-                raise LookupError(f"no outbox message {message_id!r} to update")
-            row = conn.execute("SELECT * FROM messages WHERE id = ?", (message_id,)).fetchone()
+            with immediate(conn):
+                changed = conn.execute(
+                    "UPDATE messages SET text = ?, blocks = ? WHERE id = ?",
+                    (text, _blocks_to(blocks), message_id),
+                ).rowcount
+                if changed != 1:
+                    raise LookupError(f"no outbox message {message_id!r} to update")
+                row = conn.execute("SELECT * FROM messages WHERE id = ?", (message_id,)).fetchone()
             return {**_receipt(row, False), "updated": True}
 
         return await self._run(change)

@@ -7,7 +7,10 @@ the same moment may get "database is locked" straight away from the switch to WA
 switch and the schema creation are retried after a short random back-off.
 
 `SqliteFile` is the base of the embedded adapters: one connection per instance, guarded by a
-lock and used from worker threads via `asyncio.to_thread`.
+lock. Its statements are short (WAL, small transactions, no fsync per commit), so they run on
+the event loop itself, without waiting for a lock: a call that finds the file's write lock held
+by another connection is run again in a worker thread, which waits for it up to the busy
+timeout.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ T = TypeVar("T")
 RowFactory = Callable[[sqlite3.Cursor, tuple[Any, ...]], object]
 
 BUSY_TIMEOUT_MS = 10_000
+INLINE_BUSY_TIMEOUT_MS = 0  # on the event loop a locked file is handed to a thread at once
 LOCKED_ATTEMPTS = 10
 
 
@@ -101,11 +105,11 @@ def connect(
 
 
 class SqliteFile:
-    """One connection to a SQLite file, guarded by a lock and used from worker threads.
+    """One connection to a SQLite file, guarded by a lock.
 
     `open()` connects and creates `schema` (the file's parent folder too when `create_parent`);
-    `_run(fn)` runs `fn(conn)` under the lock in a worker thread; after `close()`, `open()` may
-    be called again.
+    `_run(fn)` runs `fn(conn)` under the lock on the event loop, or in a worker thread when the
+    file is locked by another connection; after `close()`, `open()` may be called again.
     """
 
     def __init__(
@@ -134,7 +138,9 @@ class SqliteFile:
                 return
             if self._create_parent:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn = connect(self.path, self._schema, row_factory=self._row_factory)
+            conn = connect(self.path, self._schema, row_factory=self._row_factory)
+            conn.execute(f"PRAGMA busy_timeout = {INLINE_BUSY_TIMEOUT_MS}")
+            self._conn = conn
 
     async def close(self) -> None:
         """Close the connection; `open()` may be called again afterwards."""
@@ -157,13 +163,40 @@ class SqliteFile:
         await self._run(lambda conn: conn.execute("SELECT 1").fetchone())
 
     async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run `fn(conn)` in a worker thread while holding this instance's lock."""
-        return await asyncio.to_thread(self._call, fn)
+        """Run `fn(conn)` while holding this instance's lock: on the event loop, or in a worker
+        thread that waits for them when a thread holds this instance's lock or another
+        connection holds the file's lock.
 
-    def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        `fn` may run twice, so it must leave nothing behind when it raises "database is
+        locked": a single statement, or its statements in one transaction (`immediate`).
+        """
+        if self._lock.acquire(blocking=False):
+            try:
+                return fn(self._open_conn())
+            except sqlite3.OperationalError as exc:
+                if not _is_locked(exc):
+                    raise
+            finally:
+                self._lock.release()
+        return await asyncio.to_thread(self._call_waiting, fn)
+
+    async def _run_in_thread(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `fn(conn)` in a worker thread while holding this instance's lock: for a call
+        that computes more than it reads, so that it does not hold up the event loop."""
+        return await asyncio.to_thread(self._call_waiting, fn)
+
+    def _call_waiting(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         with self._lock:
-            if self._conn is None:
-                raise RuntimeError(
-                    f"{type(self).__name__} at {self.path} is not open; call open() first"
-                )
-            return fn(self._conn)
+            conn = self._open_conn()
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            try:
+                return fn(conn)
+            finally:
+                conn.execute(f"PRAGMA busy_timeout = {INLINE_BUSY_TIMEOUT_MS}")
+
+    def _open_conn(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise RuntimeError(
+                f"{type(self).__name__} at {self.path} is not open; call open() first"
+            )
+        return self._conn

@@ -467,6 +467,11 @@ class RedisStore:
         encoded = await self._redis.hget(self._receipts_key(lead_id), effect)
         return None if encoded is None else decode_receipt(encoded)
 
+    async def get_receipts(self, lead_id: str) -> dict[str, dict[str, Any]]:
+        """Return every stored receipt of this lead, by effect."""
+        stored = await self._redis.hgetall(self._receipts_key(lead_id))
+        return {str(effect): decode_receipt(value) for effect, value in stored.items()}
+
     async def put_receipt(
         self, lead_id: str, effect: str, receipt: dict[str, Any]
     ) -> dict[str, Any]:

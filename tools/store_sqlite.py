@@ -1,9 +1,10 @@
 """Store backed by one SQLite file (stdlib `sqlite3`, WAL): the embedded default.
 
-Several OS processes may share the file: every read-modify-write runs in `BEGIN IMMEDIATE`,
-which takes SQLite's write lock up front, and `busy_timeout` makes a waiting writer retry for
-up to 10 s. Within a process, one connection is guarded by a lock and used from worker
-threads via `asyncio.to_thread`.
+Several OS processes may share the file: every read-modify-write is one statement (an upsert
+whose `WHERE` decides) or runs in `BEGIN IMMEDIATE`, which takes SQLite's write lock up front,
+and `busy_timeout` makes a waiting writer retry for up to 10 s (in a worker thread, see
+`SqliteFile`). Within a process, one connection is guarded by a lock and its short statements
+run on the event loop.
 
 Open it with `store = await SqliteStore(path, record_ttl_s=...).open()`; `open()` creates the
 file's tables and returns the store.
@@ -249,17 +250,15 @@ class SqliteStore(SqliteFile):
 
         def acquire_sync(conn: sqlite3.Connection) -> bool:
             now = _now_ms()
-            with immediate(conn):
-                row = conn.execute(
-                    "SELECT token, expires_ms FROM leases WHERE name = ?", (name,)
-                ).fetchone()
-                if row is not None and row[1] > now and row[0] != token:
-                    return False
-                conn.execute(
-                    "INSERT OR REPLACE INTO leases (name, token, expires_ms) VALUES (?, ?, ?)",
-                    (name, token, now + ttl_ms),
-                )
-                return True
+            # One statement: taken when free or expired, extended when this token holds it.
+            cursor = conn.execute(
+                "INSERT INTO leases (name, token, expires_ms) VALUES (?, ?, ?)"
+                " ON CONFLICT (name) DO UPDATE SET token = excluded.token,"
+                " expires_ms = excluded.expires_ms"
+                " WHERE leases.expires_ms <= ? OR leases.token = excluded.token",
+                (name, token, now + ttl_ms, now),
+            )
+            return cursor.rowcount == 1
 
         return await self._run(acquire_sync)
 
@@ -269,13 +268,11 @@ class SqliteStore(SqliteFile):
 
         def renew_sync(conn: sqlite3.Connection) -> bool:
             now = _now_ms()
-            with immediate(conn):
-                cursor = conn.execute(
-                    "UPDATE leases SET expires_ms = ?"
-                    " WHERE name = ? AND token = ? AND expires_ms > ?",
-                    (now + ttl_ms, name, token, now),
-                )
-                return cursor.rowcount == 1
+            cursor = conn.execute(
+                "UPDATE leases SET expires_ms = ? WHERE name = ? AND token = ? AND expires_ms > ?",
+                (now + ttl_ms, name, token, now),
+            )
+            return cursor.rowcount == 1
 
         return await self._run(renew_sync)
 
@@ -284,14 +281,11 @@ class SqliteStore(SqliteFile):
 
         def release_sync(conn: sqlite3.Connection) -> bool:
             now = _now_ms()
-            with immediate(conn):
-                row = conn.execute(
-                    "SELECT expires_ms FROM leases WHERE name = ? AND token = ?", (name, token)
-                ).fetchone()
-                if row is None:
-                    return False
-                conn.execute("DELETE FROM leases WHERE name = ? AND token = ?", (name, token))
-                return bool(row[0] > now)
+            row = conn.execute(
+                "DELETE FROM leases WHERE name = ? AND token = ? RETURNING expires_ms",
+                (name, token),
+            ).fetchone()
+            return row is not None and bool(row[0] > now)
 
         return await self._run(release_sync)
 
@@ -377,11 +371,10 @@ class SqliteStore(SqliteFile):
         validate_ttl(ttl_s)
 
         def set_sync(conn: sqlite3.Connection) -> None:
-            with immediate(conn):
-                conn.execute(
-                    "INSERT OR REPLACE INTO cache (key, value, expires_at) VALUES (?, ?, ?)",
-                    (key, value, time.time() + ttl_s),
-                )
+            conn.execute(
+                "INSERT OR REPLACE INTO cache (key, value, expires_at) VALUES (?, ?, ?)",
+                (key, value, time.time() + ttl_s),
+            )
 
         await self._run(set_sync)
 
@@ -391,17 +384,17 @@ class SqliteStore(SqliteFile):
 
         def set_if_absent_sync(conn: sqlite3.Connection) -> str:
             now = time.time()
-            with immediate(conn):
-                row = conn.execute(
-                    "SELECT value FROM cache WHERE key = ? AND expires_at > ?", (key, now)
-                ).fetchone()
-                if row is not None:
-                    return str(row[0])
-                conn.execute(
-                    "INSERT OR REPLACE INTO cache (key, value, expires_at) VALUES (?, ?, ?)",
-                    (key, value, now + ttl_s),
-                )
+            # One statement: inserted, or in place of an expired value, or left as stored.
+            stored = conn.execute(
+                "INSERT INTO cache (key, value, expires_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value,"
+                " expires_at = excluded.expires_at WHERE cache.expires_at <= ?",
+                (key, value, now + ttl_s, now),
+            ).rowcount
+            if stored:
                 return value
+            row = conn.execute("SELECT value FROM cache WHERE key = ?", (key,)).fetchone()
+            return str(row[0])
 
         return await self._run(set_if_absent_sync)
 
@@ -419,6 +412,18 @@ class SqliteStore(SqliteFile):
 
         return await self._run(get_sync)
 
+    async def get_receipts(self, lead_id: str) -> dict[str, dict[str, Any]]:
+        """Return every stored receipt of this lead, by effect."""
+
+        def get_sync(conn: sqlite3.Connection) -> dict[str, dict[str, Any]]:
+            rows = conn.execute(
+                "SELECT effect, receipt FROM receipts WHERE lead_id = ? AND expires_at > ?",
+                (lead_id, time.time()),
+            ).fetchall()
+            return {str(effect): decode_receipt(receipt) for effect, receipt in rows}
+
+        return await self._run(get_sync)
+
     async def put_receipt(
         self, lead_id: str, effect: str, receipt: dict[str, Any]
     ) -> dict[str, Any]:
@@ -427,20 +432,20 @@ class SqliteStore(SqliteFile):
 
         def put_sync(conn: sqlite3.Connection) -> dict[str, Any]:
             now = time.time()
-            with immediate(conn):
-                row = conn.execute(
-                    "SELECT receipt FROM receipts"
-                    " WHERE lead_id = ? AND effect = ? AND expires_at > ?",
-                    (lead_id, effect, now),
-                ).fetchone()
-                if row is not None:
-                    return decode_receipt(row[0])
-                conn.execute(
-                    "INSERT OR REPLACE INTO receipts (lead_id, effect, receipt, expires_at)"
-                    " VALUES (?, ?, ?, ?)",
-                    (lead_id, effect, encoded, now + self._record_ttl_s),
-                )
+            # One statement: inserted, or in place of an expired receipt, or left as stored.
+            stored = conn.execute(
+                "INSERT INTO receipts (lead_id, effect, receipt, expires_at) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (lead_id, effect) DO UPDATE SET receipt = excluded.receipt,"
+                " expires_at = excluded.expires_at WHERE receipts.expires_at <= ?",
+                (lead_id, effect, encoded, now + self._record_ttl_s, now),
+            ).rowcount
+            if stored:
                 return decode_receipt(encoded)
+            row = conn.execute(
+                "SELECT receipt FROM receipts WHERE lead_id = ? AND effect = ?",
+                (lead_id, effect),
+            ).fetchone()
+            return decode_receipt(row[0])
 
         return await self._run(put_sync)
 
@@ -475,12 +480,11 @@ class SqliteStore(SqliteFile):
         encoded = json.dumps(payload, sort_keys=True)
 
         def add_sync(conn: sqlite3.Connection) -> None:
-            with immediate(conn):
-                conn.execute(
-                    "INSERT INTO timers (key, due_at, payload) VALUES (?, ?, ?)"
-                    " ON CONFLICT (key) DO NOTHING",
-                    (key, due_at, encoded),
-                )
+            conn.execute(
+                "INSERT INTO timers (key, due_at, payload) VALUES (?, ?, ?)"
+                " ON CONFLICT (key) DO NOTHING",
+                (key, due_at, encoded),
+            )
 
         await self._run(add_sync)
 

@@ -56,12 +56,12 @@ def sanitize_metadata(metadata: dict[str, Any] | None) -> dict[str, Any]:
 def check_vector(vector: Sequence[float], dim: int | None, what: str = "vector") -> list[float]:
     """Return `vector` as a list of floats; raise ValueError unless finite and `dim` long."""
     try:
-        values = [float(x) for x in vector]
+        values = list(map(float, vector))
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{what} must be a sequence of numbers") from exc
     if dim is not None and len(values) != dim:
         raise ValueError(f"{what} has {len(values)} dimensions, the memory holds {dim}")
-    if not values or not all(math.isfinite(x) for x in values):
+    if not values or not all(map(math.isfinite, values)):
         raise ValueError(f"{what} must be non-empty and finite")
     return values
 

@@ -10,8 +10,9 @@ is seen by the next query without reloading the whole file. The file's dimension
 on first use and checked on every open and write.
 
 Several processes may share the file (WAL journal, 10 s busy timeout, writes in
-`BEGIN IMMEDIATE`); blocking calls run in a worker thread on one lock-guarded connection per
-instance (`tools.sqlite_file.SqliteFile`). Open it with
+`BEGIN IMMEDIATE`) through one lock-guarded connection per instance
+(`tools.sqlite_file.SqliteFile`); a query, which may patch and score the whole matrix, runs in a
+worker thread. Open it with
 `memory = await LocalVectorMemory(path, dim).open()`.
 """
 
@@ -169,7 +170,7 @@ class LocalVectorMemory(SqliteFile):
         """
         check_top_k(top_k)
         query = np.asarray(check_vector(vector, self.dim, "query vector"), dtype=np.float32)
-        return await self._run(lambda conn: self._query(conn, query, top_k))
+        return await self._run_in_thread(lambda conn: self._query(conn, query, top_k))
 
     def _query(
         self, conn: sqlite3.Connection, query: np.ndarray, top_k: int

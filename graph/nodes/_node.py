@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -56,14 +56,20 @@ async def once(
     lead_id: str,
     effect: str,
     write: Callable[[], Awaitable[dict[str, Any]]],
+    stored: Mapping[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Run an external write at most once per (lead, effect) and return its stored receipt.
 
     A node that is retried or resumed runs from its top; the receipt short-circuits a write
     that already happened. `write` must itself be keyed (upsert, unique key) so a crash between
-    the write and storing the receipt still leaves one record.
+    the write and storing the receipt still leaves one record. A node with several effects
+    reads the lead's receipts once at its top (`receipts.get_receipts`) and passes them as
+    `stored`; the lead's lease keeps anyone else from storing one meanwhile.
     """
-    existing = await receipts.get_receipt(lead_id, effect)
+    if stored is None:
+        existing = await receipts.get_receipt(lead_id, effect)
+    else:
+        existing = stored.get(effect)
     if existing is not None:
         return {**existing, "replayed": True}
     receipt = await write()

@@ -36,6 +36,7 @@ async def _tell_new_owner(ctx: Context, state: LeadState, hop: int) -> Deliverie
     lead_id = state["lead_id"]
     routing = state["routing"]
     deliveries: dict[str, Any] = dict(state.get("deliveries") or {})
+    stored = await ctx.receipts.get_receipts(lead_id)
     contact = await contact_id(ctx, state)
     owner_email = routing.get("owner_email")
     if contact and owner_email:
@@ -44,6 +45,7 @@ async def _tell_new_owner(ctx: Context, state: LeadState, hop: int) -> Deliverie
             lead_id,
             f"crm.owner.hop{hop}",
             lambda: ctx.crm.assign_owner(contact, owner_email),
+            stored,
         )
     message = lead_message(state, ctx.routing, base_url=ctx.settings.public_url)
     if state.get("opted_out"):
@@ -54,6 +56,7 @@ async def _tell_new_owner(ctx: Context, state: LeadState, hop: int) -> Deliverie
             lead_id,
             f"rep.message.hop{hop}",
             lambda: ctx.notifier.send(f"{lead_id}:rep:hop{hop}", message),
+            stored,
         )
         await schedule_sla(ctx, state)
     return deliveries
@@ -74,6 +77,7 @@ async def notify(state: LeadState, runtime: Runtime[Context]) -> NotifyUpdate:
     company = enrichment["company"]
     score = state.get("score", {})
     receipts: dict[str, Any] = {}
+    stored = await ctx.receipts.get_receipts(lead_id)
 
     if company.get("domain") and not lead.get("free_mail"):
         props = {k: company.get(k) for k in ("name", "industry", "employees", "country", "city")}
@@ -82,6 +86,7 @@ async def notify(state: LeadState, runtime: Runtime[Context]) -> NotifyUpdate:
             lead_id,
             "crm.company",
             lambda: ctx.crm.upsert_company(company["domain"], props),
+            stored,
         )
     email = lead.get("email")
     if email:
@@ -104,6 +109,7 @@ async def notify(state: LeadState, runtime: Runtime[Context]) -> NotifyUpdate:
             lead_id,
             "crm.contact",
             lambda: ctx.crm.upsert_contact(email, props),
+            stored,
         )
         receipts["crm.contact"] = contact
         owner_email = routing.get("owner_email")
@@ -113,12 +119,14 @@ async def notify(state: LeadState, runtime: Runtime[Context]) -> NotifyUpdate:
                 lead_id,
                 "crm.owner",
                 lambda: ctx.crm.assign_owner(contact["id"], owner_email),
+                stored,
             )
         receipts["crm.note"] = await once(
             ctx.receipts,
             lead_id,
             "crm.note",
             lambda: ctx.crm.add_note(contact["id"], f"{lead_id}:note", crm_note(state)),
+            stored,
         )
     key = account_key(enrichment)
     if key and ctx.vectors is not None and ctx.embedder is not None:
@@ -128,6 +136,7 @@ async def notify(state: LeadState, runtime: Runtime[Context]) -> NotifyUpdate:
             lead_id,
             "memory.account",
             lambda: remember(vectors, embedder, key, company, lead_id=lead_id),
+            stored,
         )
     message = lead_message(state, ctx.routing, base_url=ctx.settings.public_url)
     if message:
@@ -136,6 +145,7 @@ async def notify(state: LeadState, runtime: Runtime[Context]) -> NotifyUpdate:
             lead_id,
             "rep.message",
             lambda: ctx.notifier.send(f"{lead_id}:rep", message),
+            stored,
         )
         await schedule_sla(ctx, state)
     else:
@@ -147,6 +157,7 @@ async def notify(state: LeadState, runtime: Runtime[Context]) -> NotifyUpdate:
             lead_id,
             "owner.notice",
             lambda: ctx.notifier.send(f"{lead_id}:owner", told),
+            stored,
         )
     now = ctx.clock()
     received = state.get("received_at")

@@ -71,6 +71,9 @@ class MemoryKeyValue:
         receipt = self.receipts.get((lead_id, effect))
         return dict(receipt) if receipt is not None else None
 
+    async def get_receipts(self, lead_id: str) -> dict[str, dict[str, Any]]:
+        return {effect: dict(r) for (lead, effect), r in self.receipts.items() if lead == lead_id}
+
     async def put_receipt(
         self, lead_id: str, effect: str, receipt: dict[str, Any]
     ) -> dict[str, Any]:

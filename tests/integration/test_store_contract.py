@@ -475,6 +475,19 @@ async def test_receipt_first_write_wins(store: Store) -> None:
     assert other == {"id": 7}
 
 
+async def test_receipts_of_a_lead_read_at_once(store: Store) -> None:
+    """get_receipts returns every receipt of one lead by effect, and no other lead's."""
+    assert await store.get_receipts("lead-1") == {}
+    await store.put_receipt("lead-1", "crm.contact", {"id": "c1"})
+    await store.put_receipt("lead-1", "rep.message", {"id": "m1"})
+    await store.put_receipt("lead-2", "crm.contact", {"id": "c2"})
+
+    assert await store.get_receipts("lead-1") == {
+        "crm.contact": {"id": "c1"},
+        "rep.message": {"id": "m1"},
+    }
+
+
 async def test_concurrent_receipts_store_one(store: Store) -> None:
     """Concurrent writers of one effect all get back the same single receipt."""
     stored = await asyncio.gather(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import threading
 import time
@@ -10,6 +11,7 @@ from contextlib import closing
 from pathlib import Path
 
 from tools.sqlite_file import connect
+from tools.store_sqlite import SqliteStore
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS items (id TEXT PRIMARY KEY, body TEXT NOT NULL);
@@ -51,3 +53,21 @@ def test_connections_opening_a_new_file_at_once_all_succeed(tmp_path: Path) -> N
     assert modes == ["wal"] * CONNECTIONS
     with closing(sqlite3.connect(path)) as check:
         assert check.execute("SELECT COUNT(*) FROM items").fetchone() == (CONNECTIONS,)
+
+
+async def test_a_write_meeting_a_locked_file_waits_off_the_event_loop(tmp_path: Path) -> None:
+    """A write that finds another connection holding the file's write lock waits for it in a
+    thread: the event loop runs on meanwhile, and the write lands once the lock is released."""
+    path = tmp_path / "store.sqlite3"
+    store = await SqliteStore(path, record_ttl_s=60).open()
+    try:
+        with closing(sqlite3.connect(path, isolation_level=None)) as other:
+            other.execute("BEGIN IMMEDIATE")
+            write = asyncio.create_task(store.cache_set("key", "value", 60))
+            await asyncio.sleep(0.05)  # the loop is free while the write waits
+            assert not write.done()
+            other.execute("COMMIT")
+            await write
+        assert await store.cache_get("key") == "value"
+    finally:
+        await store.close()
