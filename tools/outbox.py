@@ -55,7 +55,7 @@ def _blocks_to(blocks: list[dict[str, Any]]) -> bytes:
     return zlib.compress(json.dumps(blocks, default=str).encode(), 6)
 
 
-def _blocks_from(stored: str | bytes) -> list[dict[str, Any]]:
+def read_blocks(stored: str | bytes) -> list[dict[str, Any]]:
     """Block Kit from its stored form: compressed, or the plain JSON of rows written before."""
     data = zlib.decompress(stored) if isinstance(stored, bytes) else stored
     blocks: list[dict[str, Any]] = json.loads(data)
@@ -69,7 +69,7 @@ def _message(row: sqlite3.Row) -> dict[str, Any]:
         "channel": row["channel"],
         "recipient": row["recipient"],
         "text": row["text"],
-        "blocks": _blocks_from(row["blocks"]),
+        "blocks": read_blocks(row["blocks"]),
         "lead_id": row["lead_id"],
         "at": row["created_at"],
     }

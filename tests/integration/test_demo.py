@@ -18,6 +18,7 @@ import pytest
 
 from cli import main
 from tests.helpers import ENV_SETTINGS, ROOT
+from tools.outbox import read_blocks
 
 SAMPLES = ROOT / "infra" / "sample_leads.jsonl"
 # A developer's .env and shell as the README invites them: none of it may reach the demo.
@@ -75,7 +76,8 @@ class DemoRun:
         with sqlite3.connect(self.data / "outbox.sqlite3") as conn:
             conn.row_factory = sqlite3.Row
             rows = conn.execute("SELECT * FROM messages ORDER BY created_at").fetchall()
-        return [{**dict(row), "blocks": json.loads(row["blocks"])} for row in rows]
+        # Read as the outbox reads its own rows (Block Kit is stored compressed).
+        return [{**dict(row), "blocks": read_blocks(row["blocks"])} for row in rows]
 
 
 @pytest.fixture(scope="module")
