@@ -30,20 +30,20 @@ Evidence and its confidence, strongest first:
   country names, single letters and words no account uses weigh little), so `Acme Robotics`
   and `Acme Foods` share only `acme` and stay apart while a dropped generic word or an added
   city costs little. An account whose brand (its leading word, form and location words
-  skipped: `philips` in `Koninklijke Philips Electronics`) is not matched keeps 0.85 of its
+  skipped: `vandel` in `Koninklijke Vandel Electronics`) is not matched keeps 0.85 of its
   score. When every typed word is in one account's name and that account's brand is a word
-  no other account's name uses, the account's words left out count half (`Pharmacia` →
-  `Pharmacia & Upjohn Groningen`); a typed word the account lacks (`Shell Canada`, often
+  no other account's name uses, the account's words left out count half (`Orrick` →
+  `Orrick & Tamsin Groningen`); a typed word the account lacks (`Orrick Canada`, often
   another legal entity) or a brand shared by two accounts gets no such discount.
   A word spelt differently but sounding the same (`sound_key`: `ph`/`f`, `c`/`k`/`s`, `y`/`i`,
-  `z`/`s`, `dzh`/`g`, doubled letters; `Filips`, `Elektroniks`, `Teknolodzhi`) counts as a
+  `z`/`s`, `dzh`/`g`, doubled letters; `Fenwick`, `Elektroniks`, `Teknolodzhi`) counts as a
   one-letter typo of its length, first letter included; words under six letters never do
   (`Kopia` is not `Copia`). An abbreviation keeping a word's first three letters and dropping
   others (`Pharmls` → `Pharmaceuticals`, `Interunivir` → `Interuniversitair`) counts like a
-  truncation. Two typed words the directory knows as one, in either order (`La Roche` →
-  `LaRoche`, `Microelectronics ST` → `STMicroelectronics`), are joined, and an unknown
-  run-on word is split into the fewest known words, legal forms dropped (`UnileverNV`,
-  `HunterDouglasIndsB` with its `B.V.` cut by a fixed-width field), which then count only
+  truncation. Two typed words the directory knows as one, in either order (`La Velle` →
+  `LaVelle`, `Microsystems QV` → `QVMicrosystems`), are joined, and an unknown
+  run-on word is split into the fewest known words, legal forms dropped (`BrackwellNV`,
+  `TarnDouglasIndsB` with its `B.V.` cut by a fixed-width field), which then count only
   together. The whole name written without spaces one edit away from an account's also counts.
 - `name_initialism`: the typed name is the initials of an account's name of three or more
   words (`IBM` ↔ `International Business Machines`), or the other way round. Initials are weak
@@ -293,9 +293,9 @@ def _strip_legal(tokens: list[str]) -> list[str]:
 def name_tokens(name: Any) -> tuple[str, ...]:
     """Normalized tokens of a company name; empty for a blank name.
 
-    `The Acme Robotics, Inc.` → (`acme`, `robotics`); `Procter & Gamble` and `Procter and
-    Gamble` → (`procter`, `gamble`); `AKZO NOBEL N.V.` → (`akzo`, `nobel`); `ASML Holland` →
-    (`asml`, `~nl`).
+    `The Acme Robotics, Inc.` → (`acme`, `robotics`); `Orrick & Tamsin` and `Orrick and
+    Tamsin` → (`orrick`, `tamsin`); `QUELLAN NOBRE N.V.` → (`quellan`, `nobre`); `QVTX Holland` →
+    (`qvtx`, `~nl`).
     """
     if name is None or name == "":
         return ()
@@ -360,7 +360,7 @@ _SOUNDS: Final = (
 @functools.lru_cache(maxsize=65536)
 def sound_key(token: str) -> str:
     """A word as it sounds, roughly, across the spellings of European company names and their
-    transliterations: `philips`/`filips`, `alcatel`/`alkatel`, `technology`/`teknolodzhi`,
+    transliterations: `phenwick`/`fenwick`, `calderon`/`kalderon`, `technology`/`teknolodzhi`,
     `electronics`/`ehlektroniks` and `phillips` all fold to one key per word."""
     for pattern, replacement in _SOUNDS:
         token = pattern.sub(replacement, token)
@@ -844,9 +844,9 @@ class AccountIndex:
         """The typed tokens as groups of parts, and the typed name's total weight.
 
         Two tokens whose concatenation, in either order, the directory knows are joined
-        (`la roche` → `laroche`; `microelectronics st` → `stmicroelectronics`, as word-sorted
-        sources write it); an unknown run-on token is split into two known ones (`shellinternat` →
-        `shell`, `international`), whose parts then only count together, for one account.
+        (`la velle` → `lavelle`; `microsystems qv` → `qvmicrosystems`, as word-sorted
+        sources write it); an unknown run-on token is split into two known ones (`orrickinternat` →
+        `orrick`, `international`), whose parts then only count together, for one account.
         """
         joined: list[str] = []
         index = 0
@@ -887,8 +887,8 @@ class AccountIndex:
         return _Part(matches, truncations, weight, rarity)
 
     def _split(self, token: str) -> tuple[str, ...]:
-        """An unknown run-on token as the fewest known words (`hunterdouglasinds` →
-        `hunter`, `douglas`, `industries`), or itself when it is no such run.
+        """An unknown run-on token as the fewest known words (`tarndouglasinds` →
+        `tarn`, `douglas`, `industries`), or itself when it is no such run.
 
         Words are directory words of three or more letters (abbreviations expanded) and legal
         forms, which are dropped; after two or more words the last piece may also be the start
@@ -967,7 +967,7 @@ class AccountIndex:
 
     def _sound_alikes(self, token: str) -> dict[str, float]:
         """Directory words spelt differently but sounding the same as an unknown typed word
-        (`filips` → `philips`), scored like a one-letter typo of the same length, the first
+        (`fenwick` → `phenwick`), scored like a one-letter typo of the same length, the first
         letter included (`ph` and `f` sound alike). Words under
         six letters are left out: `kopia` and `copia` are more often two companies than one
         misspelt."""
@@ -1303,7 +1303,7 @@ class AccountIndex:
 
 def _brand(tokens: tuple[str, ...]) -> str | None:
     """The leading word of a name of several words that can be a brand: not a form or
-    location word (`koninklijke philips electronics` → `philips`); None for one word."""
+    location word (`koninklijke vandel electronics` → `vandel`); None for one word."""
     if len(tokens) < 2:
         return None
     return next(

@@ -346,11 +346,11 @@ SPELLING_DIRECTORY = [
     account("1", "Koninklijke Vandermolen Electronics N.V."),
     account("2", "Hunter Dalgety Industries B.V."),
     account("3", "Univela N.V."),
-    account("4", "Millennium Pharmaceuticals Inc."),
-    account("5", "Millennium Foods"),
+    account("4", "Quorvane Pharmaceuticals Inc."),
+    account("5", "Quorvane Foods"),
     account("6", "Copia"),
     account("7", "Synder"),
-    account("8", "Loop Health"),
+    account("8", "Loop Torvick"),
     account("9", "Alcatra N.V."),
 ]
 
@@ -378,8 +378,8 @@ def test_a_sound_alike_word_counts_no_more_than_a_typo(spelling_index: AccountIn
 
 def test_an_abbreviation_dropping_letters_matches(spelling_index: AccountIndex) -> None:
     """`PHARMLS` keeps the first letters of `Pharmaceuticals` and drops some: it tells the two
-    Millennium accounts apart."""
-    found = spelling_index.match(company_name="MILLENNIUM PHARMLS")
+    Quorvane accounts apart."""
+    found = spelling_index.match(company_name="QUORVANE PHARMLS")
     assert found is not None and found.account_id == "4"
 
 
