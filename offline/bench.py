@@ -95,6 +95,7 @@ class Plan:
     duplicates: int = 50
     pipeline_leads: int = 200
     queue_leads: int = 150
+    warmup_leads: int = 32  # through each pipeline and its null graph before round 1
     backtest_leads: int = 2000
     accounts: tuple[int, ...] = (1_000, 10_000, 100_000)
     restart: bool = True
@@ -109,6 +110,7 @@ QUICK = Plan(
     duplicates=10,
     pipeline_leads=20,
     queue_leads=20,
+    warmup_leads=4,
     backtest_leads=100,
     accounts=(1_000,),
     restart=False,
@@ -899,6 +901,11 @@ def pipeline_sqlite(bench: Bench) -> None:
     empty = bench.scratch / "pipeline-empty"
     asyncio.run(_open_and_close({"DATA_DIR": empty}))
     empty_bytes = dir_bytes(empty)
+    # Warm-up, not timed: the first leads of a process pay for lazy imports and caches.
+    bench.say(f"pipeline warm-up: {plan.warmup_leads} leads, SQLite, service then null graph")
+    warm = [distinct(lead, f"pw-{i}") for i, lead in enumerate(leads[: plan.warmup_leads])]
+    asyncio.run(pipeline_in_process({"DATA_DIR": bench.scratch / "pipeline-warm"}, warm))
+    asyncio.run(null_in_process({"DATA_DIR": bench.scratch / "null-warm"}, warm))
     for r in range(plan.rounds):
         bench.say(f"pipeline round {r + 1}/{plan.rounds}: SQLite, service then null graph")
         batch = [distinct(lead, f"p{r}-{i}") for i, lead in enumerate(leads)]
@@ -923,8 +930,9 @@ def pipeline_sqlite(bench: Bench) -> None:
             baseline=f"null {len(NULL_PIPELINE)}-node graph",
             baseline_value=samples.median("sqlite.null"),
             better="higher",
-            conditions=f"{plan.pipeline_leads} leads queued at once, in process; null graph on "
-            f"the same SQLite checkpointer, durability sync, {concurrency} at a time",
+            conditions=f"{plan.pipeline_leads} leads queued at once, in process, after "
+            f"{plan.warmup_leads} untimed; null graph on the same SQLite checkpointer, "
+            f"durability sync, {concurrency} at a time",
             target=Target("ratio", ">=", 0.75),
             detail={"leads": dict(samples.notes["sqlite"])},
         )
@@ -989,6 +997,13 @@ def pipeline_queue(bench: Bench) -> None:
                 argv = [sys.executable, str(ROOT / "cli.py"), "worker"]
                 workers.append(Child("worker", argv, env_for(values), log, _says(log)))
         with started(workers):
+            # Warm-up, not timed: each worker's and crew process's first leads.
+            bench.say(f"pipeline warm-up: {plan.warmup_leads} leads a process, PostgreSQL")
+            pg_only = {**bench.postgres_values(), "DATA_DIR": bench.scratch / "null-pg"}
+            for n, values in sets.items():
+                warm = [distinct(lead, f"qw{n}-{i}") for i, lead in enumerate(leads)]
+                asyncio.run(_pipeline_workers(values, warm[: plan.warmup_leads * n]))
+                crew.run(pg_only, [warm[i::n][: plan.warmup_leads] for i in range(n)])
             for r in range(plan.rounds):
                 for n, values in sets.items():
                     bench.say(
@@ -1000,7 +1015,6 @@ def pipeline_queue(bench: Bench) -> None:
                     samples.add(f"postgres.{n}", done["per_s"])
                     samples.notes[f"postgres.{n}"].update(done["statuses"])
                     chunks = [batch[i::n] for i in range(n)]
-                    pg_only = {**bench.postgres_values(), "DATA_DIR": bench.scratch / "null-pg"}
                     samples.add(f"postgres.{n}.null", crew.run(pg_only, chunks))
     finally:
         crew.close()
@@ -1016,7 +1030,8 @@ def pipeline_queue(bench: Bench) -> None:
                 baseline_value=samples.median(f"postgres.{n}.null"),
                 better="higher",
                 conditions=f"{plan.queue_leads} leads queued at once to `cli.py worker` "
-                f"processes, timed to an empty queue; null graph on the same PostgreSQL "
+                f"processes (each past {plan.warmup_leads} untimed), timed to an empty queue; "
+                f"null graph on the same PostgreSQL "
                 f"checkpointer, durability sync, {concurrency} at a time per process",
                 target=Target("ratio", ">=", 0.8),
                 detail={"leads": dict(samples.notes[f"postgres.{n}"])},

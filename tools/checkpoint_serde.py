@@ -18,7 +18,7 @@ SUFFIX = "+zlib"
 class CompressedSerializer(JsonPlusSerializer):
     """`JsonPlusSerializer` whose values of `threshold` bytes or more are zlib-compressed."""
 
-    def __init__(self, *, threshold: int = 512, level: int = 6, **options: Any) -> None:
+    def __init__(self, *, threshold: int = 512, level: int = 1, **options: Any) -> None:
         super().__init__(**options)
         self.threshold = threshold
         self.level = level
