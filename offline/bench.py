@@ -1309,29 +1309,49 @@ def report(summary: dict[str, Any], before: dict[str, Any] | None = None) -> lis
     return lines
 
 
-def markdown(summary: dict[str, Any]) -> list[str]:
+def _now(m: dict[str, Any]) -> str:
+    now = _figure(m["value"], m["unit"])
+    if "p99_ms" in m.get("detail", {}):
+        now += f", p99 {m['detail']['p99_ms']:.0f} ms"
+    return now
+
+
+def markdown(summary: dict[str, Any], before: dict[str, Any] | None = None) -> list[str]:
     """The figures as a Markdown table, with the run's commit, date and machine (the README's
-    performance section)."""
+    performance section); with `before`, that run's figure and ratio in a column beside."""
     cond = summary["conditions"]
     lines = [
         f"Commit `{cond['commit'] or 'unknown'}`, {cond['date'][:10]}: {cond['cores']} cores, "
         f"{cond['platform']}, Python {cond['python']}, {cond['rounds']} rounds, "
         f"{summary['seconds'] / 60:.0f} minutes.",
         "",
-        "| measure | now | baseline (same run) | ratio | target |",
-        "|---|---:|---|---:|---|",
     ]
+    earlier = {m["name"]: m for m in (before or {}).get("measures", [])}
+    if before is not None:
+        then = before.get("conditions", {})
+        lines[0] += f" Before: commit `{then.get('commit') or 'unknown'}`, "
+        lines[0] += f"{str(then.get('date') or 'date unknown')[:10]}."
+        lines += [
+            "| measure | now | baseline (same run) | ratio | target | before (ratio) |",
+            "|---|---:|---|---:|---|---:|",
+        ]
+    else:
+        lines += [
+            "| measure | now | baseline (same run) | ratio | target |",
+            "|---|---:|---|---:|---|",
+        ]
     for m in summary["measures"]:
-        now = _figure(m["value"], m["unit"])
-        if "p99_ms" in m["detail"]:
-            now += f", p99 {m['detail']['p99_ms']:.0f} ms"
         target = ""
         if m["target"]:
             target = f"{m['target']['text']} {'met' if m['target']['met'] else '**not met**'}"
-        lines.append(
-            f"| {m['title']} | {now} | {m['baseline']}: {_figure(m['baseline_value'], m['unit'])}"
-            f" | {m['ratio']:.2f}× | {target} |"
+        row = (
+            f"| {m['title']} | {_now(m)} | {m['baseline']}: "
+            f"{_figure(m['baseline_value'], m['unit'])} | {m['ratio']:.2f}× | {target} |"
         )
+        if before is not None:
+            old = earlier.get(m["name"])
+            row += f" {_now(old)} ({old['ratio']:.2f}×) |" if old else " — |"
+        lines.append(row)
     return lines
 
 
@@ -1390,7 +1410,7 @@ def cli(argv: list[str]) -> int:
         print(f"bench: {exc}", file=sys.stderr)
         return 2
     if shown is not None:
-        for line in markdown(shown) if args.markdown else report(shown, before):
+        for line in markdown(shown, before) if args.markdown else report(shown, before):
             print(line)
         return 0
     plan = QUICK if args.quick else Plan()
@@ -1402,7 +1422,7 @@ def cli(argv: list[str]) -> int:
     summary = run(
         plan, redis_url=args.redis_url, postgres_url=args.postgres_url, only=tuple(args.only)
     )
-    for line in markdown(summary) if args.markdown else report(summary, before):
+    for line in markdown(summary, before) if args.markdown else report(summary, before):
         print(line)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(summary, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")

@@ -99,3 +99,24 @@ def test_an_earlier_summary_is_printed_beside(quick: tuple[str, dict[str, Any]])
     stdout, _ = quick
     row = next(line for line in stdout.splitlines() if line.startswith("backtest, "))
     assert "12.5 leads/s" in row and "0.03×" in row
+
+
+def test_markdown_puts_an_earlier_summary_in_a_column(
+    quick: tuple[str, dict[str, Any]], tmp_path: Path
+) -> None:
+    """`--show FILE --compare EARLIER --markdown` reprints a run as the README's table, the
+    earlier figure and ratio in a last column (a dash where the earlier run lacks the measure)."""
+    _, written = quick
+    shown, earlier = tmp_path / "shown.json", tmp_path / "earlier.json"
+    shown.write_text(json.dumps(written))
+    earlier.write_text(json.dumps(EARLIER))
+    argv = [sys.executable, str(ROOT / "cli.py"), "bench", "--show", str(shown)]
+    argv += ["--compare", str(earlier), "--markdown"]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = [line for line in done.stdout.splitlines() if line.startswith("| ")]
+    assert rows[0].endswith("| before (ratio) |")
+    backtest = next(row for row in rows if row.startswith("| backtest, "))
+    assert backtest.endswith("| 12.5 leads/s (0.03×) |")
+    assert all(row.endswith("| — |") for row in rows[1:] if not row.startswith("| backtest, "))
+    assert len(rows) == len(written["measures"]) + 1
