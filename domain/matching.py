@@ -141,6 +141,9 @@ SINGLE_CHAR_WEIGHT_SHARE: Final = 0.25
 BLOCK_POSTING_CAP: Final = 200
 BLOCK_MAX: Final = 400
 TOP_CANDIDATES: Final = 5
+# The layout of `AccountIndex.saved_columns` and `saved_arrays`: raised when it changes, so
+# that an index kept by an earlier version is built again rather than read.
+INDEX_FORMAT: Final = 1
 # Bounds are compared with this much room, so that rounding never drops a candidate.
 BOUND_SLACK: Final = 1e-9
 
@@ -458,11 +461,15 @@ class _OneEditIndex:
     only adds a word that fails the caller's verification.
     """
 
-    def __init__(self, words: Iterable[str]) -> None:
+    def __init__(self, words: Iterable[str], arrays: tuple[np.ndarray, np.ndarray] | None = None):
+        """Index `words`; `arrays` are the `codes` and `owners` of an index of the same words
+        made before (see `AccountIndex.saved_arrays`)."""
         self._words = list(words)
-        hashes, owners = _variant_codes(self._words)
-        order = np.argsort(hashes, kind="stable")
-        self.codes, self.owners = hashes[order], owners[order]
+        if arrays is None:
+            hashes, owners = _variant_codes(self._words)
+            order = np.argsort(hashes, kind="stable")
+            arrays = hashes[order], owners[order]
+        self.codes, self.owners = arrays
 
     def near(self, keys: Iterable[str]) -> set[str]:
         """The words with a deletion variant among `keys`."""
@@ -616,6 +623,35 @@ class _Numbers:
 Offer = Callable[[int, float, Method], None]
 
 
+class _SavedNames:
+    """The words of each name as `AccountIndex.saved_columns` kept them, handed out in the
+    order a build meets the names: an account's own, then the aliases it kept."""
+
+    def __init__(self, tokens: list[str], aliases: list[str | None]) -> None:
+        self._entries = zip(tokens, aliases, strict=True)
+        self._next = next(self._entries, None)
+
+    def _take(self) -> tuple[str, ...]:
+        assert self._next is not None
+        words = tuple(self._next[0].split())
+        self._next = next(self._entries, None)
+        return words
+
+    def own(self) -> tuple[str, ...]:
+        """The words of the next account's own name."""
+        if self._next is None or self._next[1] is not None:
+            raise ValueError("the saved names do not follow the accounts")
+        return self._take()
+
+    def alias(self, alias: str) -> tuple[str, ...] | None:
+        """The words of this alias of the account, or None when the build left it out."""
+        return self._take() if self._next is not None and self._next[1] == alias else None
+
+    def finish(self) -> None:
+        if self._next is not None:
+            raise ValueError("more names saved than the accounts have")
+
+
 # The index -----------------------------------------------------------------------------------
 
 
@@ -623,7 +659,9 @@ class AccountIndex:
     """Known accounts indexed by domain, name (words run together), initials and words.
 
     `threshold`: the confidence below which `match` abstains. `margin`: how close an unrelated
-    runner-up may come before both lose confidence as ambiguous.
+    runner-up may come before both lose confidence as ambiguous. `saved_columns`,
+    `saved_arrays` and `from_saved` turn a built index into plain lists and arrays and back,
+    so that a process can keep it between starts instead of building it again.
     """
 
     def __init__(
@@ -658,14 +696,17 @@ class AccountIndex:
         # Words of five letters or more by how they sound (`sound_key`), in the order seen.
         self._sounds: dict[str, tuple[str, ...]] = {}
 
-    def _finish(self) -> None:
-        """Everything derived from the names added."""
+    def _finish(self, edits: Mapping[str, np.ndarray] | None = None) -> None:
+        """Everything derived from the names added; `edits`: the one-edit indexes' arrays
+        (`saved_arrays`), else they are computed."""
         # Words and whole names a typo may be one edit away from.
         self._token_edits = _OneEditIndex(
-            token for token in self._postings if TYPO_MIN_LENGTH <= len(token) <= TYPO_MAX_LENGTH
+            (token for token in self._postings if TYPO_MIN_LENGTH <= len(token) <= TYPO_MAX_LENGTH),
+            None if edits is None else (edits["token_codes"], edits["token_owners"]),
         )
         self._compact_edits = _OneEditIndex(
-            compact for compact in self._by_compact if 8 <= len(compact) <= COMPACT_MAX_LENGTH
+            (compact for compact in self._by_compact if 8 <= len(compact) <= COMPACT_MAX_LENGTH),
+            None if edits is None else (edits["compact_codes"], edits["compact_owners"]),
         )
         self._parents = frozenset(
             account.parent_account_id
@@ -727,10 +768,11 @@ class AccountIndex:
         self,
         row: Mapping[str, Any],
         domains_seen: dict[str | None, str | None] | None,
+        saved: _SavedNames | None = None,
     ) -> None:
         """Index one account row: its own name and each alias not spelt like another of its
         names. `domains_seen` memoizes normalized domains (None: the row's are normalized
-        already)."""
+        already); `saved` gives the names' words as an earlier build found them."""
         account_id = str(row["account_id"])
         if account_id in self._by_id:
             return
@@ -750,17 +792,22 @@ class AccountIndex:
             domains,
             row.get("owner_email") or None,
             str(parent) if parent else None,
-            _fresh_name_tokens(row.get("name")),
+            _fresh_name_tokens(row.get("name")) if saved is None else saved.own(),
         )
-        self._add_name(account)
+        self._add_name(account, sounds=saved is None)
         known = {account.tokens}
         for alias in split_aliases(row.get("aliases")):
-            tokens = _fresh_name_tokens(alias)
-            if not tokens or tokens in known:
-                continue
-            known.add(tokens)
+            if saved is not None:
+                tokens = saved.alias(alias)
+                if tokens is None:
+                    continue
+            else:
+                tokens = _fresh_name_tokens(alias)
+                if not tokens or tokens in known:
+                    continue
+                known.add(tokens)
             entry = replace(account, index=len(self._accounts), tokens=tokens, alias=alias)
-            self._add_name(entry)
+            self._add_name(entry, sounds=saved is None)
 
     def _account(
         self,
@@ -790,9 +837,9 @@ class AccountIndex:
             self._by_domain.add(domain, index)
         return account
 
-    def _add_name(self, entry: _Account) -> None:
-        """Index one name of an account (its own or an alias) under the name indexes, and its
-        new words under how they sound."""
+    def _add_name(self, entry: _Account, *, sounds: bool = True) -> None:
+        """Index one name of an account (its own or an alias) under the name indexes; with
+        `sounds`, its new words under how they sound."""
         self._accounts.append(entry)
         if entry.alias is not None:
             self._aliases.setdefault(entry.primary, [entry.primary]).append(entry.index)
@@ -806,10 +853,79 @@ class AccountIndex:
             self._by_initialism.add(initials, entry.index)
         postings = self._postings
         for token in dict.fromkeys(tokens) if len(tokens) > 1 else tokens:
-            if token not in postings and TYPO_MIN_LENGTH <= len(token) <= TYPO_MAX_LENGTH:
+            if (
+                sounds
+                and token not in postings
+                and TYPO_MIN_LENGTH <= len(token) <= TYPO_MAX_LENGTH
+            ):
                 key = sound_key.__wrapped__(token)  # each word once: no use caching
                 self._sounds[key] = (*self._sounds.get(key, ()), token)
             postings.add(token, entry.index)
+
+    # Kept between starts -------------------------------------------------------------------
+
+    def saved_columns(self) -> Iterator[tuple[str, list[Any]]]:
+        """What is slow to compute from the account rows, as JSON-ready columns one at a
+        time, for `from_saved`: the words of each name (each account's own, then its aliases
+        kept, with the alias), and the words by how they sound."""
+        yield "tokens", [" ".join(account.tokens) for account in self._accounts]
+        yield "alias", [account.alias for account in self._accounts]
+        yield "sound_keys", list(self._sounds)
+        yield "sound_words", [" ".join(words) for words in self._sounds.values()]
+
+    def saved_arrays(self) -> dict[str, np.ndarray]:
+        """The one-edit indexes' arrays, for `from_saved`."""
+        return {
+            "token_codes": self._token_edits.codes,
+            "token_owners": self._token_edits.owners,
+            "compact_codes": self._compact_edits.codes,
+            "compact_owners": self._compact_edits.owners,
+        }
+
+    @classmethod
+    def from_saved(
+        cls,
+        accounts: Iterable[Mapping[str, Any]],
+        columns: Mapping[str, list[Any]],
+        arrays: Mapping[str, np.ndarray],
+        *,
+        threshold: float = DEFAULT_THRESHOLD,
+        margin: float = DEFAULT_MARGIN,
+    ) -> AccountIndex:
+        """The index of `accounts` (rows with their domains normalized) that `saved_columns`
+        and `saved_arrays` were taken from, answering every `match` and `candidates` alike,
+        without normalizing a name or domain again.
+
+        Raises ValueError (or KeyError, TypeError) on columns or arrays that are not such an
+        index's, or not of these accounts.
+        """
+        edits = {
+            name: np.asarray(arrays[name], dtype=np.uint32)
+            for name in ("token_codes", "token_owners", "compact_codes", "compact_owners")
+        }
+        index = cls.__new__(cls)
+        index.threshold = threshold
+        index.margin = margin
+        with collector_paused():
+            index._start()
+            saved = _SavedNames(columns["tokens"], columns["alias"])
+            for row in accounts:
+                index._add(row, None, saved)
+            saved.finish()
+            index._sounds = {
+                key: tuple(words.split())
+                for key, words in zip(columns["sound_keys"], columns["sound_words"], strict=True)
+            }
+            index._finish(edits)
+        for edit in (index._token_edits, index._compact_edits):
+            codes, owners = edit.codes, edit.owners
+            if codes.ndim != 1 or codes.shape != owners.shape:
+                raise ValueError("one-edit codes and owners differ in shape")
+            if codes.size and (
+                bool((codes[1:] < codes[:-1]).any()) or int(owners.max()) >= len(edit._words)
+            ):
+                raise ValueError("one-edit codes unsorted, or owners beyond the words")
+        return index
 
     def _weight_for(self, token: str, frequency: int) -> float:
         """Rarity of a token among account names, generic and location words capped low."""
