@@ -356,21 +356,11 @@ def _domain_label(domain: str | None) -> str | None:
     return domain.split(".", 1)[0].replace("-", "") if domain else None
 
 
-# Each rewrite with the letters it needs: it is skipped on a word without any of them.
-_SOUNDS: Final = (
-    (re.compile(r"sch"), "sh", ("sch",)),
-    (re.compile(r"d?zh"), "j", ("zh",)),
-    (re.compile(r"ph"), "f", ("ph",)),
-    (re.compile(r"th"), "t", ("th",)),
-    (re.compile(r"ck|ch|q"), "k", ("c", "q")),
-    (re.compile(r"x"), "ks", ("x",)),
-    (re.compile(r"c(?=[eiy])"), "s", ("c",)),
-    (re.compile(r"c"), "k", ("c",)),
-    (re.compile(r"g(?=[eiy])"), "j", ("g",)),
-    (re.compile(r"y"), "i", ("y",)),
-    (re.compile(r"z"), "s", ("z",)),
-    (re.compile(r"(?<=[aeiou])h(?=[^aeiou])"), "", ("h",)),
-)
+_DZH: Final = re.compile(r"d?zh")
+_CK: Final = re.compile(r"ck|ch|q")
+_SOFT_C: Final = re.compile(r"c(?=[eiy])")
+_SOFT_G: Final = re.compile(r"g(?=[eiy])")
+_SILENT_H: Final = re.compile(r"(?<=[aeiou])h(?=[^aeiou])")
 _DOUBLED: Final = re.compile(r"(.)\1+")
 
 
@@ -378,10 +368,35 @@ _DOUBLED: Final = re.compile(r"(.)\1+")
 def sound_key(token: str) -> str:
     """A word as it sounds, roughly, across the spellings of European company names and their
     transliterations: `phenwick`/`fenwick`, `calderon`/`kalderon`, `technology`/`teknolodzhi`,
-    `electronics`/`ehlektroniks` and `phillips` all fold to one key per word."""
-    for pattern, replacement, needs in _SOUNDS:
-        if any(letters in token for letters in needs):
-            token = pattern.sub(replacement, token)
+    `electronics`/`ehlektroniks` and `phillips` all fold to one key per word.
+
+    The rewrites, in order: `sch` → `sh`, `dzh`/`zh` → `j`, `ph` → `f`, `th` → `t`,
+    `ck`/`ch`/`q` → `k`, `x` → `ks`, `c` → `s` before e, i, y and `k` elsewhere, `g` → `j` before
+    e, i, y, `y` → `i`, `z` → `s`, `h` after a vowel and before a consonant dropped, doubled
+    letters single; each skipped on a word without the letters it needs."""
+    if "h" in token:
+        if "sch" in token:
+            token = token.replace("sch", "sh")
+        if "zh" in token:
+            token = _DZH.sub("j", token)
+        if "ph" in token:
+            token = token.replace("ph", "f")
+        if "th" in token:
+            token = token.replace("th", "t")
+    if "c" in token or "q" in token:
+        token = _CK.sub("k", token)
+    if "x" in token:
+        token = token.replace("x", "ks")
+    if "c" in token:
+        token = _SOFT_C.sub("s", token).replace("c", "k")
+    if "g" in token:
+        token = _SOFT_G.sub("j", token)
+    if "y" in token:
+        token = token.replace("y", "i")
+    if "z" in token:
+        token = token.replace("z", "s")
+    if "h" in token:
+        token = _SILENT_H.sub("", token)
     return _DOUBLED.sub(r"\1", token)
 
 
