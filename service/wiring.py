@@ -63,7 +63,7 @@ from tools.calendar_builtin import BuiltinCalendar
 from tools.calendar_calcom import CalcomCalendar
 from tools.checkpoint_serde import CompressedSerializer
 from tools.crm_builtin import BuiltinCRM
-from tools.directory import AccountsReport, InMemoryDirectory, read_accounts_csv
+from tools.directory import AccountsReport, InMemoryDirectory, read_accounts_csv, rows_digest
 from tools.enrichment_http import HttpEnrichmentProvider
 from tools.outbox import Outbox
 from tools.ports import (
@@ -524,6 +524,9 @@ async def open_context(
         else []
     )
     accounts = known + extra
+    # One digest of the rows for the CRM seed and the index key (each skips what is unchanged).
+    known_digest = rows_digest(known)
+    accounts_digest = rows_digest(accounts) if extra else known_digest
     store = given.store
     if store is None:
         store = await open_store(settings)
@@ -537,7 +540,7 @@ async def open_context(
         await builtin_crm.open()
         stack.push_async_callback(builtin_crm.close)
         await builtin_crm.seed_owners([rep.model_dump() for rep in routing.reps])
-        await builtin_crm.seed_accounts(known)
+        await builtin_crm.seed_accounts(known, known_digest)
     outbox = None
     notifier = given.notifier
     if notifier is None:
@@ -605,7 +608,7 @@ async def open_context(
         chat = opened_chat
     directory = InMemoryDirectory(accounts)
     index_file = settings.data_dir / INDEX_FILE
-    matcher = open_index(accounts, index_file)
+    matcher = open_index(accounts, index_file, digest=accounts_digest)
     refresh = None
     if synced is not None and hubspot_crm is not None:
 

@@ -27,6 +27,7 @@ import numpy as np
 import structlog
 
 from domain.matching import DEFAULT_MARGIN, DEFAULT_THRESHOLD, INDEX_FORMAT, AccountIndex
+from tools.directory import rows_digest
 
 log = structlog.get_logger("lead_router.account_index")
 
@@ -53,12 +54,12 @@ def index_key(
     *,
     threshold: float = DEFAULT_THRESHOLD,
     margin: float = DEFAULT_MARGIN,
+    digest: str | None = None,
 ) -> str:
-    """The key of the index of these account rows, built by this code with these settings."""
-    digest = hashlib.sha256(f"{_code_digest()} {threshold!r} {margin!r}\n".encode())
-    for row in rows:  # row by row: the repr of 100,000 rows at once takes 70 MB
-        digest.update(repr(row).encode())
-    return digest.hexdigest()
+    """The key of the index of these account rows (`digest`: their `rows_digest`, when the
+    caller has it), built by this code with these settings."""
+    text = f"{_code_digest()} {threshold!r} {margin!r} {digest or rows_digest(rows)}"
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def load_index(
@@ -121,11 +122,13 @@ def open_index(
     *,
     threshold: float = DEFAULT_THRESHOLD,
     margin: float = DEFAULT_MARGIN,
+    digest: str | None = None,
 ) -> AccountIndex:
     """The index of `rows` (as `read_accounts_csv` gives them: domains already registrable):
     read from `path` when saved there for the same rows, code and settings, else built and
-    saved there (a failed write is logged, the index still used)."""
-    key = index_key(rows, threshold=threshold, margin=margin)
+    saved there (a failed write is logged, the index still used). `digest`: the rows'
+    `rows_digest`, when the caller has it."""
+    key = index_key(rows, threshold=threshold, margin=margin, digest=digest)
     index = load_index(path, key, rows, threshold=threshold, margin=margin)
     if index is not None:
         return index

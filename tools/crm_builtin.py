@@ -10,7 +10,6 @@ retried node never writes twice. One connection per instance, guarded by a lock
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sqlite3
 import uuid
@@ -18,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tools.directory import rows_digest
 from tools.sqlite_file import SqliteFile, immediate
 
 _IDS = uuid.UUID("5b0c3f8e-4a51-4d4e-9a63-1f0d2c7e6a10")
@@ -322,7 +322,7 @@ class BuiltinCRM(SqliteFile):
 
     # Seeding from configuration
 
-    async def seed_accounts(self, rows: list[dict[str, Any]]) -> int:
+    async def seed_accounts(self, rows: list[dict[str, Any]], digest: str | None = None) -> int:
         """Upsert the ACCOUNTS_CSV accounts (`directory.load_accounts_csv` rows); returns how many.
 
         The company id is the `account_id`; CSV columns overwrite what they name, other
@@ -333,12 +333,9 @@ class BuiltinCRM(SqliteFile):
 
         Seeding the rows seeded last again would change nothing, so it is skipped (a restart
         on an unchanged accounts file) while the companies table is as that seed left it: as
-        many companies, none written since.
+        many companies, none written since. `digest`: `rows_digest(rows)`, when the caller has it.
         """
-        hashed = hashlib.sha256()
-        for row in rows:  # row by row: the repr of 100,000 rows at once takes 70 MB
-            hashed.update(repr(row).encode())
-        digest = hashed.hexdigest()
+        digest = digest or rows_digest(rows)
 
         def seed(conn: sqlite3.Connection) -> int:
             now = _now()
