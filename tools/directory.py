@@ -182,10 +182,11 @@ def read_accounts_csv(path: Path, *, strict: bool = False) -> AccountsReport:
 
         report = AccountsReport(path, [])
         first_seen: dict[str, int] = {}
+        extra_names = [name for name in header if name and name not in ACCOUNT_COLUMNS]
         line = reader.line_num
         for cells in reader:
             start, line = line + 1, reader.line_num
-            if not any(cell.strip() for cell in cells):
+            if not "".join(cells).strip():
                 continue
             row = _Row(path, start, report, strict)
             if len(cells) > len(header):
@@ -194,11 +195,9 @@ def read_accounts_csv(path: Path, *, strict: bool = False) -> AccountsReport:
                     f"{len(cells)} cells but the header has {len(header)} columns",
                 )
                 continue
-            values: dict[str, str] = {}
-            extras: dict[str, str] = {}
-            for name, cell in zip(header, cells, strict=False):
-                if name:
-                    (values if name in ACCOUNT_COLUMNS else extras)[name] = cell.strip()
+            values = dict(zip(header, map(str.strip, cells), strict=False))
+            values.pop("", None)
+            extras = {name: values.pop(name) for name in extra_names if name in values}
             account = _parse_row(values, extras, row, first_seen)
             if account is not None:
                 report.rows.append(account)
