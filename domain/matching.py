@@ -82,16 +82,12 @@ Rules applied to the scores:
 from __future__ import annotations
 
 import bisect
-import contextlib
 import functools
-import gc
 import heapq
 import html
 import math
 import re
 import unicodedata
-import zlib
-from array import array
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, replace
@@ -101,6 +97,7 @@ import numpy as np
 from rapidfuzz.distance import OSA
 
 from domain.accounts import split_aliases
+from domain.bulk import collector_paused
 from domain.normalize import is_disposable, is_free_mail, registrable_domain
 from domain.regions import country_code
 
@@ -144,6 +141,9 @@ SINGLE_CHAR_WEIGHT_SHARE: Final = 0.25
 BLOCK_POSTING_CAP: Final = 200
 BLOCK_MAX: Final = 400
 TOP_CANDIDATES: Final = 5
+# The layout of `AccountIndex.saved_columns` and `saved_arrays`: raised when it changes, so
+# that an index kept by an earlier version is built again rather than read.
+INDEX_FORMAT: Final = 1
 # Bounds are compared with this much room, so that rounding never drops a candidate.
 BOUND_SLACK: Final = 1e-9
 
@@ -180,6 +180,8 @@ UNAMBIGUOUS_LEGAL_TOKENS: Final = _words(
     " nv bv bvba cvba publ oyj pty pte pvt ltda aktiengesellschaft aktiebolag aktieselskab"
 )
 _LEGAL_MAX_LEN: Final = max(len(form) for form in LEGAL_FORMS)
+_LEGAL_LAST_WORDS: Final = frozenset(form[-1] for form in LEGAL_FORMS)
+_LEADING_FIRST_WORDS: Final = frozenset(form[0] for form in LEADING_LEGAL_FORMS)
 ABBREVIATIONS: Final = {
     "intl": "international",
     "internat": "international",
@@ -274,7 +276,8 @@ def _location(token: str) -> str | None:
 
 def _strip_legal(tokens: list[str]) -> list[str]:
     """Tokens without legal forms at the end (repeatedly) and at the start; never empties."""
-    changed = True
+    # A legal form can only end (or start) where one of its last (first) words stands.
+    changed = bool(tokens) and tokens[-1] in _LEGAL_LAST_WORDS
     while changed and len(tokens) > 1:
         changed = False
         for size in range(min(_LEGAL_MAX_LEN, len(tokens) - 1), 0, -1):
@@ -282,7 +285,7 @@ def _strip_legal(tokens: list[str]) -> list[str]:
                 del tokens[-size:]
                 changed = True
                 break
-    for size in (2, 1):
+    for size in (2, 1) if tokens and tokens[0] in _LEADING_FIRST_WORDS else ():
         if len(tokens) > size and tuple(tokens[:size]) in LEADING_LEGAL_FORMS:
             del tokens[:size]
             break
@@ -305,14 +308,19 @@ def name_tokens(name: Any) -> tuple[str, ...]:
 @functools.lru_cache(maxsize=65536)
 def _name_tokens(name: str) -> tuple[str, ...]:
     text = _fold(html.unescape(name))
-    bare = _PARENTHESISED.sub(" ", text)
-    if _NON_WORD.sub("", bare):
-        text = bare
-    text = _AMPERSAND.sub(" and ", text)
-    text = _A_SLASH_S.sub(" as ", text)
+    # Each rewrite is skipped when the character it needs is absent (most names).
+    if "(" in text or "[" in text:
+        bare = _PARENTHESISED.sub(" ", text)
+        if _NON_WORD.sub("", bare):
+            text = bare
+    if "&" in text or "+" in text:
+        text = _AMPERSAND.sub(" and ", text)
+    if "/" in text:
+        text = _A_SLASH_S.sub(" as ", text)
     text = _APOSTROPHE.sub("", text)
-    text = _WEB_SUFFIX.sub(" ", text)
-    text = _DOTTED.sub(lambda found: _DOTS_AND_SPACES.sub("", found.group()), text)
+    if "." in text:
+        text = _WEB_SUFFIX.sub(" ", text)
+        text = _DOTTED.sub(lambda found: _DOTS_AND_SPACES.sub("", found.group()), text)
     tokens = _NON_WORD.sub(" ", text).split()
     kept = [token for token in tokens if token not in STOP_TOKENS]
     tokens = _strip_legal(kept or tokens)
@@ -320,6 +328,14 @@ def _name_tokens(name: str) -> tuple[str, ...]:
     if len(tokens) > 1:
         tokens = [_location(token) or token for token in tokens]
     return tuple(tokens)
+
+
+def _fresh_name_tokens(name: Any) -> tuple[str, ...]:
+    """`name_tokens` without its cache, for a directory's names: each is seen once, and
+    100,000 of them would only push the typed names out."""
+    if name is None or name == "":
+        return ()
+    return _name_tokens.__wrapped__(str(name))
 
 
 def name_key(name: Any) -> str:
@@ -340,31 +356,48 @@ def _domain_label(domain: str | None) -> str | None:
     return domain.split(".", 1)[0].replace("-", "") if domain else None
 
 
-_SOUNDS: Final = (
-    (re.compile(r"sch"), "sh"),
-    (re.compile(r"d?zh"), "j"),
-    (re.compile(r"ph"), "f"),
-    (re.compile(r"th"), "t"),
-    (re.compile(r"ck|ch|q"), "k"),
-    (re.compile(r"x"), "ks"),
-    (re.compile(r"c(?=[eiy])"), "s"),
-    (re.compile(r"c"), "k"),
-    (re.compile(r"g(?=[eiy])"), "j"),
-    (re.compile(r"y"), "i"),
-    (re.compile(r"z"), "s"),
-    (re.compile(r"(?<=[aeiou])h(?=[^aeiou])"), ""),
-    (re.compile(r"(.)\1+"), r"\1"),
-)
+_DZH: Final = re.compile(r"d?zh")
+_CK: Final = re.compile(r"ck|ch|q")
+_SOFT_C: Final = re.compile(r"c(?=[eiy])")
+_SOFT_G: Final = re.compile(r"g(?=[eiy])")
+_SILENT_H: Final = re.compile(r"(?<=[aeiou])h(?=[^aeiou])")
+_DOUBLED: Final = re.compile(r"(.)\1+")
 
 
 @functools.lru_cache(maxsize=65536)
 def sound_key(token: str) -> str:
     """A word as it sounds, roughly, across the spellings of European company names and their
     transliterations: `phenwick`/`fenwick`, `calderon`/`kalderon`, `technology`/`teknolodzhi`,
-    `electronics`/`ehlektroniks` and `phillips` all fold to one key per word."""
-    for pattern, replacement in _SOUNDS:
-        token = pattern.sub(replacement, token)
-    return token
+    `electronics`/`ehlektroniks` and `phillips` all fold to one key per word.
+
+    The rewrites, in order: `sch` → `sh`, `dzh`/`zh` → `j`, `ph` → `f`, `th` → `t`,
+    `ck`/`ch`/`q` → `k`, `x` → `ks`, `c` → `s` before e, i, y and `k` elsewhere, `g` → `j` before
+    e, i, y, `y` → `i`, `z` → `s`, `h` after a vowel and before a consonant dropped, doubled
+    letters single; each skipped on a word without the letters it needs."""
+    if "h" in token:
+        if "sch" in token:
+            token = token.replace("sch", "sh")
+        if "zh" in token:
+            token = _DZH.sub("j", token)
+        if "ph" in token:
+            token = token.replace("ph", "f")
+        if "th" in token:
+            token = token.replace("th", "t")
+    if "c" in token or "q" in token:
+        token = _CK.sub("k", token)
+    if "x" in token:
+        token = token.replace("x", "ks")
+    if "c" in token:
+        token = _SOFT_C.sub("s", token).replace("c", "k")
+    if "g" in token:
+        token = _SOFT_G.sub("j", token)
+    if "y" in token:
+        token = token.replace("y", "i")
+    if "z" in token:
+        token = token.replace("z", "s")
+    if "h" in token:
+        token = _SILENT_H.sub("", token)
+    return _DOUBLED.sub(r"\1", token)
 
 
 def _deletes(token: str) -> Iterator[str]:
@@ -373,22 +406,63 @@ def _deletes(token: str) -> Iterator[str]:
         yield token[:index] + token[index + 1 :]
 
 
-@contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while a large index is built: its hundreds of
-    thousands of new objects hold no cycles, yet each allocation burst would start a
-    collection that walks every object alive (about a third of the build time)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
+_HASH_BASE: Final = 0x01000193
+_HASH_MASK: Final = 0xFFFFFFFF
+
+
+def _mixed(value: Any) -> Any:
+    """The last step of `_code`, on an int or a uint32 array alike: spreads the bits."""
+    value ^= value >> 16
+    value = (value * 0x45D9F3B) & _HASH_MASK
+    return value ^ (value >> 16)
 
 
 def _code(text: str) -> int:
-    return zlib.crc32(text.encode())
+    """A 32-bit code of a string: a polynomial over its UTF-8 bytes, mixed; the same as
+    `_variant_codes` computes for a deletion variant without building it."""
+    value = 0
+    for byte in text.encode():
+        value = (value * _HASH_BASE + byte) & _HASH_MASK
+    return int(_mixed(value))
+
+
+def _variant_codes(words: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """`_code` of every one-deletion variant of every word, and the number of the word each
+    came from. ASCII words of one length are done together, as columns of a byte matrix:
+    the code of `word[:i] + word[i + 1:]` is its prefix's polynomial shifted past the suffix,
+    plus the suffix's; other words (none, from `name_tokens`) one variant at a time."""
+    codes: list[np.ndarray] = []
+    owners: list[np.ndarray] = []
+    by_length: dict[int, list[int]] = defaultdict(list)
+    other: list[int] = []
+    for number, word in enumerate(words):
+        (by_length[len(word)] if word.isascii() else other).append(number)
+    for length, numbers in by_length.items():
+        if not length:
+            continue
+        text = "".join(words[number] for number in numbers).encode("ascii")
+        letters = np.frombuffer(text, dtype=np.uint8).reshape(len(numbers), length)
+        letters = letters.astype(np.uint32)
+        prefix = np.zeros((len(numbers), length + 1), dtype=np.uint32)
+        suffix = np.zeros((len(numbers), length + 1), dtype=np.uint32)
+        base = np.uint32(_HASH_BASE)
+        for i in range(length):
+            prefix[:, i + 1] = prefix[:, i] * base + letters[:, i]
+        for i in range(length - 1, -1, -1):
+            shift = np.uint32(pow(_HASH_BASE, length - 1 - i, 1 << 32))
+            suffix[:, i] = letters[:, i] * shift + suffix[:, i + 1]
+        numbered = np.array(numbers, dtype=np.uint32)
+        for i in range(length):
+            shift = np.uint32(pow(_HASH_BASE, length - 1 - i, 1 << 32))
+            codes.append(_mixed(prefix[:, i] * shift + suffix[:, i + 1]))
+            owners.append(numbered)
+    for number in other:
+        variants = [_code(variant) for variant in _deletes(words[number])]
+        codes.append(np.array(variants, dtype=np.uint32))
+        owners.append(np.full(len(variants), number, dtype=np.uint32))
+    if not codes:
+        return np.empty(0, np.uint32), np.empty(0, np.uint32)
+    return np.concatenate(codes), np.concatenate(owners)
 
 
 class _OneEditIndex:
@@ -397,31 +471,31 @@ class _OneEditIndex:
     `near(keys)` gives every word with a deletion variant among `keys`: given a typed word and
     its deletion variants, the words one edit (OSA) away that are not shorter than it, and a
     few more, which the caller verifies. The variants are kept as two
-    sorted arrays, a CRC-32 of each variant and the number of the word it came from, about 8
-    bytes a variant where a set per variant took 300; a checksum shared by chance only adds a
-    word that fails the caller's verification.
+    sorted arrays, a 32-bit code of each variant (`_code`) and the number of the word it came
+    from, about 8 bytes a variant where a set per variant took 300; a code shared by chance
+    only adds a word that fails the caller's verification.
     """
 
-    def __init__(self, words: Iterable[str]) -> None:
+    def __init__(self, words: Iterable[str], arrays: tuple[np.ndarray, np.ndarray] | None = None):
+        """Index `words`; `arrays` are the `codes` and `owners` of an index of the same words
+        made before (see `AccountIndex.saved_arrays`)."""
         self._words = list(words)
-        codes = array("I", (_code(variant) for word in self._words for variant in _deletes(word)))
-        lengths = np.fromiter(map(len, self._words), dtype=np.int64, count=len(self._words))
-        owners = np.repeat(np.arange(len(self._words), dtype=np.uint32), lengths)
-        hashes = np.frombuffer(codes, dtype=np.uint32) if codes else np.empty(0, np.uint32)
-        order = np.argsort(hashes, kind="stable")
-        self._codes = hashes[order]
-        self._owners = owners[order]
+        if arrays is None:
+            hashes, owners = _variant_codes(self._words)
+            order = np.argsort(hashes, kind="stable")
+            arrays = hashes[order], owners[order]
+        self.codes, self.owners = arrays
 
     def near(self, keys: Iterable[str]) -> set[str]:
         """The words with a deletion variant among `keys`."""
         wanted = np.fromiter(map(_code, keys), dtype=np.uint32)
-        starts = np.searchsorted(self._codes, wanted, side="left").tolist()
-        ends = np.searchsorted(self._codes, wanted, side="right").tolist()
+        starts = np.searchsorted(self.codes, wanted, side="left").tolist()
+        ends = np.searchsorted(self.codes, wanted, side="right").tolist()
         words = self._words
         found: set[str] = set()
         for start, end in zip(starts, ends, strict=True):
             if start < end:
-                found.update(words[owner] for owner in self._owners[start:end].tolist())
+                found.update(words[owner] for owner in self.owners[start:end].tolist())
         return found
 
 
@@ -480,7 +554,6 @@ class _Account:
     owner_email: str | None
     parent_account_id: str | None
     tokens: tuple[str, ...]
-    token_set: frozenset[str]
     primary: int = 0
     alias: str | None = None
     brand: str | None = None
@@ -520,17 +593,90 @@ def _last_listed(best: dict[int, float], top: int) -> float:
     return heapq.nlargest(top, best.values())[-1]
 
 
+class _Numbers:
+    """Entry numbers by key, in the order added. Most keys (a name, a domain, a brand) have
+    one entry, kept as the number itself rather than a list of one: 70 bytes less each."""
+
+    __slots__ = ("_map",)
+
+    def __init__(self) -> None:
+        self._map: dict[str, int | list[int]] = {}
+
+    def add(self, key: str, number: int) -> None:
+        found = self._map.get(key)
+        if found is None:
+            self._map[key] = number
+        elif isinstance(found, int):
+            self._map[key] = [found, number]
+        else:
+            found.append(number)
+
+    def get(self, key: str) -> list[int]:
+        """The numbers under `key`; empty for a key never added."""
+        found = self._map.get(key)
+        if found is None:
+            return []
+        return [found] if isinstance(found, int) else found
+
+    __getitem__ = get
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._map
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._map)
+
+    def __len__(self) -> int:
+        return len(self._map)
+
+    def counts(self) -> Iterator[tuple[str, int]]:
+        """Each key with how many numbers it has."""
+        for key, found in self._map.items():
+            yield key, 1 if isinstance(found, int) else len(found)
+
+
 Offer = Callable[[int, float, Method], None]
+
+
+class _SavedNames:
+    """The words of each name as `AccountIndex.saved_columns` kept them, handed out in the
+    order a build meets the names: an account's own, then the aliases it kept."""
+
+    def __init__(self, tokens: list[str], aliases: list[str | None]) -> None:
+        self._entries = zip(tokens, aliases, strict=True)
+        self._next = next(self._entries, None)
+
+    def _take(self) -> tuple[str, ...]:
+        assert self._next is not None
+        words = tuple(self._next[0].split())
+        self._next = next(self._entries, None)
+        return words
+
+    def own(self) -> tuple[str, ...]:
+        """The words of the next account's own name."""
+        if self._next is None or self._next[1] is not None:
+            raise ValueError("the saved names do not follow the accounts")
+        return self._take()
+
+    def alias(self, alias: str) -> tuple[str, ...] | None:
+        """The words of this alias of the account, or None when the build left it out."""
+        return self._take() if self._next is not None and self._next[1] == alias else None
+
+    def finish(self) -> None:
+        if self._next is not None:
+            raise ValueError("more names saved than the accounts have")
 
 
 # The index -----------------------------------------------------------------------------------
 
 
 class AccountIndex:
-    """Known accounts indexed by domain, name key, initials and name tokens, built once.
+    """Known accounts indexed by domain, name (words run together), initials and words.
 
     `threshold`: the confidence below which `match` abstains. `margin`: how close an unrelated
-    runner-up may come before both lose confidence as ambiguous.
+    runner-up may come before both lose confidence as ambiguous. `saved_columns`,
+    `saved_arrays` and `from_saved` turn a built index into plain lists and arrays and back,
+    so that a process can keep it between starts instead of building it again.
     """
 
     def __init__(
@@ -539,71 +685,90 @@ class AccountIndex:
         *,
         threshold: float = DEFAULT_THRESHOLD,
         margin: float = DEFAULT_MARGIN,
+        domains_normalized: bool = False,
     ) -> None:
+        """Index `accounts`; `domains_normalized`: their `domain` and `website` are registrable
+        domains already (`read_accounts_csv` rows), not to be normalized again."""
         self.threshold = threshold
         self.margin = margin
-        with _collector_paused():
-            self._build(accounts)
+        with collector_paused():
+            self._start()
+            # A row's website is often its domain: normalized once.
+            domains: dict[str | None, str | None] = {}
+            for row in accounts:
+                self._add(row, None if domains_normalized else domains)
+            self._finish()
 
-    def _build(self, accounts: Iterable[Mapping[str, Any]]) -> None:
+    def _start(self) -> None:
         # One entry per name: an account's own name, then each of its aliases.
         self._accounts: list[_Account] = []
         self._aliases: dict[int, list[int]] = {}  # an account with aliases → its names
         self._by_id: dict[str, _Account] = {}
-        self._by_domain: dict[str, list[int]] = defaultdict(list)
-        self._by_key: dict[str, list[int]] = defaultdict(list)
-        self._by_compact: dict[str, list[int]] = defaultdict(list)
-        self._by_initialism: dict[str, list[int]] = defaultdict(list)
-        self._postings: dict[str, list[int]] = defaultdict(list)
-        self._sounds: dict[str, set[str]] = defaultdict(set)
-        for row in accounts:
-            self._add(row)
+        self._by_domain = _Numbers()
+        self._by_compact = _Numbers()
+        self._by_initialism = _Numbers()
+        self._postings = _Numbers()
+        # Words of five letters or more by how they sound (`sound_key`), in the order seen.
+        self._sounds: dict[str, tuple[str, ...]] = {}
+
+    def _finish(self, edits: Mapping[str, np.ndarray] | None = None) -> None:
+        """Everything derived from the names added; `edits`: the one-edit indexes' arrays
+        (`saved_arrays`), else they are computed."""
         # Words and whole names a typo may be one edit away from.
         self._token_edits = _OneEditIndex(
-            token for token in self._postings if TYPO_MIN_LENGTH <= len(token) <= TYPO_MAX_LENGTH
+            (token for token in self._postings if TYPO_MIN_LENGTH <= len(token) <= TYPO_MAX_LENGTH),
+            None if edits is None else (edits["token_codes"], edits["token_owners"]),
         )
         self._compact_edits = _OneEditIndex(
-            compact for compact in self._by_compact if 8 <= len(compact) <= COMPACT_MAX_LENGTH
+            (compact for compact in self._by_compact if 8 <= len(compact) <= COMPACT_MAX_LENGTH),
+            None if edits is None else (edits["compact_codes"], edits["compact_owners"]),
         )
         self._parents = frozenset(
             account.parent_account_id
             for account in self._accounts
             if account.parent_account_id in self._by_id
         )
-        self._frequency = {
-            token: len({self._accounts[index].primary for index in posting})
-            for token, posting in self._postings.items()
-        }
+        accounts, postings = self._accounts, self._postings
+        # How many accounts use each word: its entries, unless some are aliases.
+        self._frequency = (
+            {
+                token: len({accounts[index].primary for index in postings.get(token)})
+                for token in postings
+            }
+            if self._aliases
+            else dict(postings.counts())
+        )
         self._max_weight = math.log(1 + max(len(self._by_id), 1))
         self._weights = {
             token: self._weight_for(token, frequency)
             for token, frequency in self._frequency.items()
         }
-        for account in self._accounts:
-            account.weight = sum(self._weight(token) for token in account.tokens)
+        weights = self._weights
+        for account in accounts:
+            account.weight = sum(weights[token] for token in account.tokens)
             account.brand = _brand(account.tokens)
         self._vocabulary = sorted(self._postings)
         # For bounding scores (`_block_scores`): each name's weight, the least it adds to the
         # denominator of its score (the omitted-word discount taken in full), its brand as a
         # number in the vocabulary (-1 for none), and the postings of common words as arrays.
-        count = len(self._accounts)
+        count = len(accounts)
         self._name_weights = np.fromiter(
-            (account.weight for account in self._accounts), dtype=np.float64, count=count
+            (account.weight for account in accounts), dtype=np.float64, count=count
         )
         self._least_rest = self._name_weights - OMITTED_WORD_DISCOUNT * np.fromiter(
-            (sum(map(self._weight, account.token_set)) for account in self._accounts),
+            (sum(map(weights.__getitem__, frozenset(account.tokens))) for account in accounts),
             dtype=np.float64,
             count=count,
         )
         self._brands = np.fromiter(
-            (self._word_number(account.brand) for account in self._accounts),
+            (self._word_number(account.brand) for account in accounts),
             dtype=np.int64,
             count=count,
         )
         self._common_postings = {
-            token: np.array(posting, dtype=np.int64)
-            for token, posting in self._postings.items()
-            if len(posting) > BLOCK_POSTING_CAP
+            token: np.array(postings.get(token), dtype=np.int64)
+            for token, count in postings.counts()
+            if count > BLOCK_POSTING_CAP
         }
 
     def __len__(self) -> int:
@@ -614,57 +779,168 @@ class AccountIndex:
         the new index aside, then swap it in under the callers holding this one."""
         self.__dict__ = dict(fresh.__dict__)
 
-    def _add(self, row: Mapping[str, Any]) -> None:
+    def _add(
+        self,
+        row: Mapping[str, Any],
+        domains_seen: dict[str | None, str | None] | None,
+        saved: _SavedNames | None = None,
+    ) -> None:
+        """Index one account row: its own name and each alias not spelt like another of its
+        names. `domains_seen` memoizes normalized domains (None: the row's are normalized
+        already); `saved` gives the names' words as an earlier build found them."""
         account_id = str(row["account_id"])
         if account_id in self._by_id:
             return
-        found = (registrable_domain(row.get("domain")), registrable_domain(row.get("website")))
+        found = [row.get("domain"), row.get("website")]
+        if domains_seen is not None:
+            for number, raw in enumerate(found):
+                if raw not in domains_seen:
+                    domains_seen.clear()  # only the row's own values repeat
+                    domains_seen[raw] = registrable_domain(raw)
+                found[number] = domains_seen[raw]
         domains = tuple(dict.fromkeys(domain for domain in found if domain))
         parent = row.get("parent_account_id")
+        account = self._account(
+            len(self._accounts),
+            account_id,
+            row.get("name") or None,
+            domains,
+            row.get("owner_email") or None,
+            str(parent) if parent else None,
+            _fresh_name_tokens(row.get("name")) if saved is None else saved.own(),
+        )
+        self._add_name(account, sounds=saved is None)
+        known = {account.tokens}
+        for alias in split_aliases(row.get("aliases")):
+            if saved is not None:
+                tokens = saved.alias(alias)
+                if tokens is None:
+                    continue
+            else:
+                tokens = _fresh_name_tokens(alias)
+                if not tokens or tokens in known:
+                    continue
+                known.add(tokens)
+            entry = replace(account, index=len(self._accounts), tokens=tokens, alias=alias)
+            self._add_name(entry, sounds=saved is None)
+
+    def _account(
+        self,
+        index: int,
+        account_id: str,
+        name: str | None,
+        domains: tuple[str, ...],
+        owner_email: str | None,
+        parent_account_id: str | None,
+        tokens: tuple[str, ...],
+    ) -> _Account:
+        """An account's own name entry, indexed by its id and domains (not yet by name)."""
         account = _Account(
-            index=len(self._accounts),
+            index=index,
             account_id=account_id,
-            name=row.get("name") or None,
+            name=name,
             domain=domains[0] if domains else None,
             domains=domains,
             labels=tuple(dict.fromkeys(label for label in map(_domain_label, domains) if label)),
-            owner_email=row.get("owner_email") or None,
-            parent_account_id=str(parent) if parent else None,
-            tokens=name_tokens(row.get("name")),
-            token_set=frozenset(),
+            owner_email=owner_email,
+            parent_account_id=parent_account_id,
+            tokens=tokens,
+            primary=index,
         )
-        account.primary = account.index
         self._by_id[account_id] = account
         for domain in domains:
-            self._by_domain[domain].append(account.index)
-        self._add_name(account)
-        known = {account.tokens}
-        for alias in split_aliases(row.get("aliases")):
-            tokens = name_tokens(alias)
-            if tokens and tokens not in known:
-                known.add(tokens)
-                entry = replace(account, index=len(self._accounts), tokens=tokens, alias=alias)
-                self._add_name(entry)
+            self._by_domain.add(domain, index)
+        return account
 
-    def _add_name(self, entry: _Account) -> None:
-        """Index one name of an account (its own or an alias) under the name indexes."""
-        entry.token_set = frozenset(entry.tokens)
+    def _add_name(self, entry: _Account, *, sounds: bool = True) -> None:
+        """Index one name of an account (its own or an alias) under the name indexes; with
+        `sounds`, its new words under how they sound."""
         self._accounts.append(entry)
         if entry.alias is not None:
             self._aliases.setdefault(entry.primary, [entry.primary]).append(entry.index)
         tokens = entry.tokens
         if not tokens:
             return
-        self._by_key[" ".join(tokens)].append(entry.index)
         compact = "".join(tokens)
-        self._by_compact[compact].append(entry.index)
+        self._by_compact.add(compact, entry.index)
         initials = initialism(tokens)
         if initials:
-            self._by_initialism[initials].append(entry.index)
-        for token in dict.fromkeys(tokens):
-            if token not in self._postings and TYPO_MIN_LENGTH <= len(token) <= TYPO_MAX_LENGTH:
-                self._sounds[sound_key(token)].add(token)
-            self._postings[token].append(entry.index)
+            self._by_initialism.add(initials, entry.index)
+        postings = self._postings
+        for token in dict.fromkeys(tokens) if len(tokens) > 1 else tokens:
+            if (
+                sounds
+                and token not in postings
+                and TYPO_MIN_LENGTH <= len(token) <= TYPO_MAX_LENGTH
+            ):
+                key = sound_key.__wrapped__(token)  # each word once: no use caching
+                self._sounds[key] = (*self._sounds.get(key, ()), token)
+            postings.add(token, entry.index)
+
+    # Kept between starts -------------------------------------------------------------------
+
+    def saved_columns(self) -> Iterator[tuple[str, list[Any]]]:
+        """What is slow to compute from the account rows, as JSON-ready columns one at a
+        time, for `from_saved`: the words of each name (each account's own, then its aliases
+        kept, with the alias), and the words by how they sound."""
+        yield "tokens", [" ".join(account.tokens) for account in self._accounts]
+        yield "alias", [account.alias for account in self._accounts]
+        yield "sound_keys", list(self._sounds)
+        yield "sound_words", [" ".join(words) for words in self._sounds.values()]
+
+    def saved_arrays(self) -> dict[str, np.ndarray]:
+        """The one-edit indexes' arrays, for `from_saved`."""
+        return {
+            "token_codes": self._token_edits.codes,
+            "token_owners": self._token_edits.owners,
+            "compact_codes": self._compact_edits.codes,
+            "compact_owners": self._compact_edits.owners,
+        }
+
+    @classmethod
+    def from_saved(
+        cls,
+        accounts: Iterable[Mapping[str, Any]],
+        columns: Mapping[str, list[Any]],
+        arrays: Mapping[str, np.ndarray],
+        *,
+        threshold: float = DEFAULT_THRESHOLD,
+        margin: float = DEFAULT_MARGIN,
+    ) -> AccountIndex:
+        """The index of `accounts` (rows with their domains normalized) that `saved_columns`
+        and `saved_arrays` were taken from, answering every `match` and `candidates` alike,
+        without normalizing a name or domain again.
+
+        Raises ValueError (or KeyError, TypeError) on columns or arrays that are not such an
+        index's, or not of these accounts.
+        """
+        edits = {
+            name: np.asarray(arrays[name], dtype=np.uint32)
+            for name in ("token_codes", "token_owners", "compact_codes", "compact_owners")
+        }
+        index = cls.__new__(cls)
+        index.threshold = threshold
+        index.margin = margin
+        with collector_paused():
+            index._start()
+            saved = _SavedNames(columns["tokens"], columns["alias"])
+            for row in accounts:
+                index._add(row, None, saved)
+            saved.finish()
+            index._sounds = {
+                key: tuple(words.split())
+                for key, words in zip(columns["sound_keys"], columns["sound_words"], strict=True)
+            }
+            index._finish(edits)
+        for edit in (index._token_edits, index._compact_edits):
+            codes, owners = edit.codes, edit.owners
+            if codes.ndim != 1 or codes.shape != owners.shape:
+                raise ValueError("one-edit codes and owners differ in shape")
+            if codes.size and (
+                bool((codes[1:] < codes[:-1]).any()) or int(owners.max()) >= len(edit._words)
+            ):
+                raise ValueError("one-edit codes unsorted, or owners beyond the words")
+        return index
 
     def _weight_for(self, token: str, frequency: int) -> float:
         """Rarity of a token among account names, generic and location words capped low."""
@@ -798,11 +1074,12 @@ class AccountIndex:
             if current is None or confidence > current.confidence:
                 evidence[entry.primary] = _Evidence(confidence, method, key, entry.alias)
 
-        for index in self._by_key.get(key, ()):
-            offer(index, CONF_NAME_EXACT, "name_exact")
         compact = "".join(tokens)
+        for index in self._by_compact.get(compact):  # the same words run together, or
+            if self._accounts[index].tokens == tokens:  # the same words
+                offer(index, CONF_NAME_EXACT, "name_exact")
         if len(compact) >= 4:
-            for index in self._by_compact.get(compact, ()):
+            for index in self._by_compact.get(compact):
                 offer(index, CONF_NAME_COMPACT, "name_exact")
         self._initialism_evidence(tokens, lead_labels, offer)
         capped = self._capped(lead_labels)
@@ -830,13 +1107,13 @@ class AccountIndex:
         """Initials typed for a long account name, or a long name typed for initials."""
         if len(tokens) == 1 and 3 <= len(tokens[0]) <= 6:
             typed = tokens[0]
-            for index in self._by_initialism.get(typed, ()):
+            for index in self._by_initialism.get(typed):
                 account = self._accounts[index]
                 corroborated = typed in account.labels or not lead_labels.isdisjoint(account.labels)
                 offer(index, _initialism_confidence(corroborated), "name_initialism")
             return
         initials = initialism(tokens)
-        for index in self._by_compact.get(initials or "", ()):
+        for index in self._by_compact.get(initials or ""):
             corroborated = not lead_labels.isdisjoint(self._accounts[index].labels)
             offer(index, _initialism_confidence(corroborated), "name_initialism")
 
@@ -1177,7 +1454,7 @@ class AccountIndex:
                     (
                         (sim * self._weight(vocab), sim, vocab)
                         for vocab, sim in part.matches.items()
-                        if vocab in account.token_set
+                        if vocab in account.tokens
                     ),
                     default=None,
                 )
@@ -1194,7 +1471,7 @@ class AccountIndex:
         if covered >= lead_weight - 1e-9 and self._unique_brand(account, matched):
             # Every typed word is in this account's name, and so is the directory's only use
             # of its brand: the words the typist left out say little.
-            unmatched = sum(self._weight(token) for token in account.token_set - matched)
+            unmatched = sum(self._weight(token) for token in frozenset(account.tokens) - matched)
             total -= OMITTED_WORD_DISCOUNT * unmatched
         if not strong or not total:
             return 0.0

@@ -261,8 +261,8 @@ def country_code(value: str | None) -> str | None:
     # One lower-case ASCII word (a word of a company name) is its own key.
     simple = text.isascii() and text.isalpha() and text.islower() and text != "st"
     found = table.get(text if simple else _key(text))
-    if found:
-        return found
+    if found or simple:
+        return found  # a single plain word splits into no further parts
     parts = [part for part in (_key(p) for p in _SPLIT.split(text)) if part]
     if len(parts) < 2:
         return None

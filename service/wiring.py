@@ -28,7 +28,6 @@ from taskiq import AsyncBroker, AsyncTaskiqDecoratedTask, InMemoryBroker
 from domain.accounts import account_key
 from domain.config import RoutingConfig, ScoringConfig, load_routing, load_scoring
 from domain.learned_model import LearnedModel
-from domain.matching import AccountIndex
 from domain.normalize import normalize_lead
 from domain.records import Enrichment
 from graph.builder import build_graph
@@ -59,11 +58,12 @@ from service.replies import apply_reply, defer
 from service.runner import LeadRunner, thread_config
 from service.settings import Settings, refuse_unsupported
 from service.stream import LeadStream
+from tools.account_index_file import INDEX_FILE, open_index
 from tools.calendar_builtin import BuiltinCalendar
 from tools.calendar_calcom import CalcomCalendar
 from tools.checkpoint_serde import CompressedSerializer
 from tools.crm_builtin import BuiltinCRM
-from tools.directory import AccountsReport, InMemoryDirectory, read_accounts_csv
+from tools.directory import AccountsReport, InMemoryDirectory, read_accounts_csv, rows_digest
 from tools.enrichment_http import HttpEnrichmentProvider
 from tools.outbox import Outbox
 from tools.ports import (
@@ -524,6 +524,9 @@ async def open_context(
         else []
     )
     accounts = known + extra
+    # One digest of the rows for the CRM seed and the index key (each skips what is unchanged).
+    known_digest = rows_digest(known)
+    accounts_digest = rows_digest(accounts) if extra else known_digest
     store = given.store
     if store is None:
         store = await open_store(settings)
@@ -537,7 +540,7 @@ async def open_context(
         await builtin_crm.open()
         stack.push_async_callback(builtin_crm.close)
         await builtin_crm.seed_owners([rep.model_dump() for rep in routing.reps])
-        await builtin_crm.seed_accounts(known)
+        await builtin_crm.seed_accounts(known, known_digest)
     outbox = None
     notifier = given.notifier
     if notifier is None:
@@ -604,13 +607,14 @@ async def open_context(
             stack.push_async_callback(opened_chat.close)
         chat = opened_chat
     directory = InMemoryDirectory(accounts)
-    matcher = AccountIndex(accounts)
+    index_file = settings.data_dir / INDEX_FILE
+    matcher = open_index(accounts, index_file, digest=accounts_digest)
     refresh = None
     if synced is not None and hubspot_crm is not None:
 
         async def apply(rows: list[dict[str, Any]]) -> None:
             fresh = [*rows, *extra]
-            index = await asyncio.to_thread(AccountIndex, fresh)
+            index = await asyncio.to_thread(open_index, fresh, index_file)
             directory.replace(fresh)
             matcher.take_over(index)
             log.info("accounts refreshed", source="hubspot", accounts=len(rows))

@@ -10,7 +10,6 @@ retried node never writes twice. One connection per instance, guarded by a lock
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sqlite3
 import uuid
@@ -18,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tools.directory import rows_digest
 from tools.sqlite_file import SqliteFile, immediate
 
 _IDS = uuid.UUID("5b0c3f8e-4a51-4d4e-9a63-1f0d2c7e6a10")
@@ -83,8 +83,11 @@ def _merge(stored: str, update: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
+_ENCODER = json.JSONEncoder(sort_keys=True, default=str)
+
+
 def _dumps(properties: dict[str, Any]) -> str:
-    return json.dumps(properties, sort_keys=True, default=str)
+    return _ENCODER.encode(properties)
 
 
 def _contact(row: sqlite3.Row) -> dict[str, Any]:
@@ -164,7 +167,9 @@ class BuiltinCRM(SqliteFile):
                         contact_id,
                         key,
                         company["id"] if company else None,
-                        _dumps(_merge("{}", properties)),
+                        _dumps(
+                            {key: value for key, value in properties.items() if value is not None}
+                        ),
                         now,
                         now,
                     ),
@@ -317,7 +322,7 @@ class BuiltinCRM(SqliteFile):
 
     # Seeding from configuration
 
-    async def seed_accounts(self, rows: list[dict[str, Any]]) -> int:
+    async def seed_accounts(self, rows: list[dict[str, Any]], digest: str | None = None) -> int:
         """Upsert the ACCOUNTS_CSV accounts (`directory.load_accounts_csv` rows); returns how many.
 
         The company id is the `account_id`; CSV columns overwrite what they name, other
@@ -328,9 +333,9 @@ class BuiltinCRM(SqliteFile):
 
         Seeding the rows seeded last again would change nothing, so it is skipped (a restart
         on an unchanged accounts file) while the companies table is as that seed left it: as
-        many companies, none written since.
+        many companies, none written since. `digest`: `rows_digest(rows)`, when the caller has it.
         """
-        digest = hashlib.sha256(repr(rows).encode()).hexdigest()
+        digest = digest or rows_digest(rows)
 
         def seed(conn: sqlite3.Connection) -> int:
             now = _now()
@@ -341,8 +346,9 @@ class BuiltinCRM(SqliteFile):
                 ).fetchone()
                 if last is not None and tuple(last) == (digest, _companies_state(conn)):
                     return len(rows)
-                for row in rows:
-                    _seed_account(conn, row, claimed, now)
+                if not _seed_new_accounts(conn, rows, now):
+                    for row in rows:
+                        _seed_account(conn, row, claimed, now)
                 conn.execute(
                     "INSERT INTO seeds (name, digest, companies) VALUES ('accounts', ?, ?)"
                     " ON CONFLICT (name) DO UPDATE SET digest = excluded.digest,"
@@ -403,13 +409,18 @@ def _companies_state(conn: sqlite3.Connection) -> str:
     return f"{count} {written}"
 
 
-def _seed_account(
-    conn: sqlite3.Connection, row: dict[str, Any], claimed: set[str], now: str
-) -> None:
-    """Upsert one account inside the caller's transaction."""
-    account_id = str(row["account_id"])
-    domain = row.get("domain") or row.get("website")
-    csv_properties = {
+_UPSERT_COMPANY = (
+    "INSERT INTO companies (id, domain, name, owner_email, parent_id, properties,"
+    " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (id) DO UPDATE SET domain = excluded.domain, name = excluded.name,"
+    " owner_email = excluded.owner_email, parent_id = excluded.parent_id,"
+    " properties = excluded.properties, updated_at = excluded.updated_at"
+)
+
+
+def _account_properties(row: dict[str, Any]) -> dict[str, Any]:
+    """The properties an account row sets on its company."""
+    return {
         "industry": row.get("industry"),
         "employees": row.get("employees"),
         "country": row.get("country"),
@@ -419,6 +430,45 @@ def _seed_account(
         "aliases": row.get("aliases") or None,
         **(row.get("properties") or {}),
     }
+
+
+def _seed_new_accounts(conn: sqlite3.Connection, rows: list[dict[str, Any]], now: str) -> bool:
+    """Insert the accounts in one statement when there is no company yet and no account_id
+    repeats, as `_seed_account` would one by one; False (nothing done) otherwise."""
+    ids = {str(row["account_id"]) for row in rows}
+    if len(ids) < len(rows) or conn.execute("SELECT 1 FROM companies LIMIT 1").fetchone():
+        return False
+    claimed: set[str] = set()
+
+    def values(row: dict[str, Any]) -> tuple[Any, ...]:
+        domain = row.get("domain") or row.get("website")
+        properties = _account_properties(row)
+        if domain in claimed:
+            properties["domain"], domain = domain, None
+        elif domain:
+            claimed.add(domain)
+        return (
+            str(row["account_id"]),
+            domain,
+            row.get("name"),
+            row.get("owner_email"),
+            row.get("parent_account_id"),
+            _dumps({key: value for key, value in properties.items() if value is not None}),
+            now,
+            now,
+        )
+
+    conn.executemany(_UPSERT_COMPANY, map(values, rows))
+    return True
+
+
+def _seed_account(
+    conn: sqlite3.Connection, row: dict[str, Any], claimed: set[str], now: str
+) -> None:
+    """Upsert one account inside the caller's transaction."""
+    account_id = str(row["account_id"])
+    domain = row.get("domain") or row.get("website")
+    csv_properties = _account_properties(row)
     if domain in claimed:
         csv_properties["domain"], domain = domain, None
     elif domain:
@@ -444,11 +494,7 @@ def _seed_account(
     ).fetchone()
     properties = _merge(existing["properties"] if existing else "{}", csv_properties)
     conn.execute(
-        "INSERT INTO companies (id, domain, name, owner_email, parent_id, properties,"
-        " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-        " ON CONFLICT (id) DO UPDATE SET domain = excluded.domain, name = excluded.name,"
-        " owner_email = excluded.owner_email, parent_id = excluded.parent_id,"
-        " properties = excluded.properties, updated_at = excluded.updated_at",
+        _UPSERT_COMPANY,
         (
             account_id,
             domain,

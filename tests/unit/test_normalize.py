@@ -178,6 +178,47 @@ def test_registrable_domain_takes_urls_emails_and_ports_alike() -> None:
     assert {registrable_domain(v) for v in given} == {"acme.co.uk"}
 
 
+def _tldextract_registrable(host: str) -> str | None:
+    """The registrable domain tldextract itself gives for a host (the slow path)."""
+    found = normalize._extractor().extract_str(host)
+    return f"{found.domain}.{found.suffix}" if found.domain and found.suffix else None
+
+
+def test_registrable_domain_agrees_with_tldextract_on_every_rule() -> None:
+    """The direct suffix lookup gives tldextract's answer for hosts made from every public
+    suffix rule, wildcards (`*.ck`) and exceptions (`!www.ck`) included, with subdomains."""
+    hosts = {"www.ck", "a.www.ck", "foo.ck", "city.kawasaki.jp", "x.city.kawasaki.jp", "1.2.3.4"}
+    for rule in normalize._extractor().tlds:
+        base = rule.replace("*", "x").lstrip("!")
+        hosts.update(prefix + base for prefix in ("", "a.", "b.a.", "www."))
+    plain = sorted(h for h in hosts if h.isascii() and "xn--" not in h)
+    assert len(plain) > 20_000
+    assert [registrable_domain(h) for h in plain] == [_tldextract_registrable(h) for h in plain]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://www.acme.co.uk/x",
+        "http://acme.com?x=1",
+        "https://acme.com#top",
+        "https://acme.com:443/",
+        "https://jo@acme.com/",
+        "https://acme.com\n/x",
+        "https:///x",
+        "https://www.acme.com./",
+        "https://[::1]/",
+        "https://xn--bcher-kva.de/",
+    ],
+)
+def test_registrable_domain_of_a_url_is_that_of_its_urlsplit_host(url: str) -> None:
+    """The quick read of a plain http(s) URL's host agrees with `urlsplit`'s."""
+    from urllib.parse import urlsplit
+
+    host = (urlsplit(url).hostname or "").rstrip(".")
+    assert registrable_domain(url) == (registrable_domain(host) if host else None)
+
+
 def test_registrable_domain_rejects_empty_labels_and_leading_hyphens() -> None:
     """`a..b.com` and `-acme.com` are not hostnames, so they have no registrable domain."""
     assert [registrable_domain(v) for v in ("a..b.com", "-acme.com", "https://www.htp")] == [

@@ -1,0 +1,140 @@
+"""The built account index (`domain.matching.AccountIndex`) kept in DATA_DIR between starts.
+
+Building the index normalizes every account's name and domains and lays out its one-edit
+indexes: seconds for 100,000 accounts. `open_index` builds it once and writes what
+`AccountIndex.saved_columns` and `saved_arrays` give to one file: a ZIP archive of JSON
+columns and NumPy `.npy` arrays, never pickled objects (`allow_pickle=False`), under a key
+digesting the account rows, the matching settings, `INDEX_FORMAT` and the source of the
+modules that build the index. A start with the same key reads the file instead of building;
+another key (accounts or code changed) rebuilds and replaces the file, written whole and
+renamed into place. A file that cannot be read as such an index is ignored with one log
+line and rebuilt.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+import sys
+import zipfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import structlog
+
+from domain.matching import DEFAULT_MARGIN, DEFAULT_THRESHOLD, INDEX_FORMAT, AccountIndex
+from tools.directory import rows_digest
+
+log = structlog.get_logger("lead_router.account_index")
+
+INDEX_FILE = "account_index.zip"
+# The modules whose code decides what an index holds: a change to any rebuilds it.
+BUILT_BY = ("domain.matching", "domain.normalize", "domain.regions", "domain.accounts")
+UNREADABLE = (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile)
+_KEY, _COLUMNS, _ARRAYS = "key.txt", "columns/", "arrays/"
+
+
+@functools.cache
+def _code_digest() -> str:
+    """A digest of the source of `BUILT_BY` and of the public suffix list's version."""
+    import tldextract
+
+    digest = hashlib.sha256(f"{INDEX_FORMAT} {tldextract.__version__}".encode())
+    for name in BUILT_BY:
+        digest.update(Path(str(sys.modules[name].__file__)).read_bytes())
+    return digest.hexdigest()
+
+
+def index_key(
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    threshold: float = DEFAULT_THRESHOLD,
+    margin: float = DEFAULT_MARGIN,
+    digest: str | None = None,
+) -> str:
+    """The key of the index of these account rows (`digest`: their `rows_digest`, when the
+    caller has it), built by this code with these settings."""
+    text = f"{_code_digest()} {threshold!r} {margin!r} {digest or rows_digest(rows)}"
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def load_index(
+    path: Path,
+    key: str,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    threshold: float = DEFAULT_THRESHOLD,
+    margin: float = DEFAULT_MARGIN,
+) -> AccountIndex | None:
+    """The index of `rows` saved at `path` under `key` (`index_key(rows)`); None when there
+    is none, or another key's. A file that is not such an index is logged and read as none."""
+    if not path.is_file():
+        return None
+    try:
+        with zipfile.ZipFile(path) as archive:
+            if archive.read(_KEY).decode() != key:
+                log.info("accounts or matching changed; building the account index again")
+                return None
+            columns: dict[str, Any] = {}
+            arrays: dict[str, np.ndarray] = {}
+            for name in archive.namelist():
+                if name.startswith(_COLUMNS):
+                    columns[name.removeprefix(_COLUMNS)] = json.loads(archive.read(name))
+                elif name.startswith(_ARRAYS):
+                    with archive.open(name) as member:
+                        array = np.lib.format.read_array(member, allow_pickle=False)
+                    arrays[name.removeprefix(_ARRAYS)] = array
+        return AccountIndex.from_saved(rows, columns, arrays, threshold=threshold, margin=margin)
+    except UNREADABLE as exc:
+        log.warning(
+            "account index file unreadable; building the index again",
+            path=str(path),
+            error=f"{type(exc).__name__}: {exc}"[:300],
+        )
+        return None
+
+
+def save_index(path: Path, key: str, index: AccountIndex) -> None:
+    """Write `index` to `path` under `key`: to a temporary file, then renamed into place.
+    Columns are written one at a time, so that the file never sits whole in memory."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with zipfile.ZipFile(temporary, "w", zipfile.ZIP_STORED) as archive:
+            archive.writestr(_KEY, key)
+            for name, column in index.saved_columns():
+                text = json.dumps(column, ensure_ascii=False, separators=(",", ":"))
+                archive.writestr(_COLUMNS + name, text)
+            for name, array in index.saved_arrays().items():
+                with archive.open(_ARRAYS + name, "w", force_zip64=True) as member:
+                    np.lib.format.write_array(member, array, allow_pickle=False)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def open_index(
+    rows: Sequence[Mapping[str, Any]],
+    path: Path,
+    *,
+    threshold: float = DEFAULT_THRESHOLD,
+    margin: float = DEFAULT_MARGIN,
+    digest: str | None = None,
+) -> AccountIndex:
+    """The index of `rows` (as `read_accounts_csv` gives them: domains already registrable):
+    read from `path` when saved there for the same rows, code and settings, else built and
+    saved there (a failed write is logged, the index still used). `digest`: the rows'
+    `rows_digest`, when the caller has it."""
+    key = index_key(rows, threshold=threshold, margin=margin, digest=digest)
+    index = load_index(path, key, rows, threshold=threshold, margin=margin)
+    if index is not None:
+        return index
+    index = AccountIndex(rows, threshold=threshold, margin=margin, domains_normalized=True)
+    try:
+        save_index(path, key, index)
+    except OSError as exc:
+        log.warning("account index not saved", path=str(path), error=str(exc))
+    return index
