@@ -39,11 +39,16 @@ _STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*"')
 _BRACKETS = re.compile(rb"[\[\]{}]")
 
 
+def services_of(request: Request) -> Services:
+    """The process's services, opened by the app's lifespan."""
+    services: Services = request.app.state.services
+    return services
+
+
 async def get_services(request: Request) -> Services:
     """The process's services, opened by the app's lifespan (read on the event loop: a plain
     `def` dependency would be sent to the thread pool on every request)."""
-    services: Services = request.app.state.services
-    return services
+    return services_of(request)
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]
@@ -111,7 +116,11 @@ async def read_body(request: Request, services: ServicesDep) -> bytes:
     """The raw body, refused with 413 as soon as it is over `MAX_BODY_BYTES`: a declared
     length over the limit is refused before reading, and a chunked body while it streams in,
     so an oversized request never sits whole in memory."""
-    limit = services.settings.max_body_bytes
+    return await read_limited(request, services.settings.max_body_bytes)
+
+
+async def read_limited(request: Request, limit: int) -> bytes:
+    """The raw body, refused with 413 once over `limit` bytes (see `read_body`)."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise Problem(413, f"body is {declared} bytes; the limit is {limit} (MAX_BODY_BYTES)")
@@ -239,60 +248,72 @@ def validated(model: type[M], data: dict[str, Any], what: str) -> M:
 
 @dataclass(frozen=True)
 class Parsed(Generic[M]):
-    """A body validated as its model, and the JSON object it was read from."""
+    """A body validated as its model, the JSON object it was read from, and the services."""
 
     model: M
     data: dict[str, Any]
+    services: Services
 
 
 def json_body(
     model: type[M], what: str, *, signed: bool, system: bool = False
-) -> Callable[..., Awaitable[Parsed[M]]]:
+) -> Callable[[Request], Awaitable[Parsed[M]]]:
     """A dependency reading the body as `model` (`what` names it in the 422's detail).
 
     `signed` bodies (webhooks) must carry the `WEBHOOK_SECRET` signature when one is set;
     `system` bodies must carry it, and are refused while it is unset (`check_system`).
-    The checks run in one dependency, in the order the module's docstring gives: each level
-    of dependencies costs every request its own resolution.
+    The checks run in one dependency, in the order the module's docstring gives, and it takes
+    the request alone: each dependency or header parameter FastAPI resolves costs every
+    request its own resolution and validation, so the headers are read from the request here
+    (`SIGNATURE_HEADERS` documents them in the OpenAPI schema).
     """
 
-    def parsed(request: Request, settings: Settings, body: bytes) -> Parsed[M]:
+    async def parse(request: Request) -> Parsed[M]:
+        services = services_of(request)
+        settings = services.settings
+        body = await read_limited(request, settings.max_body_bytes)
+        if signed:
+            headers = request.headers
+            check_signed(settings, body, headers.get("x-signature"), headers.get("x-timestamp"))
         if system:
             check_system(settings)
         data = json_object(request, body)
-        return Parsed(validated(model, data, what), data)
+        return Parsed(validated(model, data, what), data, services)
 
-    if not signed:
-
-        async def parse(request: Request, services: ServicesDep) -> Parsed[M]:
-            return parsed(request, services.settings, await read_body(request, services))
-
-        return parse
-
-    async def parse_signed(
-        request: Request,
-        services: ServicesDep,
-        x_signature: Annotated[str | None, Header()] = None,
-        x_timestamp: Annotated[str | None, Header()] = None,
-    ) -> Parsed[M]:
-        body = await read_body(request, services)
-        check_signed(services.settings, body, x_signature, x_timestamp)
-        return parsed(request, services.settings, body)
-
-    return parse_signed
+    return parse
 
 
-def request_body_doc(model: type[BaseModel]) -> dict[str, Any]:
-    """`openapi_extra` describing a JSON body that the route reads raw, as `model`."""
+def header_parameter(name: str) -> dict[str, Any]:
+    """An optional string header in the OpenAPI schema, as FastAPI documents a `Header()`
+    parameter, for a header a dependency reads from the request itself."""
+    title = "-".join(part.capitalize() for part in name.split("-"))
+    return {
+        "in": "header",
+        "name": name,
+        "required": False,
+        "schema": {"anyOf": [{"type": "string"}, {"type": "null"}], "title": title},
+    }
+
+
+# The headers a signed body is checked with (`check_signed`).
+SIGNATURE_HEADERS = ("x-signature", "x-timestamp")
+
+
+def request_body_doc(model: type[BaseModel], headers: tuple[str, ...] = ()) -> dict[str, Any]:
+    """`openapi_extra` describing a JSON body that the route reads raw, as `model`, and the
+    optional `headers` read with it."""
     schema = model.model_json_schema()
     if "$defs" in schema:  # nested models would need their own components
         raise TypeError(f"{model.__name__}: nested models are not documented inline")
-    return {
+    doc: dict[str, Any] = {
         "requestBody": {
             "required": True,
             "content": {"application/json": {"schema": schema}},
         }
     }
+    if headers:
+        doc["parameters"] = [header_parameter(name) for name in headers]
+    return doc
 
 
 async def slack_click(

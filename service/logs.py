@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
+from typing import Any
 
 import structlog
 
@@ -18,12 +20,30 @@ class _StderrLogger:
     log = debug = info = warn = warning = error = critical = exception = fatal = msg
 
 
+def _fallback(value: Any) -> Any:
+    """A value JSON has no type for, as structlog's JSON renderer writes it by default."""
+    try:
+        return value.__structlog__()
+    except AttributeError:
+        return repr(value)
+
+
+# One encoder for every line: `json.dumps(..., default=...)`, the renderer's default, builds
+# a new one per call.
+_ENCODER = json.JSONEncoder(default=_fallback)
+
+
+def _encode(event: Any, **_: Any) -> str:
+    """A log event as the JSON renderer's default `json.dumps` writes it."""
+    return _ENCODER.encode(event)
+
+
 def configure_logging(level: str = "INFO") -> None:
     """Configure structlog and the standard logging it renders through, once per process."""
     renderer: structlog.types.Processor = (
         structlog.dev.ConsoleRenderer()
         if sys.stderr.isatty()
-        else structlog.processors.JSONRenderer()
+        else structlog.processors.JSONRenderer(serializer=_encode)
     )
     structlog.configure(
         processors=[

@@ -7,6 +7,9 @@ to what the processes recorded.
 
 from __future__ import annotations
 
+import functools
+from typing import Any
+
 import structlog
 
 from service.queue import queue_depth
@@ -21,9 +24,20 @@ METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 
 def observe_request(method: str, route: str, status: int, seconds: float) -> None:
     """Count one answered request under its route template (any other method is `other`)."""
-    method = method if method in METHODS else "other"
-    metrics.HTTP_REQUESTS.labels(method=method, route=route, status=str(status)).inc()
-    metrics.HTTP_DURATION.labels(method=method, route=route).observe(seconds)
+    counted, timed = _request_series(method if method in METHODS else "other", route, status)
+    counted.inc()
+    timed.observe(seconds)
+
+
+@functools.cache
+def _request_series(method: str, route: str, status: int) -> tuple[Any, Any]:
+    """The request counter's and the duration histogram's series for these labels, looked up
+    once: `labels()` validates and locks on every call. Methods are the known few or `other`,
+    routes are templates and statuses codes, so the cache stays small."""
+    return (
+        metrics.HTTP_REQUESTS.labels(method=method, route=route, status=str(status)),
+        metrics.HTTP_DURATION.labels(method=method, route=route),
+    )
 
 
 async def scrape(services: Services) -> bytes:

@@ -35,7 +35,6 @@ from redis.asyncio import Redis, ResponseError
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from taskiq import AckableMessage, BrokerMessage
-from taskiq.message import TaskiqMessage
 from taskiq_redis import RedisStreamBroker
 
 from service.faults import REDIS_ERRORS, Outages, backoff, pause
@@ -108,16 +107,19 @@ class LeadStream(RedisStreamBroker):
 
     def entry(self, task_name: str, *args: Any) -> bytes:
         """The `data` of the stream entry `kick` adds for `task_name(*args)`, for a caller
-        that adds it itself (in the same step as storing the lead)."""
-        message = TaskiqMessage(
-            task_id=self.id_generator(),
-            task_name=task_name,
-            labels={},
-            labels_types={},
-            args=list(args),
-            kwargs={},
+        that adds it itself (in the same step as storing the lead): the `TaskiqMessage` as
+        the formatter dumps it (`model_dump(mode="json")`), written as that dict directly,
+        since every webhook makes one."""
+        return self.serializer.dumpb(
+            {
+                "task_id": self.id_generator(),
+                "task_name": task_name,
+                "labels": {},
+                "labels_types": {},
+                "args": list(args),
+                "kwargs": {},
+            }
         )
-        return self.formatter.dumps(message).message
 
     async def kick(self, message: BrokerMessage) -> None:
         """Add the message to the stream."""

@@ -19,8 +19,11 @@ import time
 from typing import Any, cast
 
 import redis.asyncio as aioredis
+from redis.asyncio.connection import Connection
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
+from redis.commands.core import AsyncScript
+from redis.exceptions import DataError, NoScriptError
 
 from tools.ports import Claim, LeadRecord, RoundRobinPick
 from tools.store import (
@@ -37,6 +40,7 @@ from tools.store import (
 
 PURGE_BATCH = 500
 UPDATE_ATTEMPTS = 50
+KEPT_CONNECTIONS = 16  # script connections kept between calls (`RedisStore._run`)
 
 _LUA_INDEX_HELPERS = """
 local function index_keys(index_prefix, tags)
@@ -208,6 +212,23 @@ def _text(value: str | bytes) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
+def _packed(*args: str | bytes | int | float) -> bytes:
+    """A command in the Redis protocol (RESP), its arguments encoded as redis-py's encoder
+    encodes them (text as UTF-8, numbers as their `repr`), in one buffer."""
+    parts = [b"*%d\r\n" % len(args)]
+    for arg in args:
+        if isinstance(arg, bytes):
+            data = arg
+        elif isinstance(arg, str):
+            data = arg.encode()
+        elif isinstance(arg, int | float) and not isinstance(arg, bool):
+            data = repr(arg).encode()
+        else:
+            raise DataError(f"cannot send {type(arg).__name__} to Redis: {arg!r}")
+        parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
+    return b"".join(parts)
+
+
 class RedisStore:
     """Lead records, leases, round-robin counters, cache and receipts in Redis."""
 
@@ -226,7 +247,9 @@ class RedisStore:
             decode_responses=True,
             retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 2),
         )
+        self._pool = pool
         self._redis: aioredis.Redis = aioredis.Redis(connection_pool=pool)
+        self._kept: list[Connection] = []
         self._claim_script = self._redis.register_script(_CLAIM_LUA)
         self._claim_queue_script = self._redis.register_script(_CLAIM_QUEUE_LUA)
         self._update_script = self._redis.register_script(_UPDATE_LUA)
@@ -247,7 +270,49 @@ class RedisStore:
 
     async def close(self) -> None:
         """Close the connection pool."""
+        kept, self._kept = self._kept, []
+        for conn in kept:
+            await self._pool.release(conn)
         await self._redis.aclose()
+
+    async def _run(self, script: AsyncScript, keys: list[str], args: list[Any]) -> Any:
+        """Run a Lua script (EVALSHA; loaded first when the server answers NOSCRIPT), with the
+        client's retries: a command on a connection Redis dropped is sent again on a new one.
+
+        What `script(keys=..., args=...)` does, on a connection kept from the last call
+        instead of one taken from the pool and given back around every command: the pool's
+        lock, timeout and bookkeeping cost as much as the command itself, and every webhook
+        runs one. At most `KEPT_CONNECTIONS` are kept; a connection that failed is kept
+        closed and reconnects on its next command.
+        """
+        if self._kept:
+            conn = self._kept.pop()
+        else:
+            conn = await self._pool.get_connection()  # type: ignore[no-untyped-call]
+        try:
+            try:
+                return await self._evalsha(conn, script.sha, keys, args)
+            except NoScriptError:  # the server restarted, or its scripts were flushed
+                script.sha = await self._redis.script_load(script.script)
+                return await self._evalsha(conn, script.sha, keys, args)
+        finally:
+            if len(self._kept) < KEPT_CONNECTIONS:
+                self._kept.append(conn)
+            else:
+                await self._pool.release(conn)
+
+    @staticmethod
+    async def _evalsha(conn: Connection, sha: str, keys: list[str], args: list[Any]) -> Any:
+        command = _packed("EVALSHA", sha, len(keys), *keys, *args)
+
+        async def send() -> Any:
+            await conn.send_packed_command(command)
+            return await conn.read_response()
+
+        async def failed(error: Exception) -> None:
+            await conn.disconnect(error=error)
+
+        return await conn.retry.call_with_retry(send, failed)
 
     # Key names
 
@@ -271,14 +336,14 @@ class RedisStore:
     async def claim(self, record: LeadRecord) -> Claim:
         """Store the record as queued unless its lead_id exists; return the stored record."""
         keys, args = self._claim_arguments(record)
-        created, stored = await self._claim_script(keys=keys, args=args)
+        created, stored = await self._run(self._claim_script, keys, args)
         return Claim(bool(created), lead_from_json(stored))
 
     async def claim_and_queue(self, record: LeadRecord, stream: str, entry: bytes) -> Claim:
         """`claim`, and for a new lead add `{data: entry}` to the stream `stream` (on this
         store's server) in the same step: one round trip, and a lead stored is a lead queued."""
         keys, args = self._claim_arguments(record)
-        created, stored = await self._claim_queue_script(keys=[*keys, stream], args=[*args, entry])
+        created, stored = await self._run(self._claim_queue_script, [*keys, stream], [*args, entry])
         return Claim(bool(created), lead_from_json(stored))
 
     def _claim_arguments(self, record: LeadRecord) -> tuple[list[str], list[str | int | bytes]]:
@@ -309,9 +374,10 @@ class RedisStore:
             if current is None:
                 raise KeyError(lead_id)
             merged = merge_lead_fields(lead_from_json(current), fields)
-            result = await self._update_script(
-                keys=[key, all_key, tags_key],
-                args=[
+            result = await self._run(
+                self._update_script,
+                [key, all_key, tags_key],
+                [
                     lead_id,
                     current,
                     lead_to_json(merged),
@@ -365,9 +431,10 @@ class RedisStore:
 
     async def _purge_expired_leads(self) -> None:
         all_key, tags_key, expiry_key = self._lead_keys()
-        await self._purge_script(
-            keys=[expiry_key, all_key, tags_key],
-            args=[self._lead_key(""), self._index_prefix, PURGE_BATCH],
+        await self._run(
+            self._purge_script,
+            [expiry_key, all_key, tags_key],
+            [self._lead_key(""), self._index_prefix, PURGE_BATCH],
         )
 
     # Leases
@@ -388,12 +455,12 @@ class RedisStore:
     async def renew_lease(self, name: str, token: str, ttl_ms: int) -> bool:
         """Extend the lease only if this token holds it."""
         validate_ttl(ttl_ms)
-        renewed = await self._renew_script(keys=[self._lease_key(name)], args=[token, ttl_ms])
+        renewed = await self._run(self._renew_script, [self._lease_key(name)], [token, ttl_ms])
         return bool(renewed)
 
     async def release_lease(self, name: str, token: str) -> bool:
         """Delete the lease only if this token holds it; return whether it was released."""
-        released = await self._release_script(keys=[self._lease_key(name)], args=[token])
+        released = await self._run(self._release_script, [self._lease_key(name)], [token])
         return bool(released)
 
     async def lease_holder(self, name: str) -> str | None:
@@ -414,13 +481,14 @@ class RedisStore:
         args: list[str | int] = [self._record_ttl_s]
         for rep_id, weight in candidates:
             args += [rep_id, repr(float(weight))]
-        rep_id, sequence, repeated, flat_counts = await self._pick_script(
-            keys=[
+        rep_id, sequence, repeated, flat_counts = await self._run(
+            self._pick_script,
+            [
                 self._pool_key(pool, f"lead:{lead_id}"),
                 self._pool_key(pool, "counts"),
                 self._pool_key(pool, "sequence"),
             ],
-            args=args,
+            args,
         )
         counts = {
             str(flat_counts[i]): int(flat_counts[i + 1]) for i in range(0, len(flat_counts), 2)
@@ -505,9 +573,10 @@ class RedisStore:
 
     async def pop_due_timers(self, now: float, limit: int = 100) -> list[dict[str, Any]]:
         """Remove and return timers due by `now`, earliest first; each is popped once."""
-        popped = await self._pop_timers_script(
-            keys=[f"{self._prefix}timers:due", f"{self._prefix}timers:payload"],
-            args=[now, limit],
+        popped = await self._run(
+            self._pop_timers_script,
+            [f"{self._prefix}timers:due", f"{self._prefix}timers:payload"],
+            [now, limit],
         )
         return [
             {"key": _text(key), "due_at": float(due), "payload": json.loads(payload)}
