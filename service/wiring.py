@@ -59,11 +59,12 @@ from service.runner import LeadRunner, thread_config
 from service.settings import Settings, refuse_unsupported
 from service.stream import LeadStream
 from tools.account_index_file import INDEX_FILE, open_index
+from tools.accounts_read_file import read_accounts_kept
 from tools.calendar_builtin import BuiltinCalendar
 from tools.calendar_calcom import CalcomCalendar
 from tools.checkpoint_serde import CompressedSerializer
 from tools.crm_builtin import BuiltinCRM
-from tools.directory import AccountsReport, InMemoryDirectory, read_accounts_csv, rows_digest
+from tools.directory import AccountsReport, InMemoryDirectory, rows_digest
 from tools.enrichment_http import HttpEnrichmentProvider
 from tools.outbox import Outbox
 from tools.ports import (
@@ -463,7 +464,7 @@ async def _known_accounts(
         if snapshot.load():
             return _report_rows(snapshot.report()), None
         log.warning("no HubSpot accounts synced yet; using ACCOUNTS_CSV", path=str(snapshot.path))
-    return _load_accounts(settings.accounts_csv, strict=settings.accounts_strict), None
+    return _load_accounts(settings.accounts_csv, settings), None
 
 
 def _report_rows(report: AccountsReport) -> list[dict[str, Any]]:
@@ -472,10 +473,11 @@ def _report_rows(report: AccountsReport) -> list[dict[str, Any]]:
     return report.rows
 
 
-def _load_accounts(path: Path, *, strict: bool) -> list[dict[str, Any]]:
+def _load_accounts(path: Path, settings: Settings) -> list[dict[str, Any]]:
     """The usable rows of an accounts file, after one log line summing up the file (a warning
-    when rows were skipped or values dropped)."""
-    return _report_rows(read_accounts_csv(path, strict=strict))
+    when rows were skipped or values dropped); read back from DATA_DIR when unchanged."""
+    report = read_accounts_kept(path, settings.data_dir, strict=settings.accounts_strict)
+    return _report_rows(report)
 
 
 @dataclass(frozen=True)
@@ -519,9 +521,7 @@ async def open_context(
         hubspot_crm = await open_hubspot_crm(settings, routing.reps, redis)
     known, synced = await _known_accounts(settings, routing, hubspot_crm)
     extra = (
-        _load_accounts(settings.company_directory, strict=settings.accounts_strict)
-        if settings.company_directory
-        else []
+        _load_accounts(settings.company_directory, settings) if settings.company_directory else []
     )
     accounts = known + extra
     # One digest of the rows for the CRM seed and the index key (each skips what is unchanged).
