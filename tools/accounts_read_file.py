@@ -14,6 +14,7 @@ report is ignored with one log line and the accounts file is parsed again.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import json
@@ -65,8 +66,8 @@ def _file_key(path: Path) -> str:
 def read_accounts_kept(path: Path, data_dir: Path, *, strict: bool = False) -> AccountsReport:
     """`read_accounts_csv(path, strict=strict)`, read back from `data_dir` when the same file
     was read there before by the same code, else read and kept there (a failed write is
-    logged). Raises as `read_accounts_csv` does on a header problem or, with `strict`, the
-    first row skipped or warned about."""
+    logged); the report's `digest` is the key it is kept under. Raises as `read_accounts_csv`
+    does on a header problem or, with `strict`, the first row skipped or warned about."""
     kept = kept_path(data_dir, path)
     try:
         key = _file_key(path)
@@ -75,7 +76,7 @@ def read_accounts_kept(path: Path, data_dir: Path, *, strict: bool = False) -> A
     report = _load(kept, key, path)
     if report is not None and not (strict and (report.skipped or report.warnings)):
         return report
-    report = read_accounts_csv(path, strict=strict)
+    report = dataclasses.replace(read_accounts_csv(path, strict=strict), digest=key)
     try:
         _save(kept, key, report)
     except OSError as exc:
@@ -124,6 +125,7 @@ def _read(kept: Path, key: str, path: Path) -> AccountsReport | None:
         rows,
         skipped=[RowProblem(path, *problem) for problem in problems["skipped"]],
         warnings=[RowProblem(path, *problem) for problem in problems["warnings"]],
+        digest=key,
     )
 
 

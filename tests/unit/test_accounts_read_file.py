@@ -58,12 +58,15 @@ def test_an_unchanged_file_is_not_parsed_again(
 
 
 def test_a_changed_file_is_read_again(tmp_path: Path) -> None:
-    """A changed accounts file gives its new rows, not the kept ones."""
+    """A changed accounts file gives its new rows, not the kept ones, and another digest."""
     path = _write(tmp_path, *ROWS)
-    read_accounts_kept(path, tmp_path)
+    before = read_accounts_kept(path, tmp_path)
     _write(tmp_path, *ROWS[:2])
 
-    assert [row["account_id"] for row in read_accounts_kept(path, tmp_path).rows] == ["A-1"]
+    after = read_accounts_kept(path, tmp_path)
+
+    assert [row["account_id"] for row in after.rows] == ["A-1"]
+    assert before.digest and after.digest and before.digest != after.digest
 
 
 def test_strict_still_fails_on_the_first_problem(tmp_path: Path) -> None:
