@@ -546,6 +546,7 @@ async def open_context(
         await builtin_crm.open()
         stack.push_async_callback(builtin_crm.close)
         await builtin_crm.seed_owners([rep.model_dump() for rep in routing.reps])
+        await builtin_crm.seed_accounts(known, known_digest)
     outbox = None
     notifier = given.notifier
     if notifier is None:
@@ -613,19 +614,7 @@ async def open_context(
         chat = opened_chat
     directory = InMemoryDirectory(accounts)
     index_file = settings.data_dir / INDEX_FILE
-    # The CRM is seeded in a worker thread while this one builds the index: the seed's SQLite
-    # writes let go of the GIL, so on two cores they add little to the build. The build stays
-    # on this thread, whose malloc arena holds what reading the accounts freed (built in a
-    # worker thread, the index took 15 MB more at its peak).
-    seeding = None
-    if builtin_crm is not None:
-        seeding = asyncio.ensure_future(builtin_crm.seed_accounts(known, known_digest))
-        await asyncio.sleep(0)  # the seed's thread starts
-    try:
-        matcher = open_index(accounts, index_file, digest=accounts_digest)
-    finally:
-        if seeding is not None:
-            await seeding
+    matcher = open_index(accounts, index_file, digest=accounts_digest)
     refresh = None
     if synced is not None and hubspot_crm is not None:
 

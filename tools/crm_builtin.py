@@ -334,8 +334,6 @@ class BuiltinCRM(SqliteFile):
         Seeding the rows seeded last again would change nothing, so it is skipped (a restart
         on an unchanged accounts file) while the companies table is as that seed left it: as
         many companies, none written since. `digest`: `rows_digest(rows)`, when the caller has it.
-        Runs in a worker thread: SQLite lets go of the GIL while it writes, so the caller may
-        build something else meanwhile (the account index, in `open_context`).
         """
         digest = digest or rows_digest(rows)
 
@@ -359,7 +357,7 @@ class BuiltinCRM(SqliteFile):
                 )
             return len(rows)
 
-        return await self._run_in_thread(seed)
+        return await self._run(seed)
 
     async def seed_owners(self, reps: list[dict[str, Any]]) -> int:
         """Upsert owners from routing.yaml reps (email, name, crm_owner_id); returns how many."""
