@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import dataclasses
 import functools
+import hashlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -59,11 +60,12 @@ from service.runner import LeadRunner, thread_config
 from service.settings import Settings, refuse_unsupported
 from service.stream import LeadStream
 from tools.account_index_file import INDEX_FILE, open_index
+from tools.accounts_read_file import read_accounts_kept
 from tools.calendar_builtin import BuiltinCalendar
 from tools.calendar_calcom import CalcomCalendar
 from tools.checkpoint_serde import CompressedSerializer
 from tools.crm_builtin import BuiltinCRM
-from tools.directory import AccountsReport, InMemoryDirectory, read_accounts_csv, rows_digest
+from tools.directory import AccountsReport, InMemoryDirectory, rows_digest
 from tools.enrichment_http import HttpEnrichmentProvider
 from tools.outbox import Outbox
 from tools.ports import (
@@ -448,8 +450,8 @@ async def _migrate_alone(conn: Any, postgres: Any) -> None:
 
 async def _known_accounts(
     settings: Settings, routing: RoutingConfig, hubspot: HubSpotCRM | None
-) -> tuple[list[dict[str, Any]], HubSpotAccounts | None]:
-    """The team's accounts, and the HubSpot sync behind them when there is one.
+) -> tuple[AccountsReport, HubSpotAccounts | None]:
+    """The team's accounts as read, and the HubSpot sync behind them when there is one.
 
     With HubSpot as the CRM they are its companies, synced now (`account_sync`); a replay with
     HUBSPOT_ACCESS_TOKEN set reads the last snapshot without calling HubSpot. Otherwise, and
@@ -457,25 +459,26 @@ async def _known_accounts(
     """
     if hubspot is not None:
         synced = await account_sync.open_accounts(settings, routing.reps, hubspot)
-        return _report_rows(synced.report()), synced
+        return _noted(synced.report()), synced
     if settings.hubspot_access_token is not None:
         snapshot = account_sync.hubspot_accounts(settings, routing.reps)
         if snapshot.load():
-            return _report_rows(snapshot.report()), None
+            return _noted(snapshot.report()), None
         log.warning("no HubSpot accounts synced yet; using ACCOUNTS_CSV", path=str(snapshot.path))
-    return _load_accounts(settings.accounts_csv, strict=settings.accounts_strict), None
+    return _load_accounts(settings.accounts_csv, settings), None
 
 
-def _report_rows(report: AccountsReport) -> list[dict[str, Any]]:
+def _noted(report: AccountsReport) -> AccountsReport:
+    """`report`, after one log line summing it up (a warning when rows were skipped or values
+    dropped)."""
     noted = log.warning if report.skipped or report.warnings else log.info
     noted("accounts", **report.summary())
-    return report.rows
+    return report
 
 
-def _load_accounts(path: Path, *, strict: bool) -> list[dict[str, Any]]:
-    """The usable rows of an accounts file, after one log line summing up the file (a warning
-    when rows were skipped or values dropped)."""
-    return _report_rows(read_accounts_csv(path, strict=strict))
+def _load_accounts(path: Path, settings: Settings) -> AccountsReport:
+    """An accounts file read (read back from DATA_DIR when unchanged), after its log line."""
+    return _noted(read_accounts_kept(path, settings.data_dir, strict=settings.accounts_strict))
 
 
 @dataclass(frozen=True)
@@ -517,16 +520,19 @@ async def open_context(
             redis = aioredis.Redis.from_url(settings.redis_url)
             stack.push_async_callback(redis.aclose)
         hubspot_crm = await open_hubspot_crm(settings, routing.reps, redis)
-    known, synced = await _known_accounts(settings, routing, hubspot_crm)
-    extra = (
-        _load_accounts(settings.company_directory, strict=settings.accounts_strict)
-        if settings.company_directory
-        else []
+    known_read, synced = await _known_accounts(settings, routing, hubspot_crm)
+    extra_read = (
+        _load_accounts(settings.company_directory, settings) if settings.company_directory else None
     )
+    known = known_read.rows
+    extra = extra_read.rows if extra_read is not None else []
     accounts = known + extra
-    # One digest of the rows for the CRM seed and the index key (each skips what is unchanged).
-    known_digest = rows_digest(known)
-    accounts_digest = rows_digest(accounts) if extra else known_digest
+    # One digest of the rows for the CRM seed and the index key (each skips what is unchanged):
+    # an accounts file's own (of its bytes and the code reading them), else `rows_digest`.
+    known_digest = accounts_digest = known_read.digest or rows_digest(known)
+    if extra_read is not None and extra:
+        extra_digest = extra_read.digest or rows_digest(extra)
+        accounts_digest = hashlib.sha256(f"{known_digest} {extra_digest}".encode()).hexdigest()
     store = given.store
     if store is None:
         store = await open_store(settings)

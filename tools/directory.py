@@ -56,12 +56,15 @@ class RowProblem:
 class AccountsReport:
     """What `read_accounts_csv` made of a file: the rows loaded, the rows skipped (a row with
     no account_id, neither a name nor a usable domain, an account_id already seen, or more
-    cells than columns) and the warnings on rows loaded without a value they could not use."""
+    cells than columns) and the warnings on rows loaded without a value they could not use.
+    `digest`, when known: a digest that changes with any value of the rows, taken without
+    going through them (`accounts_read_file`: of the file's bytes and the code reading them)."""
 
     path: Path
     rows: list[dict[str, Any]]
     skipped: list[RowProblem] = field(default_factory=list)
     warnings: list[RowProblem] = field(default_factory=list)
+    digest: str | None = None
 
     def summary(self, first: int = 3) -> dict[str, Any]:
         """Counts, counts by kind and the first problems with file:line, for one log line."""
