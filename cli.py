@@ -22,6 +22,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from domain.bulk import settle_started_heap
+
 if TYPE_CHECKING:
     from service.wiring import Overrides
 
@@ -55,6 +57,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if isinstance(started, int):
             return started
         _, serving = started
+        settle_started_heap()
         base = f"http://{settings.host}:{settings.port}"
         print(_ready(settings, base, run_token), flush=True)
         await serving
@@ -199,6 +202,7 @@ async def _worker(concurrency: int | None, overrides: Overrides | None = None) -
             # QUEUE_REDELIVER_AFTER_MS with no lease) and those left processing.
             asyncio.create_task(services.sweep(settings.redeliver_after_ms / 1000)),
         ]
+        settle_started_heap()
         print(f"worker ready (queue {settings.queue_name}, pid {os.getpid()})", flush=True)
         await stop.wait()
         for task in tasks:
