@@ -61,7 +61,7 @@ worker: $(STAMP) ## Run a queue worker (needs QUEUE_URL)
 	$(PY) cli.py worker
 
 bench: $(STAMP) ## Measure the service beside its baselines (about 10 minutes; `cli.py bench --quick`: 1)
-	$(PY) cli.py bench
+	$(PY) cli.py bench --compare docs/bench/last-full-run.json
 
 lock: ## Recompile requirements.txt and requirements-dev.txt from pyproject.toml
 	@test -x $(VENV)/bin/uv || { $(PYTHON) -m venv $(VENV) && $(PY) -m pip install -q uv; }
