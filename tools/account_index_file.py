@@ -13,11 +13,9 @@ line and rebuilt.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import os
-import sys
 import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -27,7 +25,7 @@ import numpy as np
 import structlog
 
 from domain.matching import DEFAULT_MARGIN, DEFAULT_THRESHOLD, INDEX_FORMAT, AccountIndex
-from tools.directory import rows_digest
+from tools.directory import code_digest, rows_digest
 
 log = structlog.get_logger("lead_router.account_index")
 
@@ -36,17 +34,6 @@ INDEX_FILE = "account_index.zip"
 BUILT_BY = ("domain.matching", "domain.normalize", "domain.regions", "domain.accounts")
 UNREADABLE = (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile)
 _KEY, _COLUMNS, _ARRAYS = "key.txt", "columns/", "arrays/"
-
-
-@functools.cache
-def _code_digest() -> str:
-    """A digest of the source of `BUILT_BY` and of the public suffix list's version."""
-    import tldextract
-
-    digest = hashlib.sha256(f"{INDEX_FORMAT} {tldextract.__version__}".encode())
-    for name in BUILT_BY:
-        digest.update(Path(str(sys.modules[name].__file__)).read_bytes())
-    return digest.hexdigest()
 
 
 def index_key(
@@ -58,7 +45,8 @@ def index_key(
 ) -> str:
     """The key of the index of these account rows (`digest`: their `rows_digest`, when the
     caller has it), built by this code with these settings."""
-    text = f"{_code_digest()} {threshold!r} {margin!r} {digest or rows_digest(rows)}"
+    code = code_digest(str(INDEX_FORMAT), BUILT_BY)
+    text = f"{code} {threshold!r} {margin!r} {digest or rows_digest(rows)}"
     return hashlib.sha256(text.encode()).hexdigest()
 
 

@@ -15,7 +15,6 @@ report is ignored with one log line and the accounts file is parsed again.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import hashlib
 import json
 import os
@@ -26,7 +25,13 @@ from pathlib import Path
 import structlog
 
 from domain.bulk import collector_paused
-from tools.directory import ACCOUNT_COLUMNS, AccountsReport, RowProblem, read_accounts_csv
+from tools.directory import (
+    ACCOUNT_COLUMNS,
+    AccountsReport,
+    RowProblem,
+    code_digest,
+    read_accounts_csv,
+)
 
 log = structlog.get_logger("lead_router.accounts_read")
 
@@ -40,17 +45,6 @@ _COLUMNS = (*ACCOUNT_COLUMNS, "properties")
 _SHARED = ("owner_email", "industry", "country", "state", "city")
 
 
-@functools.cache
-def _code_digest() -> str:
-    """A digest of the source of `READ_BY` and of the public suffix list's version."""
-    import tldextract
-
-    digest = hashlib.sha256(f"{READ_FORMAT} {tldextract.__version__}".encode())
-    for name in READ_BY:
-        digest.update(Path(str(sys.modules[name].__file__)).read_bytes())
-    return digest.hexdigest()
-
-
 def kept_path(data_dir: Path, path: Path) -> Path:
     """Where the report of the accounts file at `path` is kept in `data_dir`."""
     name = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:16]
@@ -60,7 +54,8 @@ def kept_path(data_dir: Path, path: Path) -> Path:
 def _file_key(path: Path) -> str:
     with path.open("rb") as handle:
         content = hashlib.file_digest(handle, "sha256").hexdigest()
-    return hashlib.sha256(f"{_code_digest()} {path} {content}".encode()).hexdigest()
+    code = code_digest(str(READ_FORMAT), READ_BY)
+    return hashlib.sha256(f"{code} {path} {content}".encode()).hexdigest()
 
 
 def read_accounts_kept(path: Path, data_dir: Path, *, strict: bool = False) -> AccountsReport:

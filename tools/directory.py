@@ -11,6 +11,7 @@ Fuzzy name matching lives elsewhere; this module only answers "which account own
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import sys
 from collections import Counter
@@ -229,6 +230,19 @@ def _read_records(
         account = _parse_row(values, {}, _Row(report.path, position, report, False), first_seen)
         if account is not None:
             report.rows.append(account)
+
+
+@functools.cache
+def code_digest(version: str, modules: tuple[str, ...]) -> str:
+    """A digest of `version`, the public suffix list's version and the source of `modules`
+    (imported): the code a file kept in DATA_DIR was made by, so that a change to it makes
+    the file again."""
+    import tldextract
+
+    digest = hashlib.sha256(f"{version} {tldextract.__version__}".encode())
+    for name in modules:
+        digest.update(Path(str(sys.modules[name].__file__)).read_bytes())
+    return digest.hexdigest()
 
 
 def rows_digest(rows: Iterable[Mapping[str, Any]]) -> str:
