@@ -432,6 +432,19 @@ def _account_properties(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _claim_domain(row: dict[str, Any], claimed: set[str]) -> tuple[str | None, dict[str, Any]]:
+    """An account row's domain for its company and the properties it sets: a domain an
+    earlier row of the same seed took (`claimed`) is kept in the properties only, and None
+    is returned in its place."""
+    domain = row.get("domain") or row.get("website")
+    properties = _account_properties(row)
+    if domain in claimed:
+        properties["domain"], domain = domain, None
+    elif domain:
+        claimed.add(domain)
+    return domain, properties
+
+
 def _seed_new_accounts(conn: sqlite3.Connection, rows: list[dict[str, Any]], now: str) -> bool:
     """Insert the accounts in one statement when there is no company yet and no account_id
     repeats, as `_seed_account` would one by one; False (nothing done) otherwise."""
@@ -441,12 +454,7 @@ def _seed_new_accounts(conn: sqlite3.Connection, rows: list[dict[str, Any]], now
     claimed: set[str] = set()
 
     def values(row: dict[str, Any]) -> tuple[Any, ...]:
-        domain = row.get("domain") or row.get("website")
-        properties = _account_properties(row)
-        if domain in claimed:
-            properties["domain"], domain = domain, None
-        elif domain:
-            claimed.add(domain)
+        domain, properties = _claim_domain(row, claimed)
         return (
             str(row["account_id"]),
             domain,
@@ -467,12 +475,8 @@ def _seed_account(
 ) -> None:
     """Upsert one account inside the caller's transaction."""
     account_id = str(row["account_id"])
-    domain = row.get("domain") or row.get("website")
-    csv_properties = _account_properties(row)
-    if domain in claimed:
-        csv_properties["domain"], domain = domain, None
-    elif domain:
-        claimed.add(domain)
+    domain, csv_properties = _claim_domain(row, claimed)
+    if domain:  # first claimed here: an older company holding it gives way to this account
         holder = conn.execute(
             "SELECT id, properties FROM companies WHERE domain = ? AND id != ?",
             (domain, account_id),
