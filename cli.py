@@ -16,6 +16,7 @@ import signal
 import socket
 import statistics
 import sys
+import threading
 import time
 from collections import Counter
 from datetime import UTC, datetime
@@ -151,6 +152,9 @@ def _ready(settings: Any, base: str, run_token: str | None) -> str:
 
 
 SHUTDOWN_S = 10.0
+# A worker told to stop has left by then, whatever it still waits for (a backend closing, a
+# thread on a locked file): under the 30 s most supervisors allow before they kill.
+EXIT_DEADLINE_S = 25.0
 DEMO_MARKER = ".demo"
 
 
@@ -205,6 +209,9 @@ async def _worker(concurrency: int | None, overrides: Overrides | None = None) -
         settle_started_heap()
         print(f"worker ready (queue {settings.queue_name}, pid {os.getpid()})", flush=True)
         await stop.wait()
+        deadline = threading.Timer(EXIT_DEADLINE_S, _leave_now, args=("worker",))
+        deadline.daemon = True
+        deadline.start()
         for task in tasks:
             task.cancel()
         # Shutdown is bounded: a lead still running is not acknowledged, so the stream hands
@@ -217,6 +224,14 @@ async def _worker(concurrency: int | None, overrides: Overrides | None = None) -
             print(f"worker: shutdown took over {SHUTDOWN_S:g} s; leaving", file=sys.stderr)
     metrics.exited()
     return 0
+
+
+def _leave_now(command: str) -> None:
+    """End the process at once (exit status 1), saying so: what it was still running is not
+    acknowledged, so the queue hands it on and its checkpoint resumes it."""
+    print(f"{command}: still stopping after {EXIT_DEADLINE_S:g} s; leaving now", file=sys.stderr)
+    sys.stderr.flush()
+    os._exit(1)
 
 
 def cmd_worker(args: argparse.Namespace) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -165,4 +166,34 @@ def test_a_worker_killed_mid_lead_leaves_a_lead_that_completes_once(
         for proc in [api, doomed, survivor]:
             if proc and proc.poll() is None:
                 proc.terminate()
+                proc.wait(timeout=30)
+
+
+def test_a_worker_told_to_stop_leaves_within_its_deadline(
+    distributed: dict[str, str], tmp_path: Path
+) -> None:
+    """A worker whose lead is stuck on a call that ignores cancellation still leaves after
+    SIGTERM, within `EXIT_DEADLINE_S`, saying so; the lead stays queued for another worker."""
+    from cli import EXIT_DEADLINE_S
+
+    api, url = _serve(distributed, tmp_path)
+    log = tmp_path / "stuck.log"
+    stuck = spawn([], distributed, log, program=["-m", "tests.fakes.stuck_worker"])
+    try:
+        with httpx.Client(base_url=url, timeout=10, headers=ADMIN) as client:
+            client.post("/webhooks/lead", json=lead_payload()).raise_for_status()
+        deadline = time.monotonic() + 60
+        while b"for ever" not in log.read_bytes():
+            assert time.monotonic() < deadline, log.read_text()[-2000:]
+            assert stuck.poll() is None, log.read_text()[-2000:]
+            time.sleep(0.1)
+        stuck.terminate()
+        started = time.monotonic()
+        assert stuck.wait(timeout=EXIT_DEADLINE_S + 15) == 1
+        assert time.monotonic() - started >= EXIT_DEADLINE_S - 1
+        assert f"still stopping after {EXIT_DEADLINE_S:g} s; leaving now" in log.read_text()
+    finally:
+        for proc in [api, stuck]:
+            if proc.poll() is None:
+                proc.kill()
                 proc.wait(timeout=30)
