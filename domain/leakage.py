@@ -7,7 +7,7 @@ have them yet. Three signs, each a heuristic that names the column and says why:
   conversion rate above `alone_auc`);
 - it is filled in far more often for one outcome than for the other (a field someone fills in
   once a lead is worked);
-- its name says it holds a latest state or a verdict ("Last Activity", "Status", "Lead Score"),
+- its name says it holds a latest state or a verdict ("Last Touch", "Status", "Lead Score"),
   which an export takes when the file is written, after the outcome.
 """
 

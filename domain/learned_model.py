@@ -9,9 +9,9 @@ weights, so the calibrated log-odds stay a plain sum of per-column effects.
 
 `explain` turns that sum into points on the 0–100 scale: a "base" contribution (the score of a
 typical training lead, the lead's blank fields folded in) plus one contribution per filled
-column, each read as a person would say it ("Lead Source: Google"). Each column's log-odds effect is
-multiplied by the same per-lead factor, (total − base) / (log-odds − base log-odds), so the
-points keep the sign and order of the log-odds effects and add up to the total.
+column, each read as a person would say it ("Signup Channel: Webinar"). Each column's log-odds
+effect is multiplied by the same per-lead factor, (total − base) / (log-odds − base log-odds),
+so the points keep the sign and order of the log-odds effects and add up to the total.
 
 Models are saved as versioned JSON (no pickle); the same data and config give the same file
 byte for byte apart from `trained_at`.
@@ -36,23 +36,6 @@ import numpy as np
 FORMAT = "lead-router.learned-model"
 FORMAT_VERSION = 1
 
-X_EDUCATION_LABEL = "Converted"
-POST_CONTACT_COLUMNS: frozenset[str] = frozenset(
-    {
-        "Tags",
-        "Lead Quality",
-        "Lead Profile",
-        "Last Activity",
-        "Last Notable Activity",
-        "Asymmetrique Activity Index",
-        "Asymmetrique Profile Index",
-        "Asymmetrique Activity Score",
-        "Asymmetrique Profile Score",
-    }
-)
-"""x_education columns filled in after sales contact: using them at capture time is leakage."""
-
-ID_COLUMNS: frozenset[str] = frozenset({"Prospect ID", "Lead Number"})
 _ID_NAME = re.compile(r"^(id|uuid|.*[\s_-]id|.*[\s_-]number|.*[\s_-]uuid)$", re.IGNORECASE)
 MISSING_STRINGS = frozenset({"", "select", "nan", "null", "n/a"})
 """Values meaning "not given"; "Select" is a form's untouched drop-down."""
@@ -73,6 +56,11 @@ class FitConfig:
     cv_folds: int = 5
     seed: int = 0
     identifier_ratio: float = 0.9
+
+
+def is_identifier(name: str) -> bool:
+    """True for a column named as an identifier ("id", "Signup Id", "account_number", "uuid")."""
+    return _ID_NAME.match(name) is not None
 
 
 def is_missing(value: Any) -> bool:
@@ -206,7 +194,7 @@ class Column:
         return self.levels.get(key, self.other)
 
     def describe(self, value: Any) -> str:
-        """What this lead has in this column, as a person would say it ("Lead Source: Google")."""
+        """This lead's value in this column as a person would say it ("Signup Channel: Webinar")."""
         if self.kind == "numeric":
             x = to_number(value)
             if x is None:
@@ -367,7 +355,7 @@ class LearnedModel:
                 excluded[name] = "the outcome label"
             elif name in skip:
                 excluded[name] = "excluded by the caller (known after contact or not wanted)"
-            elif name in ID_COLUMNS or _ID_NAME.match(name):
+            elif is_identifier(name):
                 excluded[name] = "identifier column"
             else:
                 column, why = _infer(name, [r.get(name) for r in rows], cfg)

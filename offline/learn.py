@@ -28,7 +28,7 @@ import numpy as np
 
 from domain.config import ConfigError, ScoringConfig, load_scoring
 from domain.leakage import Suspect, leakage_suspects
-from domain.learned_model import ID_COLUMNS, LearnedModel, is_missing, parse_label, read_csv
+from domain.learned_model import LearnedModel, is_identifier, is_missing, parse_label, read_csv
 from domain.records import DecisionRecord, Lead
 from domain.scoring import score_lead
 from offline.evals.score import metrics
@@ -222,7 +222,7 @@ def _learn(
 ) -> int:
     folder = ModelFolder.of(settings)
     capture = scoring.learning.capture_columns
-    columns = [c for c in rows[0] if c != args.label and c not in exclude and c not in ID_COLUMNS]
+    columns = [c for c in rows[0] if c != args.label and c not in exclude and not is_identifier(c)]
     if capture is not None:
         absent = [c for c in capture if c not in rows[0]]
         if absent:

@@ -4,8 +4,9 @@ Two data sets, both real third-party data read from the shared data directory:
 
 - `x_education`: 9,240 inbound leads with the outcome `Converted`
   (`leads/x_education_leads.csv`). The post-contact columns named in the data README
-  (`domain.learned_model.POST_CONTACT_COLUMNS`) and the id columns are excluded; every other column
-  is a lead property, as it would arrive in a webhook's `properties`.
+  (`POST_CONTACT_COLUMNS` below) and the id columns (`Prospect ID`, `Lead Number`, which the
+  model's identifier rule leaves out) are excluded; every other column is a lead property, as it
+  would arrive in a webhook's `properties`.
 - `crm`: Won/Lost opportunities (`crm/sales_pipeline.csv`) joined with the account's
   firmographics (`crm/accounts.csv`) and the product (`crm/products.csv`). The source's typos
   are mapped (`GTXPro` → `GTX Pro` so the product join holds; `technolgy`, `Philipines`
@@ -34,8 +35,6 @@ from typing import Any, Final
 import numpy as np
 
 from domain.learned_model import (
-    POST_CONTACT_COLUMNS,
-    X_EDUCATION_LABEL,
     LearnedModel,
     is_missing,
     parse_label,
@@ -51,6 +50,22 @@ CRM_FILES: Final = tuple(
     Path("crm") / name for name in ("sales_pipeline.csv", "accounts.csv", "products.csv")
 )
 CRM_TYPOS: Final = {"GTXPro": "GTX Pro", "technolgy": "technology", "Philipines": "Philippines"}
+
+X_EDUCATION_LABEL: Final = "Converted"
+POST_CONTACT_COLUMNS: Final[frozenset[str]] = frozenset(
+    {
+        "Tags",
+        "Lead Quality",
+        "Lead Profile",
+        "Last Activity",
+        "Last Notable Activity",
+        "Asymmetrique Activity Index",
+        "Asymmetrique Profile Index",
+        "Asymmetrique Activity Score",
+        "Asymmetrique Profile Score",
+    }
+)
+"""x_education columns filled in after sales contact: using them at capture time is leakage."""
 
 
 def missing_files(data_dir: Path) -> list[Path]:

@@ -1,7 +1,7 @@
 """`learn`: fit the learned scorer on a CSV export or on stored outcomes, install it, and score
 leads with it once the services load it.
 
-The synthetic data make conversion depend on one column, "Total Time" (minutes on the site):
+The synthetic data make conversion depend on one column, "Minutes On Site":
 long visits mostly convert, short ones mostly do not.
 """
 
@@ -24,19 +24,21 @@ from service.settings import Settings
 from service.wiring import open_services
 from tests.helpers import lead_payload, make_settings, submit_and_run
 
-SOURCES = ("Google", "Direct Traffic", "Referral", "Organic Search")
-HIGH = {"Total Time": 1900, "Lead Source": "Google"}
-LOW = {"Total Time": 40, "Lead Source": "Google"}
+SOURCES = ("Webinar", "Trade Show", "Referral", "Podcast")
+HIGH = {"Minutes On Site": 1900, "Signup Channel": "Webinar"}
+LOW = {"Minutes On Site": 40, "Signup Channel": "Webinar"}
 
 
 def synthetic_rows(n: int, seed: int = 7) -> list[tuple[dict[str, Any], int]]:
-    """`n` leads and their 0/1 outcome; the outcome depends on "Total Time" (with noise)."""
+    """`n` leads and their 0/1 outcome; the outcome depends on "Minutes On Site" (with noise)."""
     rng = random.Random(seed)
     rows = []
     for _ in range(n):
         minutes = rng.randint(0, 2000)
         converted = int(minutes + rng.gauss(0, 700) > 1000)
-        rows.append(({"Total Time": minutes, "Lead Source": rng.choice(SOURCES)}, converted))
+        rows.append(
+            ({"Minutes On Site": minutes, "Signup Channel": rng.choice(SOURCES)}, converted)
+        )
     return rows
 
 
@@ -44,10 +46,12 @@ def write_csv(path: Path, n: int = 200) -> list[int]:
     """Write a CSV export of `n` synthetic leads with a "converted" column; return the labels."""
     rows = synthetic_rows(n)
     with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, ["Prospect ID", "Total Time", "Lead Source", "converted"])
+        writer = csv.DictWriter(
+            handle, ["Signup Id", "Minutes On Site", "Signup Channel", "converted"]
+        )
         writer.writeheader()
         for i, (row, label) in enumerate(rows):
-            writer.writerow({"Prospect ID": f"p-{i}", **row, "converted": label})
+            writer.writerow({"Signup Id": f"p-{i}", **row, "converted": label})
     return [label for _, label in rows]
 
 
@@ -90,8 +94,8 @@ def test_learn_from_csv_installs_a_versioned_and_current_model(
     assert LearnedModel.load(settings.current_model_path).version == version
     assert LearnedModel.load(versioned).version == version
     assert summary["rows"] == len(labels) and summary["positives"] == sum(labels)
-    assert "Total Time" in summary["features"]
-    assert "converted" not in summary["features"] and "Prospect ID" not in summary["features"]
+    assert "Minutes On Site" in summary["features"]
+    assert "converted" not in summary["features"] and "Signup Id" not in summary["features"]
 
 
 async def test_services_score_with_the_learned_model(
@@ -108,7 +112,7 @@ async def test_services_score_with_the_learned_model(
         math.fsum(c["points"] for c in score["contributions"]), score["total"], abs_tol=1e-6
     )
     features = {c["feature"] for c in score["contributions"]}
-    assert "Total Time" in features
+    assert "Minutes On Site" in features
 
 
 async def test_learned_score_is_higher_for_a_long_visit(
@@ -144,7 +148,7 @@ def test_learn_from_stored_outcomes(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert summary["rows"] == 30
     assert summary["positives"] == sum(o == "won" for _, o in outcomes)
     assert 0 < summary["positives"] < 30
-    assert "Total Time" in summary["features"]
+    assert "Minutes On Site" in summary["features"]
     assert LearnedModel.load(settings.current_model_path).version == summary["version"]
 
 
@@ -214,7 +218,8 @@ def test_learn_keeps_the_live_model_when_the_new_one_is_not_better(
     assert cli(["--csv", str(tmp_path / "good.csv"), "--label", "converted"], settings) == 0
     live = LearnedModel.load(settings.current_model_path).version
     capsys.readouterr()
-    argv = ["--csv", str(tmp_path / "good.csv"), "--label", "converted", "--exclude", "Total Time"]
+    good = str(tmp_path / "good.csv")
+    argv = ["--csv", good, "--label", "converted", "--exclude", "Minutes On Site"]
 
     code = cli(argv, settings)
     out = capsys.readouterr().out
@@ -232,12 +237,12 @@ def test_learn_keeps_the_live_model_when_the_new_one_is_not_better(
 
 
 def leaky_rows(n: int = 300) -> list[dict[str, Any]]:
-    """Synthetic leads plus a "Tags" column a rep fills in that gives the outcome away."""
+    """Synthetic leads plus a "Rep Notes" column a rep fills in that gives the outcome away."""
     rng = random.Random(5)
     rows = []
     for row, label in synthetic_rows(n):
-        tag = ("Closed" if label else "Not interested") if rng.random() < 0.95 else "Ringing"
-        rows.append({**row, "Tags": tag, "converted": label})
+        tag = ("Closed" if label else "Not interested") if rng.random() < 0.95 else "Voicemail"
+        rows.append({**row, "Rep Notes": tag, "converted": label})
     return rows
 
 
@@ -252,13 +257,15 @@ def test_learn_refuses_suspected_leakage_without_a_capture_list(
     code = cli(argv, settings)
     out = capsys.readouterr().out
     assert code == 1
-    assert "possible leakage" in out and "  Tags: predicts the outcome almost on its own" in out
+    assert (
+        "possible leakage" in out and "  Rep Notes: predicts the outcome almost on its own" in out
+    )
     assert "no learning.capture_columns list" in out
     assert not settings.current_model_path.exists()
 
     assert cli([*argv, "--force"], settings) == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert summary["installed"] and "Tags" in summary["features"]
+    assert summary["installed"] and "Rep Notes" in summary["features"]
 
 
 def test_learn_uses_only_the_capture_columns_when_listed(
@@ -266,16 +273,16 @@ def test_learn_uses_only_the_capture_columns_when_listed(
 ) -> None:
     """With `learning.capture_columns` in scoring.yaml only those columns are learned from."""
     write_table(tmp_path / "leads.csv", leaky_rows())
-    scoring = with_capture_columns(tmp_path, ["Total Time", "Lead Source"])
+    scoring = with_capture_columns(tmp_path, ["Minutes On Site", "Signup Channel"])
     settings = make_settings(tmp_path, SCORING_CONFIG=scoring)
 
     code = cli(["--csv", str(tmp_path / "leads.csv"), "--label", "converted"], settings)
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert code == 0 and summary["installed"]
-    assert set(summary["features"]) <= {"Total Time", "Lead Source"}
+    assert set(summary["features"]) <= {"Minutes On Site", "Signup Channel"}
     assert summary["suspects"] == []
     model = LearnedModel.load(settings.current_model_path)
-    assert "capture" in model.excluded["Tags"]
+    assert "capture" in model.excluded["Rep Notes"]
 
 
 def test_learn_holds_back_the_latest_rows_when_there_is_a_date_column(

@@ -12,13 +12,16 @@ from typing import Any
 
 import pytest
 
-from domain.learned_model import ID_COLUMNS, POST_CONTACT_COLUMNS, X_EDUCATION_LABEL, read_csv
+from domain.learned_model import read_csv
 from offline.evals import DATA_ENV, default_data_dir
-from offline.evals.score import LEADS_CSV
+from offline.evals.score import LEADS_CSV, POST_CONTACT_COLUMNS, X_EDUCATION_LABEL
 from service.wiring import open_services
 from tests.helpers import lead_payload, make_settings, submit_and_run, unavailable
 from tests.integration.test_learn import with_capture_columns
 from tests.integration.test_model_cli import last_json, run_cli
+
+ID_COLUMNS = frozenset({"Prospect ID", "Lead Number"})
+"""x_education's id columns, which the model's identifier rule leaves out."""
 
 
 def leads_csv() -> Path:

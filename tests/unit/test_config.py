@@ -183,9 +183,9 @@ def test_learning_capture_columns_are_read(tmp_path: Path) -> None:
         tmp_path,
         "scoring.yaml",
         "grades:",
-        "learning:\n  capture_columns: [Lead Source, Total Time]\n\ngrades:",
+        "learning:\n  capture_columns: [Signup Channel, Minutes On Site]\n\ngrades:",
     )
-    assert load_scoring(path).learning.capture_columns == ["Lead Source", "Total Time"]
+    assert load_scoring(path).learning.capture_columns == ["Signup Channel", "Minutes On Site"]
     assert load_scoring(INFRA / "scoring.yaml").learning.capture_columns is None
 
 
@@ -195,14 +195,14 @@ def test_capture_column_listed_twice_names_its_line(tmp_path: Path) -> None:
         tmp_path,
         "scoring.yaml",
         "grades:",
-        "learning:\n  capture_columns: [Lead Source, Lead Source]\n\ngrades:",
+        "learning:\n  capture_columns: [Signup Channel, Signup Channel]\n\ngrades:",
     )
     with pytest.raises(ConfigError) as err:
         load_scoring(path)
     assert str(err.value).startswith(
-        f"{path}:{_line_of(path, '  capture_columns: [Lead')}: learning.capture_columns: "
+        f"{path}:{_line_of(path, '  capture_columns: [Signup')}: learning.capture_columns: "
     )
-    assert "'Lead Source' is listed twice" in str(err.value)
+    assert "'Signup Channel' is listed twice" in str(err.value)
 
 
 def test_the_reps_own_cal_com_event_type_wins_over_the_teams(tmp_path: Path) -> None:

@@ -529,8 +529,8 @@ def low_scoring_model() -> Any:
     """A learned model under which a short visit scores near zero."""
     from domain.learned_model import LearnedModel
 
-    rows = [{"Total Time": minutes} for minutes in range(0, 2000, 10)]
-    labels = [int(row["Total Time"] > 1000) for row in rows]
+    rows = [{"Minutes On Site": minutes} for minutes in range(0, 2000, 10)]
+    labels = [int(row["Minutes On Site"] > 1000) for row in rows]
     return LearnedModel.fit(rows, labels, version="shadow-test", trained_at=NOW.isoformat())
 
 
@@ -540,10 +540,10 @@ async def test_a_shadow_model_is_recorded_but_does_not_route(
     """A shadow model's score is kept beside the live one; routing follows the live score."""
     model = low_scoring_model()
     live = new_run(graph, context)
-    await live.start(emea_lead(properties={"Total Time": 20}))
+    await live.start(emea_lead(properties={"Minutes On Site": 20}))
     shadowed = new_run(graph, dataclasses.replace(context, shadow_model=model))
     other_person = f"jonas.weber@{emea_account()['domain']}"
-    await shadowed.start(emea_lead(email=other_person, properties={"Total Time": 20}))
+    await shadowed.start(emea_lead(email=other_person, properties={"Minutes On Site": 20}))
 
     before, after = await live.state(), await shadowed.state()
     shadow = after["score"]["shadow"]
@@ -564,7 +564,7 @@ async def test_a_learned_model_scores_only_leads_it_can_read(
     await unread.start(emea_lead())
     read = new_run(graph, ctx)
     other_person = f"jonas.weber@{emea_account()['domain']}"
-    await read.start(emea_lead(email=other_person, properties={"Total Time": 20}))
+    await read.start(emea_lead(email=other_person, properties={"Minutes On Site": 20}))
 
     skipped, learned = (await unread.state())["score"], (await read.state())["score"]
     assert (

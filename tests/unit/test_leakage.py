@@ -18,15 +18,15 @@ def leaky_table(n: int = 1200, seed: int = 3) -> tuple[list[dict[str, Any]], lis
         minutes = rng.randint(0, 2000)
         converted = int(minutes + rng.gauss(0, 900) > 1000)
         agrees = rng.random() < 0.95
-        tag = ("Closed won" if converted else "Not interested") if agrees else "Ringing"
+        tag = ("Closed won" if converted else "Not interested") if agrees else "Voicemail"
         filled = rng.random() < (0.7 if converted else 0.25)
         rows.append(
             {
-                "Total Time": minutes,
-                "Lead Source": rng.choice(["Google", "Referral", "Direct"]),
-                "Tags": tag,
-                "Lead Quality": rng.choice(["High", "Low", "Might be"]) if filled else "",
-                "Last Activity": rng.choice(["Email Opened", "SMS Sent", "Page Visited"]),
+                "Minutes On Site": minutes,
+                "Signup Channel": rng.choice(["Webinar", "Referral", "Direct"]),
+                "Rep Notes": tag,
+                "Rep Assessment": rng.choice(["High", "Low", "Unsure"]) if filled else "",
+                "Last Touch": rng.choice(["Newsletter Read", "Call Booked", "Pricing Viewed"]),
             }
         )
         labels.append(converted)
@@ -37,17 +37,17 @@ def test_leakage_suspects_name_the_after_contact_columns() -> None:
     """A near-perfect column, one filled mostly for one outcome and a 'Last …' column are named."""
     rows, labels = leaky_table()
     suspects = leakage_suspects(rows, labels, list(rows[0]))
-    assert [s.column for s in suspects] == ["Tags", "Lead Quality", "Last Activity"]
+    assert [s.column for s in suspects] == ["Rep Notes", "Rep Assessment", "Last Touch"]
     why = {s.column: s.why for s in suspects}
-    assert "on its own" in why["Tags"]
-    assert "filled in for" in why["Lead Quality"]
-    assert "latest" in why["Last Activity"]
+    assert "on its own" in why["Rep Notes"]
+    assert "filled in for" in why["Rep Assessment"]
+    assert "latest" in why["Last Touch"]
 
 
 def test_capture_columns_are_not_suspects() -> None:
     """Columns a lead has at capture time, with ordinary signal, raise no warning."""
     rows, labels = leaky_table()
-    assert leakage_suspects(rows, labels, ["Total Time", "Lead Source"]) == []
+    assert leakage_suspects(rows, labels, ["Minutes On Site", "Signup Channel"]) == []
 
 
 def test_held_back_rows_are_the_latest_when_there_are_dates() -> None:

@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 
 from domain.learned_model import LearnedModel, parse_label
 
-SOURCES = {"Google": 0.8, "Referral": 1.5, "Ads": -0.5, "Direct": 0.0, "Select": 0.0}
-COLUMNS = ["Prospect ID", "visits", "minutes", "source", "country", "newsletter", "note"]
+SOURCES = {"Webinar": 0.8, "Referral": 1.5, "Ads": -0.5, "Direct": 0.0, "Select": 0.0}
+COLUMNS = ["Signup Id", "visits", "minutes", "source", "country", "newsletter", "note"]
 
 
 def synthetic(n: int, seed: int) -> tuple[list[dict[str, Any]], list[int]]:
@@ -33,7 +33,7 @@ def synthetic(n: int, seed: int) -> tuple[list[dict[str, Any]], list[int]]:
         logit += 1.5 * math.log1p(minutes or 0) / math.log1p(1000) - (minutes is None) * 0.5
         rows.append(
             {
-                "Prospect ID": f"p-{seed}-{i:05d}",
+                "Signup Id": f"p-{seed}-{i:05d}",
                 "visits": rng.choice(["0", "1", "2", "3", "5", "8", "13", None]),
                 "minutes": minutes,
                 "source": source,
@@ -107,10 +107,10 @@ def test_identifiers_label_and_excluded_columns_are_not_features() -> None:
     """Id columns, free text, the label and caller-excluded columns never become inputs."""
     rows, labels = synthetic(400, seed=5)
     for row, y in zip(rows, labels, strict=True):
-        row["Converted"] = y
-    fitted = LearnedModel.fit(rows, labels, exclude={"country"}, version="x", label="Converted")
+        row["converted"] = y
+    fitted = LearnedModel.fit(rows, labels, exclude={"country"}, version="x", label="converted")
     assert set(fitted.features) == {"visits", "minutes", "source", "newsletter"}
-    assert {"Prospect ID", "note", "Converted", "country"} <= set(fitted.excluded)
+    assert {"Signup Id", "note", "converted", "country"} <= set(fitted.excluded)
 
 
 def test_same_data_gives_the_same_model_file(tmp_path: Path) -> None:
@@ -152,7 +152,7 @@ scalars = st.one_of(
     st.integers(),
     st.floats(allow_nan=True, allow_infinity=True),
     st.text(max_size=20),
-    st.sampled_from(["Select", "Google", "Referral", "Yes", "No", "nan", " 12 ", "1e999"]),
+    st.sampled_from(["Select", "Webinar", "Referral", "Yes", "No", "nan", " 12 ", "1e999"]),
 )
 values = st.one_of(scalars, st.lists(scalars, max_size=3), st.dictionaries(st.text(), scalars))
 

@@ -183,16 +183,16 @@ def test_rule_score_is_bounded_additive_graded_and_repeatable(
 
 @pytest.fixture(scope="module")
 def model() -> LearnedModel:
-    """A small learned model: conversion depends on "Total Time", with a categorical column."""
+    """A small learned model: conversion depends on "Minutes On Site", with a categorical column."""
     rng = random.Random(3)
     rows, labels = [], []
     for _ in range(120):
         minutes = rng.randint(0, 2000)
         rows.append(
             {
-                "Total Time": minutes,
-                "Lead Source": rng.choice(["Google", "Direct", "Referral"]),
-                "Do Not Email": rng.choice(["Yes", "No"]),
+                "Minutes On Site": minutes,
+                "Signup Channel": rng.choice(["Webinar", "Direct", "Referral"]),
+                "Opted Out": rng.choice(["Yes", "No"]),
             }
         )
         labels.append(int(minutes + rng.gauss(0, 300) > 1000))
@@ -202,11 +202,13 @@ def model() -> LearnedModel:
 learned_properties = st.fixed_dictionaries(
     {},
     optional={
-        "Total Time": st.one_of(
+        "Minutes On Site": st.one_of(
             st.integers(), st.floats(), st.sampled_from(["1,200", "1e400", "nan", " 42 ", ""])
         ),
-        "Lead Source": st.one_of(st.sampled_from(["Google", "google ", "Select", "Fax"]), values),
-        "Do Not Email": st.one_of(st.sampled_from(["Yes", "no", "TRUE", True, False]), values),
+        "Signup Channel": st.one_of(
+            st.sampled_from(["Webinar", "webinar ", "Select", "Fax"]), values
+        ),
+        "Opted Out": st.one_of(st.sampled_from(["Yes", "no", "TRUE", True, False]), values),
     },
 ).flatmap(
     lambda known: st.dictionaries(st.text(max_size=20), values, max_size=3).map(
