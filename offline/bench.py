@@ -557,6 +557,15 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def aside_peak_rss_mb() -> float:
+    """The peak resident memory of the children this process waited for (the start-up's work
+    aside, `tools.aside`), counting the pages a child shares with this process since the fork:
+    an upper bound on what it added."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+
+
 def open_probe(values: dict[str, Any], names: list[str], repeats: int) -> dict[str, Any]:
     """In a fresh process: import the service, open it, match `names`; times and peak RSS."""
     began = time.perf_counter()
@@ -583,6 +592,7 @@ def open_probe(values: dict[str, Any], names: list[str], repeats: int) -> dict[s
             "import_s": imported - began,
             "open_s": opened,
             "rss_mb": peak_rss_mb(),
+            "aside_rss_mb": aside_peak_rss_mb(),
             "match_ms": max(statistics.median(ms) for ms in times.values()),
             "matched": sorted(matched),
         }
@@ -1117,6 +1127,8 @@ def backtest(bench: Bench) -> None:
 
 def startup(bench: Bench) -> None:
     """Opening the services with growing account files, each in a fresh process."""
+    from tools.aside import ASIDE_MIN_ROWS
+
     plan, samples = bench.plan, bench.samples
     biggest, smallest = max(plan.accounts), min(plan.accounts)
     bench.say(f"start-up: writing {', '.join(f'{n:,}' for n in plan.accounts)} accounts")
@@ -1136,6 +1148,7 @@ def startup(bench: Bench) -> None:
             samples.add(f"{key}.open", probe["open_s"])
             samples.add(f"{key}.import", probe["import_s"])
             samples.add(f"{key}.rss", probe["rss_mb"])
+            samples.add(f"{key}.aside_rss", probe["aside_rss_mb"])
             samples.add(f"{key}.match", probe["match_ms"])
             samples.notes["matched"].update(probe["matched"])
     fresh = "in a fresh process, a new data directory"
@@ -1150,7 +1163,13 @@ def startup(bench: Bench) -> None:
                 baseline="no accounts",
                 baseline_value=samples.median("0.start.open"),
                 better="lower",
-                conditions=f"open_services (accounts read, CRM seeded, index built), {fresh}",
+                conditions=f"open_services (accounts read, CRM seeded, index built), {fresh}"
+                + (
+                    f"; from {ASIDE_MIN_ROWS:,} accounts a forked child seeds the CRM and "
+                    "keeps the read beside the index build (tools/aside.py)"
+                    if n >= ASIDE_MIN_ROWS
+                    else ""
+                ),
                 target=Target("value", "<", 6) if n == 100_000 else None,
                 detail={"imports_s": _round(samples.median(f"{n}.start.import"))},
             )
@@ -1164,8 +1183,17 @@ def startup(bench: Bench) -> None:
                 baseline="no accounts",
                 baseline_value=samples.median("0.start.rss"),
                 better="lower",
-                conditions=f"the process's peak resident memory after opening, {fresh}",
+                conditions=f"the process's peak resident memory after opening, {fresh}"
+                + (
+                    "; the forked child's own peak, counting the pages it shares with the "
+                    "process, is in the detail"
+                    if n >= ASIDE_MIN_ROWS
+                    else ""
+                ),
                 target=Target("value", "<", 400) if n == 100_000 else None,
+                detail={"aside_child_peak_mb": _round(samples.median(f"{n}.start.aside_rss"))}
+                if n >= ASIDE_MIN_ROWS
+                else {},
             )
         )
     size = _size(biggest)

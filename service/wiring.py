@@ -60,11 +60,12 @@ from service.runner import LeadRunner, thread_config
 from service.settings import Settings, refuse_unsupported
 from service.stream import LeadStream
 from tools.account_index_file import INDEX_FILE, open_index
-from tools.accounts_read_file import read_accounts_kept
+from tools.accounts_read_file import read_accounts_kept, read_accounts_to_keep
+from tools.aside import ASIDE_MIN_ROWS, start_aside
 from tools.calendar_builtin import BuiltinCalendar
 from tools.calendar_calcom import CalcomCalendar
 from tools.checkpoint_serde import CompressedSerializer
-from tools.crm_builtin import BuiltinCRM
+from tools.crm_builtin import BuiltinCRM, seed_accounts_file
 from tools.directory import AccountsReport, InMemoryDirectory, rows_digest
 from tools.enrichment_http import HttpEnrichmentProvider
 from tools.outbox import Outbox
@@ -449,13 +450,17 @@ async def _migrate_alone(conn: Any, postgres: Any) -> None:
 
 
 async def _known_accounts(
-    settings: Settings, routing: RoutingConfig, hubspot: HubSpotCRM | None
+    settings: Settings,
+    routing: RoutingConfig,
+    hubspot: HubSpotCRM | None,
+    keep: list[Callable[[], object]],
 ) -> tuple[AccountsReport, HubSpotAccounts | None]:
     """The team's accounts as read, and the HubSpot sync behind them when there is one.
 
     With HubSpot as the CRM they are its companies, synced now (`account_sync`); a replay with
     HUBSPOT_ACCESS_TOKEN set reads the last snapshot without calling HubSpot. Otherwise, and
-    for a replay before any sync, ACCOUNTS_CSV.
+    for a replay before any sync, ACCOUNTS_CSV; the call that keeps what reading it gave in
+    DATA_DIR, when one is due, is added to `keep`.
     """
     if hubspot is not None:
         synced = await account_sync.open_accounts(settings, routing.reps, hubspot)
@@ -465,7 +470,7 @@ async def _known_accounts(
         if snapshot.load():
             return _noted(snapshot.report()), None
         log.warning("no HubSpot accounts synced yet; using ACCOUNTS_CSV", path=str(snapshot.path))
-    return _load_accounts(settings.accounts_csv, settings), None
+    return _load_accounts(settings.accounts_csv, settings, keep), None
 
 
 def _noted(report: AccountsReport) -> AccountsReport:
@@ -476,9 +481,18 @@ def _noted(report: AccountsReport) -> AccountsReport:
     return report
 
 
-def _load_accounts(path: Path, settings: Settings) -> AccountsReport:
-    """An accounts file read (read back from DATA_DIR when unchanged), after its log line."""
-    return _noted(read_accounts_kept(path, settings.data_dir, strict=settings.accounts_strict))
+def _load_accounts(
+    path: Path, settings: Settings, keep: list[Callable[[], object]] | None = None
+) -> AccountsReport:
+    """An accounts file read (read back from DATA_DIR when unchanged), after its log line;
+    what it gave is kept in DATA_DIR now, or by the call added to `keep`."""
+    strict = settings.accounts_strict
+    if keep is None:
+        return _noted(read_accounts_kept(path, settings.data_dir, strict=strict))
+    report, keep_report = read_accounts_to_keep(path, settings.data_dir, strict=strict)
+    if keep_report is not None:
+        keep.append(keep_report)
+    return _noted(report)
 
 
 @dataclass(frozen=True)
@@ -520,7 +534,8 @@ async def open_context(
             redis = aioredis.Redis.from_url(settings.redis_url)
             stack.push_async_callback(redis.aclose)
         hubspot_crm = await open_hubspot_crm(settings, routing.reps, redis)
-    known_read, synced = await _known_accounts(settings, routing, hubspot_crm)
+    keep: list[Callable[[], object]] = []
+    known_read, synced = await _known_accounts(settings, routing, hubspot_crm, keep)
     extra_read = (
         _load_accounts(settings.company_directory, settings) if settings.company_directory else None
     )
@@ -533,6 +548,26 @@ async def open_context(
     if extra_read is not None and extra:
         extra_digest = extra_read.digest or rows_digest(extra)
         accounts_digest = hashlib.sha256(f"{known_digest} {extra_digest}".encode()).hexdigest()
+    seeds_builtin_crm = given.crm is None and hubspot_crm is None
+    # With many accounts, a child writes the files they end in (the accounts read, the CRM's
+    # seed) while this process builds the index; the CRM's own seed below then finds its work
+    # done, or does it when the child failed.
+    aside = None
+    if len(known) >= ASIDE_MIN_ROWS:
+        if seeds_builtin_crm:
+            keep.append(
+                functools.partial(seed_accounts_file, settings.crm_path, known, known_digest)
+            )
+        aside = start_aside("accounts kept and seeded", keep)
+        stack.push_async_callback(aside.wait)
+    else:
+        for job in keep:
+            job()
+    directory = InMemoryDirectory(accounts)
+    index_file = settings.data_dir / INDEX_FILE
+    matcher = open_index(accounts, index_file, digest=accounts_digest)
+    if aside is not None:
+        await aside.wait()
     store = given.store
     if store is None:
         store = await open_store(settings)
@@ -612,9 +647,6 @@ async def open_context(
         if opened_chat is not None:
             stack.push_async_callback(opened_chat.close)
         chat = opened_chat
-    directory = InMemoryDirectory(accounts)
-    index_file = settings.data_dir / INDEX_FILE
-    matcher = open_index(accounts, index_file, digest=accounts_digest)
     refresh = None
     if synced is not None and hubspot_crm is not None:
 

@@ -15,11 +15,13 @@ report is ignored with one log line and the accounts file is parsed again.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import os
 import sys
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import structlog
@@ -63,20 +65,35 @@ def read_accounts_kept(path: Path, data_dir: Path, *, strict: bool = False) -> A
     was read there before by the same code, else read and kept there (a failed write is
     logged); the report's `digest` is the key it is kept under. Raises as `read_accounts_csv`
     does on a header problem or, with `strict`, the first row skipped or warned about."""
+    report, keep = read_accounts_to_keep(path, data_dir, strict=strict)
+    if keep is not None:
+        keep()
+    return report
+
+
+def read_accounts_to_keep(
+    path: Path, data_dir: Path, *, strict: bool = False
+) -> tuple[AccountsReport, Callable[[], None] | None]:
+    """`read_accounts_kept` without writing the report: it and, when it was read from the
+    accounts file rather than from `data_dir`, the call that keeps it there (for the caller
+    to make now or in a child, `tools.aside`)."""
     kept = kept_path(data_dir, path)
     try:
         key = _file_key(path)
     except OSError:
-        return read_accounts_csv(path, strict=strict)  # raises as the reader does
+        return read_accounts_csv(path, strict=strict), None  # raises as the reader does
     report = _load(kept, key, path)
     if report is not None and not (strict and (report.skipped or report.warnings)):
-        return report
+        return report, None
     report = dataclasses.replace(read_accounts_csv(path, strict=strict), digest=key)
+    return report, functools.partial(_keep, kept, key, report)
+
+
+def _keep(kept: Path, key: str, report: AccountsReport) -> None:
     try:
         _save(kept, key, report)
     except OSError as exc:
         log.warning("accounts read not kept", path=str(kept), error=str(exc))
-    return report
 
 
 def _load(kept: Path, key: str, path: Path) -> AccountsReport | None:

@@ -10,6 +10,7 @@ retried node never writes twice. One connection per instance, guarded by a lock
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 import uuid
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tools.directory import rows_digest
-from tools.sqlite_file import SqliteFile, immediate
+from tools.sqlite_file import SqliteFile, connect, immediate
 
 _IDS = uuid.UUID("5b0c3f8e-4a51-4d4e-9a63-1f0d2c7e6a10")
 
@@ -336,28 +337,7 @@ class BuiltinCRM(SqliteFile):
         many companies, none written since. `digest`: `rows_digest(rows)`, when the caller has it.
         """
         digest = digest or rows_digest(rows)
-
-        def seed(conn: sqlite3.Connection) -> int:
-            now = _now()
-            claimed: set[str] = set()
-            with immediate(conn):
-                last = conn.execute(
-                    "SELECT digest, companies FROM seeds WHERE name = 'accounts'"
-                ).fetchone()
-                if last is not None and tuple(last) == (digest, _companies_state(conn)):
-                    return len(rows)
-                if not _seed_new_accounts(conn, rows, now):
-                    for row in rows:
-                        _seed_account(conn, row, claimed, now)
-                conn.execute(
-                    "INSERT INTO seeds (name, digest, companies) VALUES ('accounts', ?, ?)"
-                    " ON CONFLICT (name) DO UPDATE SET digest = excluded.digest,"
-                    " companies = excluded.companies",
-                    (digest, _companies_state(conn)),
-                )
-            return len(rows)
-
-        return await self._run(seed)
+        return await self._run(functools.partial(_seed_accounts, rows=rows, digest=digest))
 
     async def seed_owners(self, reps: list[dict[str, Any]]) -> int:
         """Upsert owners from routing.yaml reps (email, name, crm_owner_id); returns how many."""
@@ -401,6 +381,40 @@ class BuiltinCRM(SqliteFile):
             }
 
         return await self._run(count)
+
+
+def _seed_accounts(conn: sqlite3.Connection, rows: list[dict[str, Any]], digest: str) -> int:
+    """`BuiltinCRM.seed_accounts` on `conn`."""
+    now = _now()
+    claimed: set[str] = set()
+    with immediate(conn):
+        last = conn.execute(
+            "SELECT digest, companies FROM seeds WHERE name = 'accounts'"
+        ).fetchone()
+        if last is not None and tuple(last) == (digest, _companies_state(conn)):
+            return len(rows)
+        if not _seed_new_accounts(conn, rows, now):
+            for row in rows:
+                _seed_account(conn, row, claimed, now)
+        conn.execute(
+            "INSERT INTO seeds (name, digest, companies) VALUES ('accounts', ?, ?)"
+            " ON CONFLICT (name) DO UPDATE SET digest = excluded.digest,"
+            " companies = excluded.companies",
+            (digest, _companies_state(conn)),
+        )
+    return len(rows)
+
+
+def seed_accounts_file(path: Path, rows: list[dict[str, Any]], digest: str) -> int:
+    """`BuiltinCRM.seed_accounts` on the CRM file at `path` through a connection of its own,
+    opened and closed here: for a process that holds no `BuiltinCRM` of that file (a child
+    seeding aside, `tools.aside`)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = connect(path, _SCHEMA, row_factory=sqlite3.Row)
+    try:
+        return _seed_accounts(conn, rows, digest)
+    finally:
+        conn.close()
 
 
 def _companies_state(conn: sqlite3.Connection) -> str:

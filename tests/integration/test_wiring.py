@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import httpx
@@ -18,6 +19,7 @@ from service import wiring
 from service.settings import UnsupportedSetting, refuse_unsupported
 from service.wiring import Overrides, open_services
 from tests.helpers import ENV_SETTINGS, ROOT, live_server, make_settings
+from tools.aside import Aside, start_aside
 from tools.calendar_calcom import CalcomCalendar
 from tools.slack import SlackNotifier
 
@@ -204,3 +206,46 @@ async def test_strict_accounts_stop_the_start_at_the_first_bad_row(tmp_path: Pat
     assert (
         str(refused.value) == f"{accounts}:3: website 'https://www.htp' has no registrable domain"
     )
+
+
+async def test_a_start_with_work_aside_opens_the_same_crm_index_and_kept_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """From ASIDE_MIN_ROWS accounts a forked child seeds the CRM and keeps the read; what the
+    start opens is what a start doing it all itself opens, and a restart reads it back."""
+    accounts = tmp_path / "accounts.csv"
+    accounts.write_text(MESSY_ACCOUNTS, encoding="utf-8")
+    started: list[Aside] = []
+
+    def start_and_note(what: str, jobs: Sequence[Callable[[], object]]) -> Aside:
+        started.append(start_aside(what, jobs))
+        return started[-1]
+
+    monkeypatch.setattr(wiring, "start_aside", start_and_note)
+    opened = {}
+    for how, least in (("here", 10**9), ("aside", 1)):
+        monkeypatch.setattr(wiring, "ASIDE_MIN_ROWS", least)
+        settings = make_settings(tmp_path / how, ACCOUNTS_CSV=accounts)
+        async with open_services(settings, Overrides()) as services:
+            crm = services.context.crm
+            matcher = services.context.matcher
+            opened[how] = (
+                [await crm.find_company_by_domain(d) for d in ("acme.com", "acme-again.com")],
+                matcher.match(company_name="Brightwater Analytics"),
+                sorted(path.name for path in settings.data_dir.iterdir()),
+            )
+            companies = await crm.counts()
+        assert companies["companies"] == 3
+
+    (here_crm, here_match, here_files), (aside_crm, aside_match, aside_files) = (
+        opened["here"],
+        opened["aside"],
+    )
+    assert [c and (c["id"], c["name"], c["properties"]) for c in aside_crm] == [
+        c and (c["id"], c["name"], c["properties"]) for c in here_crm
+    ]
+    assert aside_match == here_match and aside_match is not None
+    assert aside_files == here_files
+    assert any(name.startswith("accounts_read.") for name in aside_files)
+    assert len(started) == 1 and started[0].pid not in (None, os.getpid())
+    assert await started[0].wait() is True
