@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -26,14 +25,14 @@ import structlog
 
 from domain.matching import DEFAULT_MARGIN, DEFAULT_THRESHOLD, INDEX_FORMAT, AccountIndex
 from tools.directory import code_digest, rows_digest
+from tools.kept_file import read_kept, writing_kept
 
 log = structlog.get_logger("lead_router.account_index")
 
 INDEX_FILE = "account_index.zip"
 # The modules whose code decides what an index holds: a change to any rebuilds it.
 BUILT_BY = ("domain.matching", "domain.normalize", "domain.regions", "domain.accounts")
-UNREADABLE = (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile)
-_KEY, _COLUMNS, _ARRAYS = "key.txt", "columns/", "arrays/"
+_COLUMNS, _ARRAYS = "columns/", "arrays/"
 
 
 def index_key(
@@ -60,48 +59,46 @@ def load_index(
 ) -> AccountIndex | None:
     """The index of `rows` saved at `path` under `key` (`index_key(rows)`); None when there
     is none, or another key's. A file that is not such an index is logged and read as none."""
-    if not path.is_file():
-        return None
-    try:
-        with zipfile.ZipFile(path) as archive:
-            if archive.read(_KEY).decode() != key:
-                log.info("accounts or matching changed; building the account index again")
-                return None
-            columns: dict[str, Any] = {}
-            arrays: dict[str, np.ndarray] = {}
-            for name in archive.namelist():
-                if name.startswith(_COLUMNS):
-                    columns[name.removeprefix(_COLUMNS)] = json.loads(archive.read(name))
-                elif name.startswith(_ARRAYS):
-                    with archive.open(name) as member:
-                        array = np.lib.format.read_array(member, allow_pickle=False)
-                    arrays[name.removeprefix(_ARRAYS)] = array
-        return AccountIndex.from_saved(rows, columns, arrays, threshold=threshold, margin=margin)
-    except UNREADABLE as exc:
-        log.warning(
-            "account index file unreadable; building the index again",
-            path=str(path),
-            error=f"{type(exc).__name__}: {exc}"[:300],
-        )
-        return None
+    return read_kept(
+        path,
+        key,
+        lambda archive: _read(archive, rows, threshold=threshold, margin=margin),
+        log=log,
+        unreadable="account index file unreadable; building the index again",
+        changed="accounts or matching changed; building the account index again",
+    )
+
+
+def _read(
+    archive: zipfile.ZipFile,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    threshold: float,
+    margin: float,
+) -> AccountIndex:
+    """The index of `rows` saved in `archive`; raises on members that are not such an index's."""
+    columns: dict[str, Any] = {}
+    arrays: dict[str, np.ndarray] = {}
+    for name in archive.namelist():
+        if name.startswith(_COLUMNS):
+            columns[name.removeprefix(_COLUMNS)] = json.loads(archive.read(name))
+        elif name.startswith(_ARRAYS):
+            with archive.open(name) as member:
+                array = np.lib.format.read_array(member, allow_pickle=False)
+            arrays[name.removeprefix(_ARRAYS)] = array
+    return AccountIndex.from_saved(rows, columns, arrays, threshold=threshold, margin=margin)
 
 
 def save_index(path: Path, key: str, index: AccountIndex) -> None:
     """Write `index` to `path` under `key`: to a temporary file, then renamed into place.
     Columns are written one at a time, so that the file never sits whole in memory."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with zipfile.ZipFile(temporary, "w", zipfile.ZIP_STORED) as archive:
-            archive.writestr(_KEY, key)
-            for name, column in index.saved_columns():
-                text = json.dumps(column, ensure_ascii=False, separators=(",", ":"))
-                archive.writestr(_COLUMNS + name, text)
-            for name, array in index.saved_arrays().items():
-                with archive.open(_ARRAYS + name, "w", force_zip64=True) as member:
-                    np.lib.format.write_array(member, array, allow_pickle=False)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
+    with writing_kept(path, key) as archive:
+        for name, column in index.saved_columns():
+            text = json.dumps(column, ensure_ascii=False, separators=(",", ":"))
+            archive.writestr(_COLUMNS + name, text)
+        for name, array in index.saved_arrays().items():
+            with archive.open(_ARRAYS + name, "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, array, allow_pickle=False)
 
 
 def open_index(

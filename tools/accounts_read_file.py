@@ -18,7 +18,6 @@ import dataclasses
 import functools
 import hashlib
 import json
-import os
 import sys
 import zipfile
 from collections.abc import Callable
@@ -26,7 +25,6 @@ from pathlib import Path
 
 import structlog
 
-from domain.bulk import collector_paused
 from tools.directory import (
     ACCOUNT_COLUMNS,
     AccountsReport,
@@ -34,14 +32,14 @@ from tools.directory import (
     code_digest,
     read_accounts_csv,
 )
+from tools.kept_file import read_kept, writing_kept
 
 log = structlog.get_logger("lead_router.accounts_read")
 
 # The modules whose code decides what reading a file gives: a change to any reads it again.
 READ_BY = ("tools.directory", "domain.normalize", "domain.accounts")
-UNREADABLE = (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile)
 READ_FORMAT = 1
-_KEY, _ROWS, _PROBLEMS = "key.txt", "rows/", "problems.json"
+_ROWS, _PROBLEMS = "rows/", "problems.json"
 _COLUMNS = (*ACCOUNT_COLUMNS, "properties")
 # Columns whose values many accounts share: kept once (sys.intern), as the reader keeps them.
 _SHARED = ("owner_email", "industry", "country", "state", "city")
@@ -97,28 +95,20 @@ def _keep(kept: Path, key: str, report: AccountsReport) -> None:
 
 
 def _load(kept: Path, key: str, path: Path) -> AccountsReport | None:
-    if not kept.is_file():
-        return None
-    try:
-        with collector_paused():
-            return _read(kept, key, path)
-    except UNREADABLE as exc:
-        log.warning(
-            "accounts read file unreadable; reading the accounts again",
-            path=str(kept),
-            error=f"{type(exc).__name__}: {exc}"[:300],
-        )
-        return None
+    return read_kept(
+        kept,
+        key,
+        lambda archive: _read(archive, key, path),
+        log=log,
+        unreadable="accounts read file unreadable; reading the accounts again",
+    )
 
 
-def _read(kept: Path, key: str, path: Path) -> AccountsReport | None:
-    """The report kept at `kept` under `key`, None under another key; raises on a file that
-    is not such a report."""
-    with zipfile.ZipFile(kept) as archive:
-        if archive.read(_KEY).decode() != key:
-            return None
-        columns = [json.loads(archive.read(_ROWS + name)) for name in _COLUMNS]
-        problems = json.loads(archive.read(_PROBLEMS))
+def _read(archive: zipfile.ZipFile, key: str, path: Path) -> AccountsReport:
+    """The report of the accounts file at `path` kept in `archive` under `key`; raises on
+    members that are not such a report's."""
+    columns = [json.loads(archive.read(_ROWS + name)) for name in _COLUMNS]
+    problems = json.loads(archive.read(_PROBLEMS))
     count = len(columns[0])
     if any(len(column) != count for column in columns):
         raise ValueError("columns of different lengths")
@@ -143,20 +133,14 @@ def _read(kept: Path, key: str, path: Path) -> AccountsReport | None:
 
 def _save(kept: Path, key: str, report: AccountsReport) -> None:
     """Write `report` to `kept` under `key`: to a temporary file, then renamed into place."""
-    temporary = kept.with_name(f".{kept.name}.{os.getpid()}.tmp")
-    try:
-        with zipfile.ZipFile(temporary, "w", zipfile.ZIP_STORED) as archive:
-            archive.writestr(_KEY, key)
-            for name in _COLUMNS:
-                column = [row[name] for row in report.rows]
-                archive.writestr(
-                    _ROWS + name, json.dumps(column, ensure_ascii=False, separators=(",", ":"))
-                )
-            problems = {
-                "skipped": [[p.line, p.kind, p.message] for p in report.skipped],
-                "warnings": [[p.line, p.kind, p.message] for p in report.warnings],
-            }
-            archive.writestr(_PROBLEMS, json.dumps(problems))
-        os.replace(temporary, kept)
-    finally:
-        temporary.unlink(missing_ok=True)
+    with writing_kept(kept, key) as archive:
+        for name in _COLUMNS:
+            column = [row[name] for row in report.rows]
+            archive.writestr(
+                _ROWS + name, json.dumps(column, ensure_ascii=False, separators=(",", ":"))
+            )
+        problems = {
+            "skipped": [[p.line, p.kind, p.message] for p in report.skipped],
+            "warnings": [[p.line, p.kind, p.message] for p in report.warnings],
+        }
+        archive.writestr(_PROBLEMS, json.dumps(problems))
