@@ -1,5 +1,6 @@
 """The bench's baseline web app: `POST /webhooks/lead` parsed into the same `LeadIn` model and
-answered as the service answers a new lead, with nothing derived, stored, queued or logged.
+answered as the service answers a new lead, with nothing derived, stored, queued or logged;
+and the same with one Redis round trip per lead (`create_bare_redis_app`).
 
 Served by uvicorn as the service is: `python -m uvicorn offline.bare_app:create_bare_app
 --factory --host 127.0.0.1 --port PORT --log-level warning`.
@@ -7,7 +8,9 @@ Served by uvicorn as the service is: `python -m uvicorn offline.bare_app:create_
 
 from __future__ import annotations
 
+import contextlib
 import uuid
+from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
@@ -21,6 +24,53 @@ def create_bare_app() -> FastAPI:
 
     @app.post("/webhooks/lead", status_code=202)
     async def submit_lead(lead: LeadIn) -> JSONResponse:
+        return JSONResponse(
+            {"lead_id": str(uuid.uuid4()), "status": "queued", "duplicate": False},
+            status_code=202,
+        )
+
+    return app
+
+
+def create_bare_redis_app() -> FastAPI:
+    """The bare app awaiting one Redis round trip per lead before it answers, as the service's
+    claim does in queue mode: an EVALSHA (a script that returns a stored 1 KB value, the size
+    of a lead's record) on a connection kept between requests. What it reaches beside the bare
+    app is the most a webhook with a Redis-backed claim can reach on the same machine.
+
+    Redis is `BARE_REDIS_URL`, the value's key `BARE_REDIS_KEY` (set at start-up).
+    """
+    import os
+
+    import redis.asyncio as aioredis
+    from redis.asyncio.connection import Connection
+
+    url, key = os.environ["BARE_REDIS_URL"], os.environ["BARE_REDIS_KEY"]
+    client = aioredis.Redis.from_url(url)
+    pool = client.connection_pool
+    kept: list[Connection] = []
+    script = "return redis.call('GET', KEYS[1])"
+    sha = ""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        nonlocal sha
+        await client.set(key, "x" * 1024)
+        sha = await client.script_load(script)
+        yield
+        await client.delete(key)
+        await client.aclose()
+
+    app = FastAPI(title="bare lead webhook with one Redis round trip", lifespan=lifespan)
+
+    @app.post("/webhooks/lead", status_code=202)
+    async def submit_lead(lead: LeadIn) -> JSONResponse:
+        conn = kept.pop() if kept else await pool.get_connection()  # type: ignore[no-untyped-call]
+        try:
+            await conn.send_packed_command(conn.pack_command("EVALSHA", sha, 1, key))
+            await conn.read_response()
+        finally:
+            kept.append(conn)
         return JSONResponse(
             {"lead_id": str(uuid.uuid4()), "status": "queued", "duplicate": False},
             status_code=202,

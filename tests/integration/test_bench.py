@@ -21,6 +21,7 @@ MEASURES = {
     "paced.default",
     "ack.queue.distinct",
     "ack.queue.duplicate",
+    "ack.bare_redis",
     "paced.queue",
     "pipeline.sqlite",
     "disk.per_lead",
