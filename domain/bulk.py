@@ -22,6 +22,21 @@ def collector_paused() -> Iterator[None]:
             gc.enable()
 
 
+KEEP_BUILT_FROM = 20_000
+"""Records built in one go from which what was built is frozen (`keep_built`)."""
+
+
+def keep_built(count: int) -> None:
+    """Inside `collector_paused`, once `count` records were built to be kept for the process's
+    life (the accounts read, their index): from KEEP_BUILT_FROM records on, move every object
+    alive out of the cyclic collector's reach (`gc.freeze`, as `settle_started_heap` does at
+    the end of a start). Otherwise the first collection after the pause walks everything built
+    during it, as young objects: about 0.15 s at 100,000 accounts, twice in a start. Frozen
+    objects without cycles are still freed as soon as they are dropped."""
+    if count >= KEEP_BUILT_FROM:
+        gc.freeze()
+
+
 def settle_started_heap() -> None:
     """Collect what start-up left over, then move every object alive (modules, compiled graph,
     settings, the account index) out of the cyclic collector's reach, once a long-running

@@ -97,7 +97,7 @@ import numpy as np
 from rapidfuzz.distance import OSA
 
 from domain.accounts import split_aliases
-from domain.bulk import collector_paused
+from domain.bulk import collector_paused, keep_built
 from domain.normalize import is_disposable, is_free_mail, registrable_domain
 from domain.regions import country_code
 
@@ -707,6 +707,7 @@ class AccountIndex:
             for row in accounts:
                 self._add(row, None if domains_normalized else domains)
             self._finish()
+            keep_built(len(self._accounts))
 
     def _start(self) -> None:
         # One entry per name: an account's own name, then each of its aliases.
@@ -941,6 +942,7 @@ class AccountIndex:
                 for key, words in zip(columns["sound_keys"], columns["sound_words"], strict=True)
             }
             index._finish(edits)
+            keep_built(len(index._accounts))
         for edit in (index._token_edits, index._compact_edits):
             codes, owners = edit.codes, edit.owners
             if codes.ndim != 1 or codes.shape != owners.shape:

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import structlog
 
+from domain.bulk import keep_built
 from tools.directory import (
     ACCOUNT_COLUMNS,
     AccountsReport,
@@ -122,6 +123,7 @@ def _read(archive: zipfile.ZipFile, key: str, path: Path) -> AccountsReport:
     ]
     rows = [dict(zip(_COLUMNS, values, strict=True)) for values in zip(*columns, strict=True)]
     del columns
+    keep_built(len(rows))  # read inside `read_kept`'s pause
     return AccountsReport(
         path,
         rows,

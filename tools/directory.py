@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from domain.accounts import split_aliases
-from domain.bulk import collector_paused
+from domain.bulk import collector_paused, keep_built
 from domain.normalize import registrable_domain
 
 ACCOUNT_COLUMNS = (
@@ -205,6 +205,7 @@ def read_accounts_csv(path: Path, *, strict: bool = False) -> AccountsReport:
             account = _parse_row(values, extras, row, first_seen)
             if account is not None:
                 report.rows.append(account)
+        keep_built(len(report.rows))
     return report
 
 
@@ -215,6 +216,7 @@ def read_account_records(records: Iterable[Mapping[str, Any]], source: str) -> A
     first_seen: dict[str, int] = {}
     with collector_paused():
         _read_records(records, report, first_seen)
+        keep_built(len(report.rows))
     return report
 
 

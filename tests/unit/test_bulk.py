@@ -30,3 +30,34 @@ def test_a_settled_heap_leaves_the_collector_only_what_comes_after() -> None:
     assert before > 50_000  # the service's modules alone
     assert frozen >= 0.9 * before
     assert tracked < 1_000
+
+
+KEEP = """
+import gc, json, sys
+from domain.bulk import KEEP_BUILT_FROM, collector_paused, keep_built
+count = KEEP_BUILT_FROM + int(sys.argv[1])
+with collector_paused():
+    rows = [{"account_id": str(n), "aliases": []} for n in range(count)]
+    keep_built(len(rows))
+print(json.dumps([gc.get_freeze_count(), len(gc.get_objects())]))
+"""
+
+
+def test_many_records_built_are_frozen_before_the_collector_resumes() -> None:
+    """From KEEP_BUILT_FROM records, what was built is out of the collector's reach when it
+    resumes; one record fewer leaves it all for the collections to walk."""
+    (frozen, tracked), (kept_frozen, kept_tracked) = (
+        json.loads(
+            subprocess.run(
+                [sys.executable, "-c", KEEP, str(extra)],
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=True,
+            ).stdout
+        )
+        for extra in (-1, 0)
+    )
+    assert frozen == 0 and tracked > 40_000  # each row: a dict and a list
+    assert kept_frozen > 40_000 and kept_tracked < 1_000
