@@ -37,6 +37,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import cProfile
 import json
 import multiprocessing
 import operator
@@ -454,10 +455,10 @@ async def statuses(services: Services, ids: list[str]) -> dict[str, int]:
 
 
 async def pipeline_in_process(
-    values: dict[str, Any], leads: list[dict[str, Any]]
+    values: dict[str, Any], leads: list[dict[str, Any]], profile: cProfile.Profile | None = None
 ) -> dict[str, Any]:
     """Queue `leads` on the in-process queue and time them to done (default mode), the start's
-    heap settled as `serve` settles it."""
+    heap settled as `serve` settles it; `profile` runs while they are timed."""
     from domain.bulk import settle_started_heap
     from service.wiring import open_services
 
@@ -465,19 +466,22 @@ async def pipeline_in_process(
         await services.broker.startup()
         settle_started_heap()
         ids = await claim(services, leads)
-        started = time.perf_counter()
-        for lead_id in ids:
-            await services.enqueue(lead_id)
-        await services.drain(timeout_s=900)
-        seconds = time.perf_counter() - started
+        with profile or contextlib.nullcontext():
+            started = time.perf_counter()
+            for lead_id in ids:
+                await services.enqueue(lead_id)
+            await services.drain(timeout_s=900)
+            seconds = time.perf_counter() - started
         done = await statuses(services, ids)
         await services.broker.shutdown()
     return {"per_s": len(ids) / seconds, "statuses": done}
 
 
-async def null_in_process(values: dict[str, Any], leads: list[dict[str, Any]]) -> float:
+async def null_in_process(
+    values: dict[str, Any], leads: list[dict[str, Any]], profile: cProfile.Profile | None = None
+) -> float:
     """Leads per second of the null lead graph on the checkpointer `values` open, the heap
-    settled as for the service."""
+    settled as for the service; `profile` runs while they are timed."""
     from domain.bulk import settle_started_heap
     from service.wiring import open_services
 
@@ -485,7 +489,8 @@ async def null_in_process(values: dict[str, Any], leads: list[dict[str, Any]]) -
     async with open_services(settings) as services:
         graph = null_graph(NULL_PIPELINE, services.checkpointer)
         settle_started_heap()
-        return len(leads) / await run_null(graph, leads, settings.worker_concurrency)
+        with profile or contextlib.nullcontext():
+            return len(leads) / await run_null(graph, leads, settings.worker_concurrency)
 
 
 _CREW: tuple[Any, Any] | None = None
@@ -1458,6 +1463,15 @@ def cli(argv: list[str]) -> int:
         "--markdown", action="store_true", help="the figures as a Markdown table (for the README)"
     )
     parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="instead of measuring: where a lead's time goes in the SQLite pipeline, by layer "
+        "and library, beside the null graph's (cProfile; offline/bench_profile.py)",
+    )
+    parser.add_argument(
+        "--profile-leads", type=int, default=200, metavar="N", help="leads --profile runs (200)"
+    )
+    parser.add_argument(
         "--only",
         action="append",
         choices=SECTION_NAMES,
@@ -1475,6 +1489,13 @@ def cli(argv: list[str]) -> int:
     if shown is not None:
         for line in markdown(shown, before) if args.markdown else report(shown, before):
             print(line)
+        return 0
+    if args.profile:
+        from offline import bench_profile
+
+        profiled = bench_profile.run(leads=max(1, args.profile_leads))
+        print(bench_profile.report(profiled))
+        print(json.dumps(profiled))
         return 0
     plan = QUICK if args.quick else Plan()
     if args.rounds:
