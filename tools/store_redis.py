@@ -83,10 +83,11 @@ index(ARGV[5], tags, ARGV[1], ARGV[3])
 redis.call('HSET', KEYS[3], ARGV[1], tags)
 local now = tonumber(redis.call('TIME')[1])
 redis.call('ZADD', KEYS[4], now + tonumber(ARGV[4]), ARGV[1])
-return {1, ARGV[2]}
+return {1}
 """
 # KEYS: lead, all-index, tags, expiry. ARGV: lead_id, json, score, ttl_s, index prefix,
-# status, owner, action. Returns {1, json} when created, {0, existing json} otherwise.
+# status, owner, action. Returns {1} when created (the record is the one sent), {0, existing
+# json} otherwise.
 _CLAIM_LUA = _LUA_INDEX_HELPERS + _CLAIM_FOUND + _CLAIM_NEW
 
 # As the claim, and a new lead's entry added to a stream first, in the same step.
@@ -206,6 +207,13 @@ for i = 1, #due, 2 do
 end
 return out
 """
+
+
+def _claimed(fresh: LeadRecord, answer: list[Any]) -> Claim:
+    """The claim script's answer: {1} when `fresh` was stored, {0, json} for the lead there."""
+    if answer[0]:
+        return Claim(True, fresh)
+    return Claim(False, lead_from_json(answer[1]))
 
 
 def _text(value: str | bytes) -> str:
@@ -335,30 +343,36 @@ class RedisStore:
 
     async def claim(self, record: LeadRecord) -> Claim:
         """Store the record as queued unless its lead_id exists; return the stored record."""
-        keys, args = self._claim_arguments(record)
-        created, stored = await self._run(self._claim_script, keys, args)
-        return Claim(bool(created), lead_from_json(stored))
+        fresh, keys, args = self._claim_arguments(record)
+        return _claimed(fresh, await self._run(self._claim_script, keys, args))
 
     async def claim_and_queue(self, record: LeadRecord, stream: str, entry: bytes) -> Claim:
         """`claim`, and for a new lead add `{data: entry}` to the stream `stream` (on this
         store's server) in the same step: one round trip, and a lead stored is a lead queued."""
-        keys, args = self._claim_arguments(record)
-        created, stored = await self._run(self._claim_queue_script, [*keys, stream], [*args, entry])
-        return Claim(bool(created), lead_from_json(stored))
+        fresh, keys, args = self._claim_arguments(record)
+        script = self._claim_queue_script
+        return _claimed(fresh, await self._run(script, [*keys, stream], [*args, entry]))
 
-    def _claim_arguments(self, record: LeadRecord) -> tuple[list[str], list[str | int | bytes]]:
+    def _claim_arguments(
+        self, record: LeadRecord
+    ) -> tuple[LeadRecord, list[str], list[str | int | bytes]]:
+        """The record as a claim stores it, and the claim script's keys and arguments."""
         fresh = dataclasses.replace(record, status="queued", updated_at=record.received_at)
         all_key, tags_key, expiry_key = self._lead_keys()
-        return [self._lead_key(fresh.lead_id), all_key, tags_key, expiry_key], [
-            fresh.lead_id,
-            lead_to_json(fresh),
-            received_us(fresh.received_at),
-            self._record_ttl_s,
-            self._index_prefix,
-            fresh.status,
-            fresh.owner,
-            fresh.action,
-        ]
+        return (
+            fresh,
+            [self._lead_key(fresh.lead_id), all_key, tags_key, expiry_key],
+            [
+                fresh.lead_id,
+                lead_to_json(fresh),
+                received_us(fresh.received_at),
+                self._record_ttl_s,
+                self._index_prefix,
+                fresh.status,
+                fresh.owner,
+                fresh.action,
+            ],
+        )
 
     async def get_lead(self, lead_id: str) -> LeadRecord | None:
         """Return the live record of this lead, or None."""
