@@ -18,6 +18,7 @@ import contextlib
 import os
 import signal
 import sys
+import time
 from collections.abc import Callable, Sequence
 
 import structlog
@@ -27,6 +28,9 @@ log = structlog.get_logger("lead_router.aside")
 ASIDE_MIN_ROWS = 20_000
 """Accounts from which the start-up's file work is done aside: below it, a fork costs more
 than it saves."""
+ASIDE_WAIT_S = 300.0
+"""How long `Aside.wait` waits before it ends a child that has not finished (a 100,000-account
+seed takes a few seconds)."""
 
 
 class Aside:
@@ -42,19 +46,47 @@ class Aside:
         """The child's process id; None when the jobs ran in this process."""
         return self._pid
 
-    async def wait(self) -> bool:
+    async def wait(self, timeout_s: float = ASIDE_WAIT_S) -> bool:
         """Wait for the child to end (once; later calls answer the same); True when every job
-        succeeded. A child that failed or was killed is logged, as one line."""
+        succeeded. A child still running after `timeout_s` is killed. A child that failed or
+        was killed is logged, as one line."""
         if self._done is None:
             assert self._pid is not None
-            _, status = await asyncio.to_thread(os.waitpid, self._pid, 0)
-            code = os.waitstatus_to_exitcode(status)
+            code = await _exit_code(self._pid, timeout_s)
             self._done = code == 0
-            if code < 0:
+            if code is None:
+                log.warning("work aside took too long; ended", what=self.what, after_s=timeout_s)
+            elif code < 0:
                 log.warning("work aside killed", what=self.what, signal=-code)
             elif code != 0:
                 log.warning("work aside failed; this process does it", what=self.what)
         return self._done
+
+
+async def _exit_code(pid: int, timeout_s: float) -> int | None:
+    """The exit code of child `pid` (negative: the signal that ended it), polled without
+    blocking the event loop; None when it had to be killed after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    pause = 0.001
+    while (code := _reaped(pid)) is None:
+        if time.monotonic() >= deadline:
+            _end(pid)
+            return None
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, 0.05)
+    return code
+
+
+def _reaped(pid: int) -> int | None:
+    """Child `pid`'s exit code once it has ended (and reaped), else None; does not wait."""
+    done, status = os.waitpid(pid, os.WNOHANG)
+    return os.waitstatus_to_exitcode(status) if done else None
+
+
+def _end(pid: int) -> None:
+    """Kill child `pid` and reap it (a killed process ends at once)."""
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
 
 
 def start_aside(what: str, jobs: Sequence[Callable[[], object]]) -> Aside:

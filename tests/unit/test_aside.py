@@ -8,6 +8,7 @@ import os
 import signal
 import sqlite3
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -109,3 +110,18 @@ def _companies(path: Path) -> list[tuple[object, ...]]:
         return conn.execute(
             "SELECT id, name, domain, owner_email, parent_id, properties FROM companies ORDER BY id"
         ).fetchall()
+
+
+async def test_a_child_that_does_not_finish_is_ended_after_the_wait(tmp_path: Path) -> None:
+    started = start_aside("test", [lambda: time.sleep(3600)])
+
+    assert await started.wait(timeout_s=0.3) is False
+    assert started.pid is not None and not _is_child(started.pid)  # reaped: no zombie
+
+
+def _is_child(pid: int) -> bool:
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return False
+    return True
