@@ -59,6 +59,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
             return started
         _, serving = started
         settle_started_heap()
+        if args.profile is not None:
+            from service.profiling import profile_between_signals
+
+            profile_between_signals(args.profile)
         base = f"http://{settings.host}:{settings.port}"
         print(_ready(settings, base, run_token), flush=True)
         await serving
@@ -576,6 +580,13 @@ def main(argv: list[str] | None = None) -> int:
         "--port",
         type=int,
         help="port to listen on (default: PORT from .env or the environment, else 8000)",
+    )
+    serve.add_argument(
+        "--profile",
+        type=Path,
+        metavar="FILE",
+        help="profile the server from SIGUSR1 until SIGUSR2, then write the statistics to FILE "
+        "(pstats; `python -m pstats FILE` reads them)",
     )
     serve.set_defaults(func=cmd_serve)
     worker = sub.add_parser("worker", help=cmd_worker.__doc__, description=cmd_worker.__doc__)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
@@ -38,7 +39,8 @@ def create_bare_redis_app() -> FastAPI:
     of a lead's record) on a connection kept between requests. What it reaches beside the bare
     app is the most a webhook with a Redis-backed claim can reach on the same machine.
 
-    Redis is `BARE_REDIS_URL`, the value's key `BARE_REDIS_KEY` (set at start-up).
+    Redis is `BARE_REDIS_URL`, the value's key `BARE_REDIS_KEY` (set at start-up). With
+    `BARE_PROFILE` set it profiles itself between SIGUSR1 and SIGUSR2, as `serve --profile`.
     """
     import os
 
@@ -57,6 +59,10 @@ def create_bare_redis_app() -> FastAPI:
         nonlocal sha
         await client.set(key, "x" * 1024)
         sha = await client.script_load(script)
+        if os.environ.get("BARE_PROFILE"):  # `bench --profile ack`: as `serve --profile`
+            from service.profiling import profile_between_signals
+
+            profile_between_signals(Path(os.environ["BARE_PROFILE"]))
         yield
         await client.delete(key)
         await client.aclose()

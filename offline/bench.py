@@ -707,9 +707,10 @@ class Bench:
 
     # Servers
 
-    def server(self, kind: str, tag: str) -> Child:
+    def server(self, kind: str, tag: str, profile: Path | None = None) -> Child:
         """The bare app (with one Redis round trip a request: `bare_redis`), or the service in
-        default or queue mode, on a free port."""
+        default or queue mode, on a free port; `profile`: where it writes its profile between
+        SIGUSR1 and SIGUSR2 (the service and `bare_redis`)."""
         port = _free_port()
         home = self.scratch / f"ack-{kind}-{tag}"
         home.mkdir()
@@ -724,8 +725,11 @@ class Bench:
                     "BARE_REDIS_URL": self.redis_url,
                     "BARE_REDIS_KEY": f"lrbench:{self.run_id}:{tag}:bare",
                 }
+                if profile is not None:
+                    values["BARE_PROFILE"] = profile
         else:
             argv = [sys.executable, str(ROOT / "cli.py"), "serve", "--port", str(port)]
+            argv += ["--profile", str(profile)] if profile is not None else []
             values = {"DATA_DIR": home / "data"}
             if kind == "queue":
                 values |= self.queue_values(f"ack{tag}")
@@ -1464,9 +1468,12 @@ def cli(argv: list[str]) -> int:
     )
     parser.add_argument(
         "--profile",
-        action="store_true",
-        help="instead of measuring: where a lead's time goes in the SQLite pipeline, by layer "
-        "and library, beside the null graph's (cProfile; offline/bench_profile.py)",
+        nargs="?",
+        const="pipeline",
+        choices=("pipeline", "ack"),
+        help="instead of measuring: where the time goes, by layer and library, beside the "
+        "baseline's (cProfile; offline/bench_profile.py): a lead's in the SQLite pipeline "
+        "(the default), or a duplicate webhook's in queue mode (needs Redis)",
     )
     parser.add_argument(
         "--profile-leads", type=int, default=200, metavar="N", help="leads --profile runs (200)"
@@ -1490,11 +1497,18 @@ def cli(argv: list[str]) -> int:
         for line in markdown(shown, before) if args.markdown else report(shown, before):
             print(line)
         return 0
-    if args.profile:
+    if args.profile == "pipeline":
         from offline import bench_profile
 
         profiled = bench_profile.run(leads=max(1, args.profile_leads))
         print(bench_profile.report(profiled))
+        print(json.dumps(profiled))
+        return 0
+    if args.profile == "ack":
+        from offline import bench_profile
+
+        profiled = bench_profile.run_ack(args.redis_url)
+        print(bench_profile.report_ack(profiled))
         print(json.dumps(profiled))
         return 0
     plan = QUICK if args.quick else Plan()

@@ -1,5 +1,6 @@
-"""`cli.py bench --profile`: where a lead's time goes in the SQLite pipeline, beside the null
-graph's.
+"""`cli.py bench --profile pipeline|ack`: where the time goes, beside the baseline's.
+
+`pipeline`: a lead's time in the SQLite pipeline, beside the null graph's.
 
 The same leads run through the service (default mode, in process) and through the null graph
 on the same checkpointer, as the bench's pipeline section runs them after its warm-up, each
@@ -9,6 +10,11 @@ SQLite statements, compression, the event loop, the wait for I/O — and printed
 service's beside the null graph's, largest difference first. cProfile slows Python code more
 than C code, so the figures are for comparing rows, not for reading as speeds; the bench's own
 measures are those.
+
+`ack`: a duplicate webhook's time in queue mode (`cli.py serve` on Redis), beside the bare app
+awaiting one Redis round trip (`offline/bare_app.py`), each a server of its own profiled
+between SIGUSR1 and SIGUSR2 (`service/profiling.py`) while the bench's load generator sends the
+same 50 leads again and again, in µs a request.
 """
 
 from __future__ import annotations
@@ -37,7 +43,7 @@ BUILTINS = {
     "decompress": "compression (zlib)",
     "packb": "msgpack",
     "unpackb": "msgpack",
-    "poll": "waiting: I/O and the checkpointer's thread",
+    "poll": "waiting: I/O, other threads (the checkpointer's)",
 }
 PACKAGES = {
     "langgraph": "LangGraph",
@@ -52,6 +58,13 @@ PACKAGES = {
     "taskiq": "queue (taskiq)",
     "pydantic": "pydantic",
     "pydantic_core": "pydantic",
+    "fastapi": "FastAPI and Starlette",
+    "starlette": "FastAPI and Starlette",
+    "uvicorn": "uvicorn and h11",
+    "h11": "uvicorn and h11",
+    "redis": "redis-py",
+    "uuid.py": "uuid",
+    "hashlib.py": "hashlib",
 }
 
 
@@ -81,10 +94,7 @@ def where(file: str, function: str) -> str:
 
 def grouped(profile: cProfile.Profile) -> Counter[str]:
     """Seconds of own time by row."""
-    rows: Counter[str] = Counter()
-    for (file, _, function), (_, _, own, _, _) in pstats.Stats(profile).stats.items():  # type: ignore[attr-defined]
-        rows[where(file, function)] += own
-    return rows
+    return _grouped_stats(pstats.Stats(profile))
 
 
 def run(leads: int = 200, warmup: int = 32) -> dict[str, Any]:
@@ -120,25 +130,108 @@ def run(leads: int = 200, warmup: int = 32) -> dict[str, Any]:
 
 
 def report(result: dict[str, Any]) -> str:
-    """The rows as a table, with what they are."""
-    lines = [
+    """The pipeline rows as a table, with what they are."""
+    title = (
         f"pipeline on SQLite, {result['leads']} leads in process after a warm-up, each run "
-        "under cProfile: own time by where it is spent, in ms a lead",
+        "under cProfile: own time by where it is spent, in ms a lead"
+    )
+    table = _table(title, result, ("service_ms", "null_ms"), "null graph", digits=2)
+    return f"{table}\nleads: {result['statuses']}"
+
+
+def _table(
+    title: str, result: dict[str, Any], keys: tuple[str, str], baseline: str, digits: int
+) -> str:
+    """`result`'s rows under `title`: the service's figure (`keys[0]`), the baseline's
+    (`keys[1]`) and the difference, rows too small to show left out; then the totals."""
+    ours, theirs = keys
+    smallest = 0.5 * 10**-digits * 10
+    lines = [
+        title,
         "(cProfile slows Python more than C: compare rows; the speeds are the bench's)",
         "",
-        f"{'where':48} {'service':>9} {'null graph':>11} {'difference':>11}",
+        f"{'where':48} {'service':>9} {baseline:>11} {'difference':>11}",
         "-" * 82,
     ]
-    for row in result["rows"]:
-        if row["service_ms"] < 0.05 and row["null_ms"] < 0.05:
-            continue
-        difference = row["service_ms"] - row["null_ms"]
+    shown = [row for row in result["rows"] if max(row[ours], row[theirs]) >= smallest]
+    shown.append({"where": "all", ours: result[ours], theirs: result[theirs]})
+    for row in shown:
+        if row["where"] == "all":
+            lines.append("-" * 82)
         lines.append(
-            f"{row['where'][:48]:48} {row['service_ms']:9.2f} {row['null_ms']:11.2f} "
-            f"{difference:+11.2f}"
+            f"{row['where'][:48]:48} {row[ours]:9.{digits}f} {row[theirs]:11.{digits}f} "
+            f"{row[ours] - row[theirs]:+11.{digits}f}"
         )
-    lines.append("-" * 82)
-    total = result["service_ms"] - result["null_ms"]
-    lines.append(f"{'all':48} {result['service_ms']:9.2f} {result['null_ms']:11.2f} {total:+11.2f}")
-    lines.append(f"leads: {result['statuses']}")
     return "\n".join(lines)
+
+
+def run_ack(redis_url: str, seconds: float = 3.0) -> dict[str, Any]:
+    """Profile duplicate webhooks on the service in queue mode and on the bare app with one
+    Redis round trip; the rows, in µs a request."""
+    import os
+    import signal
+    import time
+    from dataclasses import replace
+
+    from offline import loadgen
+    from offline.bench import QUICK, Bench, _fresh_process_pool, sample_leads, started
+
+    leads = sample_leads(500)
+    taken: dict[str, tuple[Counter[str], int]] = {}
+    with tempfile.TemporaryDirectory(prefix="lead-router-profile-") as scratch:
+        bench = Bench(QUICK, Path(scratch), redis_url, "")
+        if bench.redis_problem:
+            raise RuntimeError(bench.redis_problem)
+        try:
+            with _fresh_process_pool() as client:
+                for kind in ("queue", "bare_redis"):
+                    stats = Path(scratch) / f"{kind}.prof"
+                    server = bench.server(kind, f"p{kind[0]}", profile=stats)
+                    with started([server]):
+                        assert server.proc is not None
+                        load = loadgen.Load(server.port, leads, f"prof{kind[0]}", seconds=seconds)
+                        seed = replace(load, requests=50, connections=4)
+                        client.submit(loadgen.run, seed).result()
+                        server.proc.send_signal(signal.SIGUSR1)
+                        done = client.submit(loadgen.run, replace(load, cycle=50)).result()
+                        server.proc.send_signal(signal.SIGUSR2)
+                        deadline = time.monotonic() + 60
+                        while not stats.is_file() and time.monotonic() < deadline:
+                            time.sleep(0.05)
+                    profile = pstats.Stats(str(stats))
+                    taken[kind] = (_grouped_stats(profile), done.requests)
+                    os.unlink(stats)
+        finally:
+            bench.clean_up()
+    (ours, served), (theirs, bare_served) = taken["queue"], taken["bare_redis"]
+    ours_us, theirs_us = 1e6 / served, 1e6 / bare_served
+    rows: list[dict[str, Any]] = [
+        {"where": row, "service_us": ours[row] * ours_us, "baseline_us": theirs[row] * theirs_us}
+        for row in sorted(
+            set(ours) | set(theirs), key=lambda r: theirs[r] * theirs_us - ours[r] * ours_us
+        )
+    ]
+    return {
+        "requests": {"service": served, "baseline": bare_served},
+        "service_us": sum(ours.values()) * ours_us,
+        "baseline_us": sum(theirs.values()) * theirs_us,
+        "rows": rows,
+    }
+
+
+def _grouped_stats(stats: pstats.Stats) -> Counter[str]:
+    rows: Counter[str] = Counter()
+    for (file, _, function), (_, _, own, _, _) in stats.stats.items():  # type: ignore[attr-defined]
+        rows[where(file, function)] += own
+    return rows
+
+
+def report_ack(result: dict[str, Any]) -> str:
+    """The ack rows as a table, with what they are."""
+    requests = result["requests"]
+    title = (
+        f"webhook ack, duplicate leads, queue mode ({requests['service']:,} requests) beside "
+        f"the bare app + one Redis round trip ({requests['baseline']:,}), each server under "
+        "cProfile: own time by where it is spent, in µs a request"
+    )
+    return _table(title, result, ("service_us", "baseline_us"), "bare+Redis", digits=1)
