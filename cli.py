@@ -557,8 +557,9 @@ def cmd_backtest(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     """Measure the service beside its baselines: webhook ack, pipeline, backtest, start-up, disk."""
     from offline.bench import cli as run_bench
+    from offline.bench_profile import main as profile
 
-    return run_bench(args.rest)
+    return run_bench(args.rest, profile)
 
 
 def cmd_check(args: argparse.Namespace) -> int:

@@ -1427,8 +1427,9 @@ def markdown(summary: dict[str, Any], before: dict[str, Any] | None = None) -> l
     return lines
 
 
-def cli(argv: list[str]) -> int:
-    """`bench`: print the report, then the JSON summary on the last line."""
+def cli(argv: list[str], profile: Callable[[argparse.Namespace], int] | None = None) -> int:
+    """`bench`: print the report, then the JSON summary on the last line; with `--profile`,
+    `profile(args)` instead (`offline.bench_profile.main`)."""
     parser = argparse.ArgumentParser(
         prog="cli.py bench",
         description="Measure the service beside its baselines (a bare FastAPI app, a null "
@@ -1497,20 +1498,11 @@ def cli(argv: list[str]) -> int:
         for line in markdown(shown, before) if args.markdown else report(shown, before):
             print(line)
         return 0
-    if args.profile == "pipeline":
-        from offline import bench_profile
-
-        profiled = bench_profile.run(leads=max(1, args.profile_leads))
-        print(bench_profile.report(profiled))
-        print(json.dumps(profiled))
-        return 0
-    if args.profile == "ack":
-        from offline import bench_profile
-
-        profiled = bench_profile.run_ack(args.redis_url)
-        print(bench_profile.report_ack(profiled))
-        print(json.dumps(profiled))
-        return 0
+    if args.profile:
+        if profile is None:
+            print("bench: --profile is not available from here", file=sys.stderr)
+            return 2
+        return profile(args)
     plan = QUICK if args.quick else Plan()
     if args.rounds:
         plan = replace(plan, rounds=max(1, args.rounds))

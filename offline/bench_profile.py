@@ -19,8 +19,10 @@ same 50 leads again and again, in µs a request.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import cProfile
+import json
 import pstats
 import re
 import tempfile
@@ -235,3 +237,15 @@ def report_ack(result: dict[str, Any]) -> str:
         "cProfile: own time by where it is spent, in µs a request"
     )
     return _table(title, result, ("service_us", "baseline_us"), "bare+Redis", digits=1)
+
+
+def main(args: argparse.Namespace) -> int:
+    """`cli.py bench --profile [pipeline|ack]`: the table, then the JSON on the last line."""
+    if args.profile == "ack":
+        profiled = run_ack(args.redis_url)
+        print(report_ack(profiled))
+    else:
+        profiled = run(leads=max(1, args.profile_leads))
+        print(report(profiled))
+    print(json.dumps(profiled))
+    return 0
