@@ -558,8 +558,9 @@ async def open_context(
             keep.append(
                 functools.partial(seed_accounts_file, settings.crm_path, known, known_digest)
             )
-        aside = start_aside("accounts kept and seeded", keep)
-        stack.push_async_callback(aside.wait)
+        if keep:
+            aside = start_aside("accounts kept and seeded", keep)
+            stack.push_async_callback(aside.wait)
     else:
         for job in keep:
             job()
