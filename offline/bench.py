@@ -29,7 +29,8 @@ under names of this run's own (a key prefix and queue in one database, a schema)
 the end; without them the measures that need them are listed as skipped, with the reason.
 
 The report ends with a JSON summary on the last line, also written to `--out` (default
-`DATA_DIR/bench/last.json`); `--compare FILE` prints an earlier summary's figures beside.
+`docs/bench/last.json`, beside the committed full runs and not committed itself, and outside
+DATA_DIR, which `demo` wipes); `--compare FILE` prints an earlier summary's figures beside.
 """
 
 from __future__ import annotations
@@ -81,6 +82,7 @@ NULL_PIPELINE = (*LEAD_PATH, "wait_for_rep")
 NULL_BACKTEST = LEAD_PATH[:5]
 MODES = {"default": "default mode", "queue": "queue mode"}
 SEED = 20261104
+LAST_RUN = ROOT / "docs" / "bench" / "last.json"
 
 
 @dataclass(frozen=True)
@@ -1453,7 +1455,7 @@ def cli(argv: list[str], profile: Callable[[argparse.Namespace], int] | None = N
         "a schema of the run's own is created and dropped",
     )
     parser.add_argument(
-        "--out", type=Path, metavar="FILE", help="where the JSON goes (DATA_DIR/bench/last.json)"
+        "--out", type=Path, metavar="FILE", help="where the JSON goes (docs/bench/last.json)"
     )
     parser.add_argument(
         "--compare", type=Path, metavar="FILE", help="an earlier JSON summary to print beside"
@@ -1506,9 +1508,7 @@ def cli(argv: list[str], profile: Callable[[argparse.Namespace], int] | None = N
     plan = QUICK if args.quick else Plan()
     if args.rounds:
         plan = replace(plan, rounds=max(1, args.rounds))
-    from service.settings import Settings
-
-    out = args.out or Settings().data_dir / "bench" / "last.json"
+    out = args.out or LAST_RUN
     summary = run(
         plan, redis_url=args.redis_url, postgres_url=args.postgres_url, only=tuple(args.only)
     )

@@ -121,3 +121,17 @@ def test_markdown_puts_an_earlier_summary_in_a_column(
     assert backtest.endswith("| 12.5 leads/s (0.03×) |")
     assert all(row.endswith("| — |") for row in rows[1:] if not row.startswith("| backtest, "))
     assert len(rows) == len(written["measures"]) + 1
+
+
+def test_the_summary_goes_where_the_demo_does_not_wipe(tmp_path: Path) -> None:
+    """`make bench` then `make demo`: the bench's summary is not in DATA_DIR, the folder the
+    demo refuses to share and wipes."""
+    from offline.bench import LAST_RUN
+    from tests.helpers import make_settings
+
+    assert not LAST_RUN.is_relative_to(make_settings(tmp_path).data_dir)
+    assert not LAST_RUN.is_relative_to(ROOT / "data")
+    ignored = subprocess.run(
+        ["git", "check-ignore", "-q", str(LAST_RUN)], cwd=ROOT, check=False
+    ).returncode
+    assert ignored == 0  # not committed by accident
