@@ -113,7 +113,7 @@ def account_text(account: Mapping[str, Any]) -> str:
 
 def split_aliases(value: Any) -> tuple[str, ...]:
     """An account's other names (former, trade or local names): a list, or one CSV cell
-    separated by `|` (`Facebook|Facebook, Inc.`); blanks dropped."""
+    separated by `|` (`Brightloom|Brightloom, Inc.`); blanks dropped."""
     if not value:
         return ()
     names = value.split("|") if isinstance(value, str) else [str(name) for name in value]

@@ -15,11 +15,11 @@ Evidence and its confidence, strongest first:
 - `website` (0.97): the same for the lead's website.
   Domain evidence is skipped for free-mail, disposable and the team's own domains.
 - `name_exact` (0.96): the normalized company name equals an account's. Normalizing folds case
-  and accents, drops punctuation, parenthesised asides, a web suffix (`Amazon.com`), `the`,
+  and accents, drops punctuation, parenthesised asides, a web suffix (`Quillmark.com`), `the`,
   `and`/`&` and `of`, strips legal forms (Inc, GmbH, N.V., B.V., S.p.A., Sp. z o.o., Pty Ltd,
   …) at either end (and the unambiguous ones anywhere), expands common abbreviations
   (`Intl`, `Mfg`, `Hldgs`) and reads country names as countries (`Holland` = `Netherlands`).
-  The same name written without spaces (`YourMechanic`) gives 0.95.
+  The same name written without spaces (`BrightHarbor`) gives 0.95.
 - `name_fuzzy` (at most 0.94): the typed name's tokens are aligned with an account's tokens,
   a pair scoring 1 when equal, less when one edit apart (a typo: 0.40 to 0.70 for words of five
   to eight letters, then `1 - 1/(length - 2)`), and 0.7 for a truncation (`Konink` →
@@ -39,14 +39,14 @@ Evidence and its confidence, strongest first:
   `z`/`s`, `dzh`/`g`, doubled letters; `Fenwick`, `Elektroniks`, `Teknolodzhi`) counts as a
   one-letter typo of its length, first letter included; words under six letters never do
   (`Kopia` is not `Copia`). An abbreviation keeping a word's first three letters and dropping
-  others (`Pharmls` → `Pharmaceuticals`, `Interunivir` → `Interuniversitair`) counts like a
+  others (`Pharmls` → `Pharmaceuticals`, `Technlgs` → `Technologies`) counts like a
   truncation. Two typed words the directory knows as one, in either order (`La Velle` →
   `LaVelle`, `Microsystems QV` → `QVMicrosystems`), are joined, and an unknown
   run-on word is split into the fewest known words, legal forms dropped (`BrackwellNV`,
   `TarnDouglasIndsB` with its `B.V.` cut by a fixed-width field), which then count only
   together. The whole name written without spaces one edit away from an account's also counts.
 - `name_initialism`: the typed name is the initials of an account's name of three or more
-  words (`IBM` ↔ `International Business Machines`), or the other way round. Initials are weak
+  words (`NLS` ↔ `Northern Ledger Systems`), or the other way round. Initials are weak
   evidence: 0.40 alone, below the default threshold; 0.90 when corroborated, that is when the
   account's own domain label is those initials (`ibm.com`) or the lead's corporate domain has
   the account's domain label (`jo@ibm.de`).

@@ -281,7 +281,7 @@ async def test_custom_path_and_key_header_reach_a_self_hosted_api(waits: Waits) 
     with running_enrichment_server(
         api_key="k-123", auth_header="X-Api-Key", auth_scheme="", path="/companies/lookup"
     ) as (url, api):
-        api.add_company("globex.com", {"company_name": "Globex", "employee_count": 75})
+        api.add_company("corvex.com", {"company_name": "Corvex", "employee_count": 75})
         async with HttpEnrichmentProvider(
             url + "/",
             SecretStr("k-123"),
@@ -291,7 +291,7 @@ async def test_custom_path_and_key_header_reach_a_self_hosted_api(waits: Waits) 
             wait=wait_none(),
             sleep=waits,
         ) as provider:
-            result = await provider.lookup("globex.com")
+            result = await provider.lookup("corvex.com")
 
     assert result is not None
-    assert result.values() == {"name": "Globex", "employees": 75}
+    assert result.values() == {"name": "Corvex", "employees": 75}

@@ -18,9 +18,9 @@ NAMED = [
     {"account_id": "2", "name": "Acme Foods", "domain": "acmefoods.com"},
     {
         "account_id": "3",
-        "name": "International Business Machines",
-        "domain": "ibm.com",
-        "website": "https://www.ibm.com/us",
+        "name": "Northern Ledger Systems",
+        "domain": "nls.com",
+        "website": "https://www.nls.com/us",
     },
     {
         "account_id": "4",
@@ -28,7 +28,12 @@ NAMED = [
         "domain": "vandermolen.com",
         "aliases": "N.V. Vandermolen Gloeilampenfabrieken|Vandermolen Electronics North America",
     },
-    {"account_id": "5", "name": "Meta Platforms", "domain": "meta.com", "aliases": "Facebook"},
+    {
+        "account_id": "5",
+        "name": "Tarnwell Platforms",
+        "domain": "tarnwell.com",
+        "aliases": "Brightloom",
+    },
     {"account_id": "6", "name": "Hunter Dalgety Industries B.V.", "domain": "hd.nl"},
     {"account_id": "7", "name": "TQMicroelectronics N.V.", "parent_account_id": "4"},
     {"account_id": "8", "name": "Atlas", "domain": "atlas.io", "owner_email": "ana@example.com"},
@@ -42,11 +47,11 @@ PROBES: list[dict[str, Any]] = [
         "Acme Robotics",
         "Acme",
         "Acme Robotcs",
-        "IBM",
-        "International Busines Machines",
+        "NLS",
+        "Northern Ledgr Systems",
         "Vandermolen Gloeilampenfabrieken",
         "FANDERMOLEN ELEKTRONIKS",
-        "Facebook, Inc.",
+        "Brightloom, Inc.",
         "HUNTERDALGETYINDSB",
         "MICROELECTRONICS TQ",
         "Atlas",
@@ -55,10 +60,10 @@ PROBES: list[dict[str, Any]] = [
         "",
     )
 ] + [
-    {"email_domain": "jo@ibm.com", "company_name": "Acme Foods"},
+    {"email_domain": "jo@nls.com", "company_name": "Acme Foods"},
     {"email_domain": "jo@eu.quorvane.co.uk"},
     {"email_domain": "jo@gmail.com", "website_domain": "https://www.atlas.de/jobs"},
-    {"email_domain": "jo@ibm.de", "company_name": "IBM"},
+    {"email_domain": "jo@nls.de", "company_name": "NLS"},
     {"email_domain": "jo@usethread.io", "company_name": "Acme Robotics"},
 ]
 

@@ -25,8 +25,8 @@ HEADER = (
 )
 ACCOUNTS = [
     'A-1,Acme Ltd,,https://www.acme.co.uk/x,Ana@Example.com,Manufacturing,"1,200",GB,,London,,1',
-    "A-2,Globex,globex.com,https://globex.com,ben@example.com,Software,50,DE,,Berlin,,",
-    "A-3,Globex Labs,labs.globex.io,,ben@example.com,Software,,DE,,Munich,A-2,2",
+    "A-2,Corvex,corvex.com,https://corvex.com,ben@example.com,Software,50,DE,,Berlin,,",
+    "A-3,Corvex Labs,labs.corvex.io,,ben@example.com,Software,,DE,,Munich,A-2,2",
 ]
 
 DAN = {
@@ -125,7 +125,7 @@ async def test_seed_accounts_twice_keeps_one_company_per_account(
     await crm.seed_accounts(rows)
     await crm.seed_accounts(rows)
 
-    labs = await crm.find_company_by_domain("globex.io")
+    labs = await crm.find_company_by_domain("corvex.io")
     acme = await crm.find_company_by_domain("acme.co.uk")
     assert (await crm.counts())["companies"] == 3
     assert labs is not None and (labs["id"], labs["parent_id"]) == ("A-3", "A-2")
@@ -138,35 +138,35 @@ async def test_seed_of_unchanged_accounts_writes_nothing(crm: BuiltinCRM, tmp_pa
     """A restart on the same accounts skips the seed; after any company write it seeds again."""
     rows = load_accounts_csv(write_csv(tmp_path / "accounts.csv", *ACCOUNTS))
     await crm.seed_accounts(rows)
-    first = await crm.find_company_by_domain("globex.com")
+    first = await crm.find_company_by_domain("corvex.com")
     assert await crm.seed_accounts(rows) == 3
-    again = await crm.find_company_by_domain("globex.com")
+    again = await crm.find_company_by_domain("corvex.com")
     assert first is not None and again is not None
     assert again["updated_at"] == first["updated_at"]
 
-    await crm.upsert_company("globex.com", {"name": "Globex Renamed"})
+    await crm.upsert_company("corvex.com", {"name": "Corvex Renamed"})
     await crm.seed_accounts(rows)
-    reseeded = await crm.find_company_by_domain("globex.com")
-    assert reseeded is not None and reseeded["name"] == "Globex"
+    reseeded = await crm.find_company_by_domain("corvex.com")
+    assert reseeded is not None and reseeded["name"] == "Corvex"
 
     changed = [{**row, "owner_email": "ana@example.com"} for row in rows]
     await crm.seed_accounts(changed)
-    globex = await crm.find_company_by_domain("globex.com")
-    assert globex is not None and globex["owner_email"] == "ana@example.com"
+    corvex = await crm.find_company_by_domain("corvex.com")
+    assert corvex is not None and corvex["owner_email"] == "ana@example.com"
 
 
 async def test_seed_folds_a_company_created_from_a_lead_into_the_account(
     crm: BuiltinCRM, tmp_path: Path
 ) -> None:
     """A company first created from a lead becomes the CSV account, keeping its contacts."""
-    await crm.upsert_company("globex.com", {"name": "Globex Inc", "source": "form"})
-    contact = await crm.upsert_contact("max@globex.com", {})
+    await crm.upsert_company("corvex.com", {"name": "Corvex Inc", "source": "form"})
+    contact = await crm.upsert_contact("max@corvex.com", {})
     await crm.seed_accounts(load_accounts_csv(write_csv(tmp_path / "accounts.csv", *ACCOUNTS)))
 
-    company = await crm.find_company_by_domain("globex.com")
-    found = await crm.find_contact("max@globex.com")
+    company = await crm.find_company_by_domain("corvex.com")
+    found = await crm.find_contact("max@corvex.com")
     assert company is not None and company["id"] == "A-2"
-    assert company["name"] == "Globex"
+    assert company["name"] == "Corvex"
     assert company["properties"]["source"] == "form"
     assert found is not None and (found["id"], found["company_id"]) == (contact["id"], "A-2")
     assert (await crm.counts())["companies"] == 3
@@ -208,7 +208,7 @@ def test_load_accounts_csv_normalizes_columns(tmp_path: Path) -> None:
     assert (acme["domain"], acme["website"]) == (None, "acme.co.uk")
     assert (acme["employees"], acme["owner_email"]) == (1200, "ana@example.com")
     assert acme["properties"] == {"tier": "1"}
-    assert rows[2]["domain"] == "globex.io"
+    assert rows[2]["domain"] == "corvex.io"
     assert rows[2]["employees"] is None
 
 
@@ -217,12 +217,12 @@ def test_load_accounts_csv_reads_aliases(tmp_path: Path) -> None:
     path = tmp_path / "accounts.csv"
     path.write_text(
         "account_id,name,domain,aliases\n"
-        'M-1,Meta Platforms,meta.com,"Facebook| Facebook, Inc. ||Facebook"\n'
-        "M-2,Initech,initech.com,\n",
+        'M-1,Tarnwell Platforms,tarnwell.com,"Brightloom| Brightloom, Inc. ||Brightloom"\n'
+        "M-2,Quintex,quintex.com,\n",
         encoding="utf-8",
     )
     rows = load_accounts_csv(path)
-    assert rows[0]["aliases"] == ["Facebook", "Facebook, Inc."]
+    assert rows[0]["aliases"] == ["Brightloom", "Brightloom, Inc."]
     assert rows[1]["aliases"] == []
     assert "aliases" not in rows[0]["properties"]
 
@@ -231,7 +231,7 @@ def test_load_accounts_csv_reads_aliases(tmp_path: Path) -> None:
     ("bad_row", "problem"),
     [
         ("A-9,Nowhere,,,ana@example.com,,10,US,,,,", "neither domain nor website"),
-        ("A-9,Initech,initech.com,,ana@example.com,,lots,US,,,,", "employees"),
+        ("A-9,Quintex,quintex.com,,ana@example.com,,lots,US,,,,", "employees"),
         ("A-1,Acme Again,acme-again.com,,ana@example.com,,10,US,,,,", "duplicate account_id"),
     ],
 )
@@ -250,11 +250,11 @@ def test_directory_looks_up_by_domain(tmp_path: Path) -> None:
     """An account is found by its domain column, whatever the case or host prefix."""
     directory = InMemoryDirectory(load_accounts_csv(write_csv(tmp_path / "a.csv", *ACCOUNTS)))
 
-    found = directory.lookup_domain("GLOBEX.com")
-    by_host = directory.lookup_domain("www.globex.com")
+    found = directory.lookup_domain("CORVEX.com")
+    by_host = directory.lookup_domain("www.corvex.com")
     assert found is not None and found["account_id"] == "A-2"
     assert by_host is not None and by_host["account_id"] == "A-2"
-    assert directory.lookup_domain("initech.com") is None
+    assert directory.lookup_domain("quintex.com") is None
     assert len(directory) == 3
 
 

@@ -647,7 +647,7 @@ async def test_the_model_reads_and_drafts_after_the_rep_is_told(
 async def test_a_draft_with_claims_not_in_the_fact_sheet_keeps_the_template(
     assisted_graph: Any, context: Context, ports: Ports
 ) -> None:
-    body = "Hi Maria,\n\n500 companies like Globex Corp use us, from $99 a month.\n\nBest"
+    body = "Hi Maria,\n\n500 companies like Corvex Corp use us, from $99 a month.\n\nBest"
     chat = ScriptedChat({"classify": VERDICT, "draft": model_reply(body)})
     run = new_run(assisted_graph, with_chat(context, chat))
     await run.start(emea_lead())
@@ -656,7 +656,7 @@ async def test_a_draft_with_claims_not_in_the_fact_sheet_keeps_the_template(
     problems = state["assist"]["draft"]["problems"]
     assert state["assist"]["draft"]["used"] is False
     assert any("500" in p for p in problems) and "states a price" in problems
-    assert any("Globex Corp" in p for p in problems)
+    assert any("Corvex Corp" in p for p in problems)
     assert state["draft"]["method"] == "template"
     assert "draft not used" in ports.crm.notes[f"{run.lead_id}:assist"]
 

@@ -405,7 +405,7 @@ ALIAS_DIRECTORY = [
         aliases=["N.V. Vandermolen Gloeilampenfabrieken", "Vandermolen Electronics North America"],
     ),
     account("2", "Kestrel Internationale Research Maatschappij B.V.", "kestrel.com"),
-    account("3", "Meta Platforms", "meta.com", aliases="Facebook|Facebook, Inc."),
+    account("3", "Tarnwell Platforms", "tarnwell.com", aliases="Brightloom|Brightloom, Inc."),
     account("4", "Gloeilampen Fabriek Utrecht", "gfu.nl"),
 ]
 
@@ -439,7 +439,7 @@ def test_an_alias_is_one_account_not_a_rival(alias_index: AccountIndex) -> None:
 
 def test_a_trade_name_in_one_cell_matches(alias_index: AccountIndex) -> None:
     """Aliases given as one `|`-separated cell; the own name matches without an alias."""
-    found = alias_index.match(company_name="facebook inc")
-    assert found is not None and (found.account_id, found.alias) == ("3", "Facebook")
-    own = alias_index.match(company_name="Meta Platforms, Inc.")
+    found = alias_index.match(company_name="brightloom inc")
+    assert found is not None and (found.account_id, found.alias) == ("3", "Brightloom")
+    own = alias_index.match(company_name="Tarnwell Platforms, Inc.")
     assert own is not None and own.account_id == "3" and own.alias is None
