@@ -60,7 +60,7 @@ from service.runner import LeadRunner, thread_config
 from service.settings import Settings, refuse_unsupported
 from service.stream import LeadStream
 from tools.account_index_file import INDEX_FILE, open_index
-from tools.accounts_read_file import read_accounts_kept, read_accounts_to_keep
+from tools.accounts_read_file import read_accounts_to_keep
 from tools.aside import ASIDE_MIN_ROWS, start_aside
 from tools.calendar_builtin import BuiltinCalendar
 from tools.calendar_calcom import CalcomCalendar
@@ -482,13 +482,11 @@ def _noted(report: AccountsReport) -> AccountsReport:
 
 
 def _load_accounts(
-    path: Path, settings: Settings, keep: list[Callable[[], object]] | None = None
+    path: Path, settings: Settings, keep: list[Callable[[], object]]
 ) -> AccountsReport:
     """An accounts file read (read back from DATA_DIR when unchanged), after its log line;
-    what it gave is kept in DATA_DIR now, or by the call added to `keep`."""
+    the call that keeps what it gave in DATA_DIR, when one is due, is added to `keep`."""
     strict = settings.accounts_strict
-    if keep is None:
-        return _noted(read_accounts_kept(path, settings.data_dir, strict=strict))
     report, keep_report = read_accounts_to_keep(path, settings.data_dir, strict=strict)
     if keep_report is not None:
         keep.append(keep_report)
@@ -537,7 +535,9 @@ async def open_context(
     keep: list[Callable[[], object]] = []
     known_read, synced = await _known_accounts(settings, routing, hubspot_crm, keep)
     extra_read = (
-        _load_accounts(settings.company_directory, settings) if settings.company_directory else None
+        _load_accounts(settings.company_directory, settings, keep)
+        if settings.company_directory
+        else None
     )
     known = known_read.rows
     extra = extra_read.rows if extra_read is not None else []
@@ -548,13 +548,13 @@ async def open_context(
     if extra_read is not None and extra:
         extra_digest = extra_read.digest or rows_digest(extra)
         accounts_digest = hashlib.sha256(f"{known_digest} {extra_digest}".encode()).hexdigest()
-    seeds_builtin_crm = given.crm is None and hubspot_crm is None
+    crm: CRM | None = given.crm or hubspot_crm
     # With many accounts, a child writes the files they end in (the accounts read, the CRM's
     # seed) while this process builds the index; the CRM's own seed below then finds its work
     # done, or does it when the child failed.
     aside = None
     if len(known) >= ASIDE_MIN_ROWS:
-        if seeds_builtin_crm:
+        if crm is None:  # the built-in CRM, seeded below
             keep.append(
                 functools.partial(seed_accounts_file, settings.crm_path, known, known_digest)
             )
@@ -576,7 +576,6 @@ async def open_context(
     if given.wrap_store is not None:
         store = given.wrap_store(store)
     builtin_crm = None
-    crm: CRM | None = given.crm or hubspot_crm
     if crm is None:
         crm = builtin_crm = BuiltinCRM(settings.crm_path)
         await builtin_crm.open()

@@ -19,6 +19,7 @@ from service import wiring
 from service.settings import UnsupportedSetting, refuse_unsupported
 from service.wiring import Overrides, open_services
 from tests.helpers import ENV_SETTINGS, ROOT, live_server, make_settings
+from tools.accounts_read_file import kept_path
 from tools.aside import Aside, start_aside
 from tools.calendar_calcom import CalcomCalendar
 from tools.slack import SlackNotifier
@@ -249,3 +250,24 @@ async def test_a_start_with_work_aside_opens_the_same_crm_index_and_kept_read(
     assert any(name.startswith("accounts_read.") for name in aside_files)
     assert len(started) == 1 and started[0].pid not in (None, os.getpid())
     assert await started[0].wait() is True
+
+
+async def test_a_company_directory_is_read_matched_and_kept_beside_the_accounts(
+    tmp_path: Path,
+) -> None:
+    """COMPANY_DIRECTORY's companies are matched beside the team's accounts, and what reading
+    each file gave is kept in DATA_DIR for the next start."""
+    accounts = tmp_path / "accounts.csv"
+    accounts.write_text(MESSY_ACCOUNTS, encoding="utf-8")
+    directory = tmp_path / "directory.csv"
+    directory.write_text(
+        "account_id,name,domain\nD-1,Marrowfield Instruments,marrowfield.io\n", encoding="utf-8"
+    )
+    settings = make_settings(tmp_path, ACCOUNTS_CSV=accounts, COMPANY_DIRECTORY=directory)
+
+    async with open_services(settings, Overrides()) as services:
+        found = services.context.matcher.match(company_name="Marrowfield Instruments")
+
+    assert found is not None and found.account_id == "D-1"
+    for path in (accounts, directory):
+        assert kept_path(settings.data_dir, path).is_file()
