@@ -31,8 +31,8 @@ def keep_built(count: int) -> None:
     life (the accounts read, their index): from KEEP_BUILT_FROM records on, move every object
     alive out of the cyclic collector's reach (`gc.freeze`, as `settle_started_heap` does at
     the end of a start). Otherwise the first collection after the pause walks everything built
-    during it, as young objects: about 0.15 s at 100,000 accounts, twice in a start. Frozen
-    objects without cycles are still freed as soon as they are dropped."""
+    during it, as young objects, once after the accounts are read and once after the index is
+    built. Frozen objects without cycles are still freed as soon as they are dropped."""
     if count >= KEEP_BUILT_FROM:
         gc.freeze()
 

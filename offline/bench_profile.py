@@ -94,9 +94,12 @@ def where(file: str, function: str) -> str:
     return "Python standard library, other"
 
 
-def grouped(profile: cProfile.Profile) -> Counter[str]:
-    """Seconds of own time by row."""
-    return _grouped_stats(pstats.Stats(profile))
+def grouped(stats: pstats.Stats) -> Counter[str]:
+    """Seconds of own time by row (`where`)."""
+    rows: Counter[str] = Counter()
+    for (file, _, function), (_, _, own, _, _) in stats.stats.items():  # type: ignore[attr-defined]
+        rows[where(file, function)] += own
+    return rows
 
 
 def run(leads: int = 200, warmup: int = 32) -> dict[str, Any]:
@@ -117,7 +120,7 @@ def run(leads: int = 200, warmup: int = 32) -> dict[str, Any]:
         done = asyncio.run(pipeline_in_process({"DATA_DIR": home / "service"}, batch, service))
         asyncio.run(null_in_process({"DATA_DIR": home / "null"}, batch, null))
     ms = 1000 / len(batch)
-    ours, theirs = grouped(service), grouped(null)
+    ours, theirs = grouped(pstats.Stats(service)), grouped(pstats.Stats(null))
     rows: list[dict[str, Any]] = [
         {"where": row, "service_ms": ours[row] * ms, "null_ms": theirs[row] * ms}
         for row in sorted(set(ours) | set(theirs), key=lambda row: theirs[row] - ours[row])
@@ -200,8 +203,7 @@ def run_ack(redis_url: str, seconds: float = 3.0) -> dict[str, Any]:
                         deadline = time.monotonic() + 60
                         while not stats.is_file() and time.monotonic() < deadline:
                             time.sleep(0.05)
-                    profile = pstats.Stats(str(stats))
-                    taken[kind] = (_grouped_stats(profile), done.requests)
+                    taken[kind] = (grouped(pstats.Stats(str(stats))), done.requests)
                     os.unlink(stats)
         finally:
             bench.clean_up()
@@ -219,13 +221,6 @@ def run_ack(redis_url: str, seconds: float = 3.0) -> dict[str, Any]:
         "baseline_us": sum(theirs.values()) * theirs_us,
         "rows": rows,
     }
-
-
-def _grouped_stats(stats: pstats.Stats) -> Counter[str]:
-    rows: Counter[str] = Counter()
-    for (file, _, function), (_, _, own, _, _) in stats.stats.items():  # type: ignore[attr-defined]
-        rows[where(file, function)] += own
-    return rows
 
 
 def report_ack(result: dict[str, Any]) -> str:

@@ -36,8 +36,11 @@ def profile_between_signals(path: Path) -> None:
         profile = running.pop()
         profile.disable()
         temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        profile.dump_stats(temporary)
-        os.replace(temporary, path)
+        try:
+            profile.dump_stats(temporary)
+            os.replace(temporary, path)
+        finally:
+            temporary.unlink(missing_ok=True)
         log.info("profile written", path=str(path))
 
     loop.add_signal_handler(signal.SIGUSR1, start)
